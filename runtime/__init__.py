@@ -1,0 +1,1 @@
+"""A small HPX-like task runtime: zero-copy chunked serialization, actions, futures, parcelports."""
