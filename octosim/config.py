@@ -38,11 +38,11 @@ class Param:
     """
 
     __slots__ = ("kind", "default", "lo", "hi", "lo_open", "hi_open", "choices", "nullable",
-                 "even", "doc")
+                 "even", "doc", "per_level")
 
     def __init__(self, kind, default, doc, lo=None, hi=None, lo_open=False, hi_open=False,
-                 choices=None, nullable=False, even=False):
-        self.kind, self.default, self.doc = kind, default, doc
+                 choices=None, nullable=False, even=False, per_level=False):
+        self.kind, self.default, self.doc, self.per_level = kind, default, doc, per_level
         self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
         self.choices, self.nullable, self.even = choices, nullable, even
 
@@ -70,7 +70,8 @@ SCHEMA = {
         "max_level": Param("int", 2, "deepest refinement level (root = 0)", lo=0, hi=20),
         "regrid_every": Param("int", 4, "steps between regrids (0 = never regrid)", lo=0),
         "boundary": Param("boundary", ["outflow"] * 3,
-                          "outflow|reflect|periodic, or a list of three, one per axis x, y, z"),
+                          "outflow|reflect|periodic, or one per axis x, y, z as a "
+                          "list of three or a mapping {x: .., y: .., z: ..}"),
     },
     "hydro": {
         "gamma": Param("float", 5.0 / 3.0, "adiabatic index", lo=1.0, lo_open=True),
@@ -88,8 +89,8 @@ SCHEMA = {
     "refinement": {
         "criterion": Param("str", "gradient", "what marks a cell for refinement",
                            choices=("gradient", "density", "both", "none")),
-        "density_floor": Param("float", 1e-3, "refine where rho exceeds this (density, both)",
-                               lo=0.0),
+        "density_floor": Param("float", 1e-3, "refine where rho exceeds this (density, both); "
+                               "a list gives one value per level", lo=0.0, per_level=True),
         "gradient_threshold": Param("float", 0.1, "refine where the relative jump of rho or "
                                     "p between neighbours exceeds this (gradient, both)",
                                     lo=0.0, lo_open=True),
@@ -225,6 +226,10 @@ _TYPE_WORDS = {"float": "a number", "int": "an integer", "bool": "true or false"
 
 def _check(path, p, v):
     """Return ``v`` converted to the type of ``p``, or raise ConfigError (message w/o source)."""
+    if p.per_level and isinstance(v, list):
+        if not v:
+            raise ConfigError(f"{path} = [] must list at least one value")
+        return [_check(f"{path}[{i}]", p, x) for i, x in enumerate(v)]
     if v is None:
         if p.nullable:
             return None
@@ -236,6 +241,8 @@ def _check(path, p, v):
     if p.kind == "boundary":
         if isinstance(v, str):
             v = [v] * 3
+        elif isinstance(v, dict) and set(v) <= {"x", "y", "z"}:
+            v = [v.get(a, "outflow") for a in "xyz"]
         if not isinstance(v, list) or len(v) != 3 or not all(isinstance(b, str) for b in v):
             raise bad_type
         for b in v:
@@ -466,8 +473,8 @@ def schema_table():
             default = "required" if p.default is None and not p.nullable else _show(p.default)
             if p.kind == "boundary":
                 default = "outflow"
-            rng = p.range_text() + (", even" if p.even else "") + (", or null" if p.nullable
-                                                                  else "")
+            rng = p.range_text() + (", even" if p.even else "") + \
+                (", or null" if p.nullable else "") + (", or a list" if p.per_level else "")
             doc = p.doc.replace("|", "\\|")
             rows.append(f"| `{section}.{key}` | {p.kind} | {default} | {rng} | {doc} |")
     return "\n".join(rows)

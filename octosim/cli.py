@@ -1,0 +1,410 @@
+"""Command line: ``python -m octosim INPUT.yaml [options]``.
+
+Exit status 0 on success, 2 for bad input or usage (one line naming the key or file, nothing
+written), 1 for a failure during the run (one line saying what failed, at which step and
+where; checkpoints already written stay intact).  Set ``OCTOSIM_TRACEBACK=1`` to also print
+the traceback of a run failure.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time as _time
+import traceback
+
+from octosim import __version__
+from octosim.config import ConfigError, config_from_text, dump_config, load_config, parse_scalar
+
+BENCHMARK_STEPS = 10
+BENCHMARK_PROBLEMS = ("sedov", "blast", "sod")
+
+
+class UsageError(Exception):
+    """Bad command-line usage; exit status 2."""
+
+
+class RunError(Exception):
+    """A failure while running; exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parser():
+    p = _Parser(prog="python -m octosim",
+                description="Octree AMR hydrodynamics with FMM gravity (octosim).",
+                epilog="Exit status: 0 success, 2 bad input or usage, 1 failure during the "
+                       "run.  Options override the file; see README 'Configuration and "
+                       "output' for every key.")
+    p.add_argument("input", nargs="?", metavar="INPUT.yaml", help="run configuration (YAML)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one key (YAML scalar rules); repeatable")
+    p.add_argument("--output", metavar="DIR", help="output directory (output.dir)")
+    p.add_argument("--max-level", metavar="L", help="deepest refinement level (mesh.max_level)")
+    p.add_argument("--stop-step", metavar="S", help="stop at this step (time.stop_step)")
+    p.add_argument("--stop-time", metavar="T", help="stop at this time (time.stop_time)")
+    p.add_argument("--parcelport", metavar="mpi|rma", help="runtime.parcelport")
+    p.add_argument("--threads", metavar="K", help="worker threads per locality "
+                   "(runtime.threads)")
+    p.add_argument("--restart", metavar="CHECKPOINT", help="continue from a checkpoint; "
+                   "INPUT is optional (the checkpoint's config is used)")
+    p.add_argument("--json", metavar="FILE", help="write the end-of-run report as JSON")
+    p.add_argument("--benchmark", action="store_true",
+                   help=f"fixed short run ({BENCHMARK_STEPS} steps, no output files): "
+                        "print zone-cycles/s per core and grids/s")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--version", action="version", version=f"octosim {__version__}")
+    return p
+
+
+_OPTION_KEYS = (("output", "output", "dir", True), ("max_level", "mesh", "max_level", False),
+                ("stop_step", "time", "stop_step", False),
+                ("stop_time", "time", "stop_time", False),
+                ("parcelport", "runtime", "parcelport", True),
+                ("threads", "runtime", "threads", False))
+
+
+def _overrides(args):
+    """Return ``(label, section, key, value)`` for every --set and key option, in order."""
+    out = []
+    for text in args.set:
+        from octosim.config import parse_set
+        try:
+            out.append((f"--set {text}",) + parse_set(text))
+        except ConfigError as exc:
+            msg = str(exc)
+            raise ConfigError(msg if msg.startswith("--set") else f"--set {text}: {msg}") \
+                from None
+    for attr, section, key, is_str in _OPTION_KEYS:
+        raw = getattr(args, attr)
+        if raw is None:
+            continue
+        flag = "--" + attr.replace("_", "-")
+        try:
+            value = raw if is_str else parse_scalar(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{flag} {raw}: {exc}") from None
+        out.append((f"{flag} {raw}", section, key, value))
+    if args.stop_step is not None and args.stop_time is None:
+        out.append(("--stop-step", "time", "stop_time", None))
+    if args.stop_time is not None and args.stop_step is None:
+        out.append(("--stop-time", "time", "stop_step", None))
+    return out
+
+
+def _benchmark_text():
+    from octosim.config import _problem_names_safe
+    names = _problem_names_safe()
+    name = next((n for n in BENCHMARK_PROBLEMS if n in names), names[0] if names else "sedov")
+    return (f"problem: {{name: {name}}}\nmesh: {{subgrid_size: 8, max_level: 2}}\n"
+            f"time: {{stop_step: {BENCHMARK_STEPS}}}\n")
+
+
+def _load(args):
+    """Return ``(config, checkpoint or None)``; ConfigError / SnapshotError on bad input."""
+    ovs = _overrides(args)
+    ckpt = None
+    if args.restart:
+        from octosim.io import read_checkpoint
+        ckpt = read_checkpoint(args.restart)
+    if args.input:
+        cfg = load_config(args.input, ovs)
+    elif ckpt is not None:
+        if ckpt.config is None:
+            raise ConfigError(f"{args.restart}: checkpoint holds no config; give INPUT.yaml")
+        cfg = config_from_text(dump_config(ckpt.config), source=args.restart, overrides=ovs)
+    elif args.benchmark:
+        cfg = config_from_text(_benchmark_text(), source="--benchmark", overrides=ovs)
+    else:
+        raise UsageError("missing INPUT.yaml (try --help)")
+    if args.benchmark:
+        for sec, key in (("output", "every"), ("output", "checkpoint_every")):
+            cfg[sec][key] = 0
+        cfg["output"]["dt"] = None
+        if args.stop_step is None and args.stop_time is None:
+            cfg["time"]["stop_step"] = (ckpt.step if ckpt else 0) + BENCHMARK_STEPS
+            cfg["time"]["stop_time"] = None
+    return cfg, ckpt
+
+
+def _where(exc):
+    """Return ``file:line in function`` of the innermost frame of ``exc``'s traceback."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb:
+        return "?"
+    fr = tb[-1]
+    path = fr.filename
+    try:
+        path = os.path.relpath(path)
+    except ValueError:
+        pass
+    return f"{path}:{fr.lineno} in {fr.name}"
+
+
+def _write_text(path, text):
+    from octosim.io._atomic import atomic_path
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+
+
+class _Outputs:
+    """Decides and writes snapshots and checkpoints after each step (rank 0 writes)."""
+
+    def __init__(self, sim, cfg, stats, writer, ckpt_extra=None, benchmark=False):
+        self.sim, self.cfg, self.stats, self.writer = sim, cfg, stats, writer
+        out = cfg["output"]
+        self.dir = out["dir"]
+        self.every, self.dt, self.ckpt_every = out["every"], out["dt"], out["checkpoint_every"]
+        self.xdmf = out["format"] == "xdmf"
+        self.benchmark = benchmark
+        extra = ckpt_extra or {}
+        if self.dt:
+            self.next_out = int(extra.get("next_output", math.floor(sim.time / self.dt) + 1))
+        else:
+            self.next_out = None
+        self.last_snapshot_step = extra.get("last_snapshot_step")
+        self.last_checkpoint = None
+
+    def _timed(self, fn, *a):
+        t0 = _time.perf_counter()
+        try:
+            return fn(*a)
+        finally:
+            self.stats.io_seconds += _time.perf_counter() - t0
+
+    def snapshot(self):
+        from octosim.io import snapshot_name, write_snapshot
+        sim = self.sim
+        if self.last_snapshot_step == sim.step:
+            return
+        cells = sim.leaf_table()
+        if self.writer:
+            write_snapshot(os.path.join(self.dir, snapshot_name(sim.step)), sim.time, sim.step,
+                           self.cfg, cells, nlocalities=_nlocalities(sim), xdmf=self.xdmf)
+        self.last_snapshot_step = sim.step
+
+    def checkpoint(self):
+        from octosim.io import checkpoint_name, write_checkpoint
+        sim = self.sim
+        keys, arrays = _node_state(sim)
+        extra = {"next_output": self.next_out, "last_snapshot_step": self.last_snapshot_step}
+        if self.writer:
+            path = os.path.join(self.dir, checkpoint_name(sim.step))
+            write_checkpoint(path, sim.time, sim.step, self.cfg, keys, arrays, extra)
+            self.last_checkpoint = path
+
+    def start(self):
+        if not self.benchmark and (self.every or self.dt) and self.sim.step == 0:
+            self._timed(self.snapshot)
+
+    def after_step(self):
+        if self.benchmark:
+            return
+        sim = self.sim
+        due = bool(self.every) and sim.step % self.every == 0
+        if self.dt:
+            while sim.time >= self.next_out * self.dt * (1.0 - 1e-12):
+                due = True
+                self.next_out += 1
+        if due:
+            self._timed(self.snapshot)
+        if self.ckpt_every and sim.step % self.ckpt_every == 0:
+            self._timed(self.checkpoint)
+
+    def finish(self):
+        if self.benchmark:
+            return
+        self._timed(self.snapshot)
+        if self.ckpt_every and self.last_checkpoint != os.path.join(
+                self.dir, f"checkpoint_{self.sim.step:06d}.h5"):
+            self._timed(self.checkpoint)
+
+
+def _node_state(sim):
+    """Return ``(node_keys, node_arrays)`` of every node of the mesh, parents first."""
+    state = getattr(sim, "state", None)
+    if callable(state):
+        return state()
+    mesh = sim.mesh
+    keys = mesh.tree.sorted_nodes()
+    return keys, [mesh.subgrids[k].U for k in keys]
+
+
+def _nlocalities(sim):
+    for attr in ("nlocalities", "n_localities", "size"):
+        v = getattr(sim, attr, None)
+        if isinstance(v, int):
+            return v
+    return _world()[1]
+
+
+def _world():
+    """Return ``(rank, size)`` of this process; no MPI call without a launcher."""
+    env = os.environ
+    for rk, sz in (("PMI_RANK", "PMI_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+                   ("PMIX_RANK", "PMIX_SIZE")):
+        if sz in env and rk in env:
+            try:
+                return int(env[rk]), int(env[sz])
+            except ValueError:
+                pass
+    return 0, 1
+
+
+def _sim_rank(sim):
+    for attr in ("rank", "locality"):
+        v = getattr(sim, attr, None)
+        if isinstance(v, int):
+            return v
+    return _world()[0]
+
+
+def _parcel_stats():
+    from octosim.report import parcel_stats
+    try:
+        import runtime
+    except ImportError:
+        return None
+    fn = getattr(runtime, "statistics", None)
+    if not callable(fn):
+        return None
+    try:
+        return parcel_stats(fn())
+    except Exception:  # statistics are best effort; a failure there must not fail the run
+        return None
+
+
+def _conserved(sim):
+    fn = getattr(sim, "conserved_totals", None)
+    if not callable(fn):
+        return None
+    from octosim.fields import BASE_NAMES
+    from octosim.report import _totals_dict
+    return _totals_dict(fn(), BASE_NAMES)
+
+
+def _run(args, cfg, ckpt):
+    """Set up the simulation and run it; return the report dict.  Raises RunError."""
+    from octosim.progress import Progress
+    from octosim.report import RunStats, build_report
+    rank = _world()[0]
+    writer = rank == 0
+    out_dir = cfg["output"]["dir"]
+    if not args.benchmark and writer:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            _write_text(os.path.join(out_dir, "params.yaml"), dump_config(cfg))
+        except OSError as exc:
+            raise ConfigError(f"output.dir = {out_dir!r}: cannot write there "
+                              f"({exc.strerror or exc})") from None
+    stage = "setting up problem " + cfg["problem"]["name"]
+    sim = None
+    try:
+        from octosim.driver import Simulation
+        if ckpt is not None:
+            stage = f"restarting from {args.restart}"
+            sim = Simulation.from_state(cfg, ckpt.time, ckpt.step, ckpt.node_keys,
+                                        ckpt.node_arrays)
+        else:
+            sim = Simulation(cfg)
+        rank = _sim_rank(sim)
+        writer = rank == 0
+        N = cfg["mesh"]["subgrid_size"]
+        stats = RunStats(N ** 3)
+        stats.initial_totals = _conserved(sim)
+        outputs = _Outputs(sim, cfg, stats, writer, ckpt.extra if ckpt else None,
+                           benchmark=args.benchmark)
+        t = cfg["time"]
+        prog = Progress(t["stop_time"], t["stop_step"], every=cfg["output"]["progress_every"],
+                        quiet=args.quiet or not writer)
+        prog.begin(sim.time, sim.step)
+        stage = "writing the initial snapshot"
+        outputs.start()
+        stats.census(sim.mesh.tree)
+        t_io = [0.0]
+
+        def on_step(*_):
+            t0 = _time.perf_counter()
+            stats.count_step(sim.mesh.tree)
+            outputs.after_step()
+            prog.update(sim.time, sim.step, getattr(sim, "dt", None),
+                        len(sim.mesh.tree.leaves()))
+            t_io[0] += _time.perf_counter() - t0
+        stage = "running"
+        stats.wall_start = _time.perf_counter()
+        io_before = stats.io_seconds
+        sim.run(stop_time=t["stop_time"], stop_step=t["stop_step"], on_step=on_step)
+        stats.stop()
+        # bookkeeping in on_step is not compute; snapshot time is counted once
+        stats.io_seconds = io_before + max(t_io[0], stats.io_seconds - io_before)
+        prog.finish()
+        stage = "writing the final output"
+        outputs.finish()
+        stats.final_totals = _conserved(sim)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        where = _where(exc)
+        at = f" at step {sim.step} (t={sim.time:.6g})" if sim is not None else ""
+        last = ""
+        if sim is not None and "outputs" in locals() and outputs.last_checkpoint:
+            last = f"; last checkpoint {outputs.last_checkpoint}"
+        if os.environ.get("OCTOSIM_TRACEBACK"):
+            traceback.print_exc()
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise RunError(f"{stage} failed{at}: {type(exc).__name__}: {msg} [{where}]{last}") \
+            from None
+    meta = {"input": args.input, "problem": cfg["problem"]["name"],
+            "subgrid_size": cfg["mesh"]["subgrid_size"], "max_level": cfg["mesh"]["max_level"],
+            "parcelport": cfg["runtime"]["parcelport"], "restart": args.restart,
+            "benchmark": bool(args.benchmark)}
+    rep = build_report(stats, phases=getattr(sim, "timers", None), parcels=_parcel_stats(),
+                       meta=meta, time=sim.time, step=sim.step, nlocalities=_nlocalities(sim),
+                       threads=cfg["runtime"]["threads"])
+    rep["writer"] = writer
+    return rep
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"error: {exc} (try --help)", file=sys.stderr)
+        return 2
+    from octosim.io import SnapshotError
+    try:
+        cfg, ckpt = _load(args)
+        rep = _run(args, cfg, ckpt)
+    except (ConfigError, SnapshotError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    if not rep.pop("writer"):
+        return 0
+    from octosim.report import format_report, write_json
+    if args.benchmark:
+        t = rep["totals"]
+        print(f"benchmark: {rep['problem']} N={rep['subgrid_size']} max_level="
+              f"{rep['max_level']}, {rep['steps']} steps, {t['leaves']} leaves: "
+              f"{t['cell_updates_per_second_per_core']:.4g} zone-cycles/s per core, "
+              f"{t['grids_per_second']:.4g} grids/s")
+    else:
+        print(format_report(rep))
+    if args.json:
+        try:
+            write_json(rep, args.json)
+        except OSError as exc:
+            print(f"error: --json {args.json}: cannot write ({exc.strerror or exc})",
+                  file=sys.stderr)
+            return 1
+    return 0

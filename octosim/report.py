@@ -1,0 +1,215 @@
+"""End-of-run report: throughput per refinement level, phases, parcels, conservation drift.
+
+``RunStats`` is fed once per step by the CLI; ``build_report`` turns it into a dict whose keys
+are stable and documented in the README ("Configuration and output"); ``format_report``
+prints it as tables and ``write_json`` stores it.
+"""
+
+import json
+import math
+import os
+import time as _time
+
+from octosim.io._atomic import atomic_path
+
+REPORT_VERSION = 1
+PARCEL_KEYS = ("parcels", "bytes", "bytes_zero_copy", "bytes_copied")
+# runtime counter names (runtime/stats.py KEYS) that feed each report key
+_PARCEL_SOURCES = {"parcels": ("parcels_sent", "parcels"),
+                   "bytes": ("bytes_sent", "bytes"),
+                   "bytes_zero_copy": ("bytes_zero_copy",),
+                   "bytes_copied": ("bytes_copied",)}
+
+
+def level_census(tree):
+    """Return ``{level: (subgrids, leaves)}`` of an octree (``tree.nodes``, ``is_leaf``)."""
+    out = {}
+    for key in tree.nodes:
+        sub, leaf = out.get(key[0], (0, 0))
+        out[key[0]] = (sub + 1, leaf + (1 if tree.is_leaf(key) else 0))
+    return out
+
+
+class RunStats:
+    """Counters of one run: per-level grid-steps, steps, compute and I/O seconds."""
+
+    def __init__(self, cells_per_subgrid):
+        self.cells_per_subgrid = int(cells_per_subgrid)
+        self.levels = {}          # level -> dict(subgrids, leaves, grid_steps)
+        self.steps = 0
+        self.io_seconds = 0.0
+        self.wall_start = _time.perf_counter()
+        self.wall_seconds = 0.0
+        self.initial_totals = None
+        self.final_totals = None
+
+    def census(self, tree):
+        """Record the current tree (subgrids and leaves per level) without counting a step."""
+        seen = level_census(tree)
+        for lev, (sub, leaf) in seen.items():
+            row = self.levels.setdefault(lev, {"subgrids": 0, "leaves": 0, "grid_steps": 0})
+            row["subgrids"], row["leaves"] = sub, leaf
+        for lev, row in self.levels.items():
+            if lev not in seen:
+                row["subgrids"] = row["leaves"] = 0
+        return seen
+
+    def count_step(self, tree):
+        """Count one step over the leaves of ``tree`` as it was during that step."""
+        for lev, (_, leaf) in self.census(tree).items():
+            self.levels[lev]["grid_steps"] += leaf
+        self.steps += 1
+
+    def stop(self):
+        self.wall_seconds = _time.perf_counter() - self.wall_start
+
+    @property
+    def compute_seconds(self):
+        return max(self.wall_seconds - self.io_seconds, 1e-12)
+
+
+def _rate(n, seconds):
+    return n / seconds if seconds > 0 else 0.0
+
+
+def _totals_dict(totals, names=None):
+    """Normalise ``sim.conserved_totals()`` (dict, or sequence in field order) to a dict."""
+    if totals is None:
+        return None
+    if isinstance(totals, dict):
+        return {str(k): float(v) for k, v in totals.items()}
+    vals = [float(v) for v in totals]
+    names = list(names or [])
+    names += [f"q{i}" for i in range(len(names), len(vals))]
+    return dict(zip(names, vals))
+
+
+def conservation(initial, final):
+    """Return ``{quantity: {initial, final, change, relative_change}}``.
+
+    ``relative_change`` is ``(final - initial) / |initial|``, or ``null`` when the initial value
+    is zero (momenta at rest); then ``change`` is the absolute drift.
+    """
+    if not initial or not final:
+        return {}
+    out = {}
+    for k, a in initial.items():
+        if k not in final:
+            continue
+        b = final[k]
+        rel = (b - a) / abs(a) if a != 0 and math.isfinite(a) else None
+        out[k] = {"initial": a, "final": b, "change": b - a, "relative_change": rel}
+    return out
+
+
+def parcel_stats(raw):
+    """Map runtime counters (``runtime.statistics()``) to the report's parcel keys, or None."""
+    if not raw:
+        return None
+    out = {}
+    for key, sources in _PARCEL_SOURCES.items():
+        for s in sources:
+            if s in raw:
+                out[key] = int(raw[s])
+                break
+        else:
+            out[key] = None
+    return out
+
+
+def build_report(stats, *, phases=None, parcels=None, meta=None, time=None, step=None,
+                 nlocalities=1, threads=1):
+    """Return the report dict (see README for every key and its unit)."""
+    secs = stats.compute_seconds
+    cells = stats.cells_per_subgrid
+    levels = []
+    for lev in sorted(stats.levels):
+        row = stats.levels[lev]
+        levels.append({"level": lev, "subgrids": row["subgrids"], "leaves": row["leaves"],
+                       "grid_steps": row["grid_steps"],
+                       "grids_per_second": _rate(row["grid_steps"], secs)})
+    grid_steps = sum(r["grid_steps"] for r in levels)
+    cell_updates = grid_steps * cells
+    cores = max(1, nlocalities * threads)
+    totals = {"subgrids": sum(r["subgrids"] for r in levels),
+              "leaves": sum(r["leaves"] for r in levels),
+              "leaf_cells": sum(r["leaves"] for r in levels) * cells,
+              "grid_steps": grid_steps,
+              "grids_per_second": _rate(grid_steps, secs),
+              "cell_updates": cell_updates,
+              "cell_updates_per_second": _rate(cell_updates, secs),
+              "cell_updates_per_second_per_core": _rate(cell_updates, secs) / cores}
+    from octosim import __version__
+    rep = {"report_version": REPORT_VERSION, "octosim_version": __version__}
+    rep.update(meta or {})
+    rep.update({
+        "localities": nlocalities, "threads": threads, "cores": cores,
+        "steps": stats.steps, "final_step": step, "final_time": time,
+        "wall_seconds": stats.wall_seconds, "compute_seconds": secs,
+        "io_seconds": stats.io_seconds,
+        "levels": levels, "totals": totals,
+        "phases": {str(k): float(v) for k, v in (phases or {}).items()},
+        "parcels": parcels,
+        "conservation": conservation(stats.initial_totals, stats.final_totals),
+    })
+    return rep
+
+
+def _si(x):
+    if x is None:
+        return "-"
+    for unit, f in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= f:
+            return f"{x / f:.3g}{unit}"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def format_report(rep):
+    """Return the report as plain-text tables."""
+    lines = [f"octosim {rep.get('octosim_version', '')}: {rep['steps']} steps to "
+             f"t={rep['final_time']:.6g} (step {rep['final_step']}) in "
+             f"{rep['wall_seconds']:.3f} s ({rep['compute_seconds']:.3f} s compute) on "
+             f"{rep['localities']} localit{'y' if rep['localities'] == 1 else 'ies'} x "
+             f"{rep['threads']} thread(s)", "",
+             f"{'level':>5} {'subgrids':>9} {'leaves':>9} {'grid-steps':>11} {'grids/s':>10}"]
+    for r in rep["levels"]:
+        lines.append(f"{r['level']:5d} {r['subgrids']:9d} {r['leaves']:9d} "
+                     f"{r['grid_steps']:11d} {r['grids_per_second']:10.4g}")
+    t = rep["totals"]
+    lines.append(f"{'total':>5} {t['subgrids']:9d} {t['leaves']:9d} {t['grid_steps']:11d} "
+                 f"{t['grids_per_second']:10.4g}")
+    lines.append(f"cell updates/s: {t['cell_updates_per_second']:.4g} "
+                 f"({t['cell_updates_per_second_per_core']:.4g} per core)")
+    if rep["phases"]:
+        total = sum(rep["phases"].values()) or 1.0
+        lines += ["", f"{'phase':<20} {'seconds':>10} {'share':>7}"]
+        for k, v in sorted(rep["phases"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"{k:<20} {v:10.4f} {100 * v / total:6.1f}%")
+    if rep["parcels"]:
+        p = rep["parcels"]
+        lines += ["", "parcels: " + ", ".join(f"{k} {_si(p[k])}" for k in PARCEL_KEYS)]
+    if rep["conservation"]:
+        lines += ["", f"{'conserved':<10} {'initial':>14} {'final':>14} {'rel. change':>12}"]
+        for k, c in rep["conservation"].items():
+            rel = "-" if c["relative_change"] is None else f"{c['relative_change']:.3e}"
+            lines.append(f"{k:<10} {c['initial']:14.7e} {c['final']:14.7e} {rel:>12}")
+    return "\n".join(lines)
+
+
+def write_json(rep, path):
+    """Write the report as JSON to ``path`` atomically (non-finite numbers become null)."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(clean(rep), fh, indent=2)
+            fh.write("\n")
