@@ -1,0 +1,344 @@
+"""The step loop: ``Simulation(config)`` builds the AMR mesh and advances it in time.
+
+One step (``Simulation.advance``) is SSP-RK3 (Shu & Osher 1988) with one global time step
+from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
+
+1. restrict leaves into interior nodes (``exchange.restrict_all``),
+2. fill every node's ghosts, coarse to fine (``exchange.fill_ghosts``),
+3. (first stage) the CFL time step, a min-reduction over leaves,
+4. face fluxes of every leaf (``hydro.compute_fluxes``),
+5. flux correction at coarse/fine faces (``exchange.correct_fluxes``),
+6. the stage update of every leaf (``hydro.rk_stage``).
+
+After the step each leaf gets the dual-energy sync and floors (counted), and every
+``mesh.regrid_every`` steps the mesh is regridded (``amr.regrid``).
+
+Restart: a continuation is bitwise identical to the uninterrupted run given the config, the
+time and step (exact float64 / int) and the leaf keys with the leaves' interior arrays
+(``Simulation.state()``).  Nothing else is carried between steps: interior nodes are
+restricted from the leaves and every ghost is refilled before it is read, and the step's
+dt is recomputed from the leaves; the regrid phase follows from ``step``.
+"""
+
+import math
+import time as _time
+
+import numpy as np
+
+from octosim import amr, exchange
+from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ, field_names, nfields
+from octosim.mesh import Mesh
+from octosim.tree import Octree
+
+_BUILTIN_DEFAULTS = {
+    "mesh": {"xscale": 1.0, "subgrid_size": 8, "max_level": 2, "regrid_every": 4,
+             "boundary": "outflow"},
+    "hydro": {"gamma": 5.0 / 3.0, "cfl": 0.4, "reconstruction": "ppm",
+              "dual_energy_switch": 1e-3, "rho_floor": 1e-12, "e_floor": 1e-14},
+    "problem": {"name": None},
+    "refinement": dict(amr.REFINEMENT_DEFAULTS),
+    "time": {"stop_time": None, "stop_step": None},
+}
+
+TIMERS = ("exchange", "timestep", "hydro", "sync_floors", "regrid", "init")
+
+
+def _defaults():
+    try:
+        from octosim.config import SCHEMA
+    except ImportError:
+        return {s: dict(v) for s, v in _BUILTIN_DEFAULTS.items()}
+    out = {s: {k: p.default for k, p in sec.items()} for s, sec in SCHEMA.items()}
+    for s, sec in _BUILTIN_DEFAULTS.items():
+        for k, v in sec.items():
+            out.setdefault(s, {}).setdefault(k, v)
+    return out
+
+
+def with_defaults(config):
+    """Return a copy of the nested config dict with every missing key set to its default."""
+    out = _defaults()
+    for section, values in (config or {}).items():
+        if isinstance(values, dict):
+            out.setdefault(section, {}).update(values)
+        else:
+            out[section] = values
+    return out
+
+
+def _hydro_kernels():
+    import octosim.hydro as hydro
+    return hydro
+
+
+def _recon_code(kernels, name):
+    table = {"ppm": getattr(kernels, "RECON_PPM", 1), "plm": getattr(kernels, "RECON_PLM", 0)}
+    if isinstance(name, str):
+        return table[name]
+    return int(name)
+
+
+def _problem_params(problem, config, name):
+    params = {}
+    table = getattr(problem, "PARAMS", {}) or {}
+    for k, v in table.items():
+        params[k] = v[1] if isinstance(v, tuple) else v
+    params.update(config.get(name, {}) or {})
+    return params
+
+
+class Simulation:
+    """An AMR hydro run: mesh, time, step, timers and per-level counters.
+
+    ``kernels`` (default ``octosim.hydro``) supplies ``compute_fluxes``, ``max_signal_speed``,
+    ``rk_stage``, ``apply_floors``, ``dual_energy_sync`` and ``fill_boundary``; ``problem``
+    (default ``octosim.problems.get_problem(config['problem']['name'])``) supplies ``PARAMS``,
+    ``init_data`` and optionally ``refine``.
+    """
+
+    def __init__(self, config, kernels=None, problem=None, _init=True):
+        cfg = with_defaults(config)
+        self.config = cfg
+        m, h = cfg["mesh"], cfg["hydro"]
+        self.kernels = kernels if kernels is not None else _hydro_kernels()
+        name = cfg["problem"].get("name")
+        if problem is None:
+            from octosim.problems import get_problem
+            problem = get_problem(name)
+        self.problem = problem
+        self.params = _problem_params(problem, cfg, name)
+        self.gamma = float(h["gamma"])
+        self.cfl = float(h["cfl"])
+        self.recon = _recon_code(self.kernels, h["reconstruction"])
+        self.de_switch = float(h["dual_energy_switch"])
+        self.rho_floor = float(h["rho_floor"])
+        self.e_floor = float(h["e_floor"])
+        self.nspecies = int(h.get("nspecies", self.params.get("nspecies", 0)) or 0)
+        self.field_names = field_names(self.nspecies)
+        self.regrid_every = int(m["regrid_every"])
+        self.mesh = Mesh(int(m["subgrid_size"]), nfields(self.nspecies), float(m["xscale"]),
+                         int(m["max_level"]), m["boundary"])
+        self.criterion = amr.Criterion(cfg.get("refinement"), self.gamma, problem, self.params)
+        self.time = 0.0
+        self.step = 0
+        self.dt = 0.0
+        self.timers = {k: 0.0 for k in TIMERS}
+        self.floor_cells = 0
+        self.last_floor_cells = 0
+        self.regrids = 0
+        self.grid_steps = [0] * (self.mesh.max_level + 1)
+        if _init:
+            t0 = _time.perf_counter()
+            self._initialize()
+            self.timers["init"] += _time.perf_counter() - t0
+
+    # -- setup --------------------------------------------------------------------------------
+    def _fill(self, U, axis, side, kind):
+        self.kernels.fill_boundary(U, axis, side, kind)
+
+    def _init_leaf(self, key):
+        sg = self.mesh.subgrids[key]
+        x, y, z = sg.centers()
+        self.problem.init_data(sg.U, x, y, z, self.params, self.gamma)
+
+    def _initialize(self):
+        """Set the initial data, refining from the root while the criteria ask for it."""
+        mesh = self.mesh
+        for key in mesh.leaves():
+            self._init_leaf(key)
+        for _ in range(mesh.max_level):
+            self._exchange()
+            flags = {k: True for k, f in amr.flag_leaves(mesh, self.criterion).items() if f}
+            before = set(mesh.tree.nodes)
+            amr.regrid(mesh, flags, self._fill)
+            new = [k for k in mesh.leaves() if k not in before]
+            if not new:
+                break
+            for key in new:
+                self._init_leaf(key)
+        exchange.restrict_all(mesh)
+
+    @classmethod
+    def from_state(cls, config, time, step, node_keys, node_arrays, kernels=None, problem=None):
+        """Rebuild a run from ``state()``: leaf keys (tuples or locational codes) and arrays.
+
+        Arrays may be the leaves' interiors ``(nf, N, N, N)`` or full arrays with ghosts;
+        keys of interior nodes may be included and are ignored (their data is restricted).
+        """
+        from octosim.tree import key_from_code
+        sim = cls(config, kernels=kernels, problem=problem, _init=False)
+        keys = [key_from_code(k) if isinstance(k, (int, np.integer)) else tuple(int(v) for v in k)
+                for k in node_keys]
+        tree = Octree.from_leaves(keys, sim.mesh.max_level, sim.mesh.tree.periodic)
+        sim.mesh = Mesh(sim.mesh.N, sim.mesh.nf, sim.mesh.xscale, tree.max_level,
+                        sim.mesh.boundary, tree)
+        G, N = GHOST, sim.mesh.N
+        for key, arr in zip(keys, node_arrays):
+            if not tree.is_leaf(key):
+                continue
+            arr = np.asarray(arr, dtype=np.float64)
+            if arr.shape[1] == N:
+                sim.mesh.subgrids[key].interior[...] = arr
+            else:
+                sim.mesh.subgrids[key].U[...] = arr
+        exchange.restrict_all(sim.mesh)
+        sim.time = float(time)
+        sim.step = int(step)
+        return sim
+
+    def state(self):
+        """Return ``(time, step, leaf_keys, leaf_interiors)`` for a bitwise restart."""
+        keys = self.mesh.leaves()
+        arrays = [np.ascontiguousarray(self.mesh.subgrids[k].interior) for k in keys]
+        return self.time, self.step, keys, arrays
+
+    # -- step ---------------------------------------------------------------------------------
+    def _exchange(self):
+        exchange.restrict_all(self.mesh)
+        exchange.fill_ghosts(self.mesh, self._fill)
+
+    def _task_fluxes(self, key):
+        sg = self.mesh.subgrids[key]
+        _, Fx, Fy, Fz = sg.work_buffers()
+        self.kernels.compute_fluxes(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz)
+
+    def _task_update(self, key, dt, a):
+        sg = self.mesh.subgrids[key]
+        U0, Fx, Fy, Fz = sg.work_buffers()
+        self.kernels.rk_stage(sg.U, U0, Fx, Fy, Fz, dt, sg.dx, a)
+
+    def _task_dt(self, key):
+        sg = self.mesh.subgrids[key]
+        s = float(self.kernels.max_signal_speed(sg.U, self.gamma, self.de_switch))
+        return sg.dx / s if s > 0.0 else math.inf
+
+    def _task_sync_floors(self, key):
+        U = self.mesh.subgrids[key].U
+        self.kernels.dual_energy_sync(U, self.gamma, self.de_switch)
+        return int(self.kernels.apply_floors(U, self.rho_floor, self.e_floor))
+
+    def compute_dt(self):
+        """Return the CFL time step: a min over leaves of ``cfl * dx / max signal speed``."""
+        return self.cfl * min(self._task_dt(k) for k in self.mesh.leaves())
+
+    def advance(self, dt_max=None):
+        """Advance one SSP-RK3 step of one global dt (at most ``dt_max``); return dt."""
+        mesh, T = self.mesh, self.timers
+        leaves = mesh.leaves()
+        for key in leaves:
+            U0 = mesh.subgrids[key].work_buffers()[0]
+            U0[...] = mesh.subgrids[key].U
+        dt = None
+        for a in (0.0, 0.75, 1.0 / 3.0):
+            t0 = _time.perf_counter()
+            self._exchange()
+            t1 = _time.perf_counter()
+            T["exchange"] += t1 - t0
+            if dt is None:
+                dt = self.compute_dt()
+                if dt_max is not None:
+                    dt = min(dt, dt_max)
+                assert dt > 0.0 and math.isfinite(dt), f"bad time step {dt} at step {self.step}"
+                t2 = _time.perf_counter()
+                T["timestep"] += t2 - t1
+                t1 = t2
+            for key in leaves:
+                self._task_fluxes(key)
+            t2 = _time.perf_counter()
+            exchange.correct_fluxes(mesh)
+            t3 = _time.perf_counter()
+            for key in leaves:
+                self._task_update(key, dt, a)
+            t4 = _time.perf_counter()
+            T["hydro"] += (t2 - t1) + (t4 - t3)
+            T["exchange"] += t3 - t2
+        t0 = _time.perf_counter()
+        nfl = sum(self._task_sync_floors(k) for k in leaves)
+        T["sync_floors"] += _time.perf_counter() - t0
+        self.last_floor_cells = nfl
+        self.floor_cells += nfl
+        for key in leaves:
+            self.grid_steps[key[0]] += 1
+        self.dt = dt
+        self.time += dt
+        self.step += 1
+        if self.regrid_every > 0 and mesh.max_level > 0 and self.step % self.regrid_every == 0:
+            self.regrid()
+        return dt
+
+    def regrid(self):
+        """Flag leaves by the criteria and regrid (refine, balance, derefine)."""
+        t0 = _time.perf_counter()
+        self._exchange()
+        flags = amr.flag_leaves(self.mesh, self.criterion)
+        amr.regrid(self.mesh, flags, self._fill)
+        exchange.restrict_all(self.mesh)
+        self.regrids += 1
+        self.timers["regrid"] += _time.perf_counter() - t0
+
+    def run(self, stop_time=None, stop_step=None, on_step=None):
+        """Advance until ``stop_time`` or ``stop_step`` (defaults from ``config['time']``).
+
+        ``on_step(sim)`` is called after every step; returning True stops the run.
+        """
+        t = self.config.get("time", {})
+        stop_time = t.get("stop_time") if stop_time is None else stop_time
+        stop_step = t.get("stop_step") if stop_step is None else stop_step
+        assert stop_time is not None or stop_step is not None, "run needs a stop time or step"
+        while True:
+            if stop_step is not None and self.step >= stop_step:
+                break
+            if stop_time is not None and self.time >= stop_time:
+                break
+            dt_max = None if stop_time is None else stop_time - self.time
+            self.advance(dt_max)
+            if on_step is not None and on_step(self):
+                break
+        return self
+
+    # -- diagnostics --------------------------------------------------------------------------
+    def conserved_totals(self):
+        """Return ``{mass, momentum_x, momentum_y, momentum_z, energy}`` summed over leaves.
+
+        Each leaf's sum is taken in a fixed order and the leaves are added in Morton order
+        with ``math.fsum``, so the result does not depend on where leaves live.
+        """
+        fields = {"mass": RHO, "momentum_x": SX, "momentum_y": SY, "momentum_z": SZ,
+                  "energy": EGAS}
+        parts = {k: [] for k in fields}
+        for key in self.mesh.leaves():
+            sg = self.mesh.subgrids[key]
+            vol = sg.dx ** 3
+            inner = sg.interior
+            for name, f in fields.items():
+                parts[name].append(float(np.sum(inner[f])) * vol)
+        return {k: math.fsum(v) for k, v in parts.items()}
+
+    def leaf_table(self):
+        """Return the leaf cells as 1-D arrays: x, y, z, dx, level and every field by name."""
+        cols = {k: [] for k in ("x", "y", "z", "dx", "level") + tuple(self.field_names)}
+        for key in self.mesh.leaves():
+            sg = self.mesh.subgrids[key]
+            x, y, z = sg.centers()
+            X, Y, Z = np.meshgrid(x, y, z, indexing="ij")
+            n = X.size
+            cols["x"].append(X.ravel())
+            cols["y"].append(Y.ravel())
+            cols["z"].append(Z.ravel())
+            cols["dx"].append(np.full(n, sg.dx))
+            cols["level"].append(np.full(n, key[0], dtype=np.int32))
+            inner = sg.interior
+            for f, name in enumerate(self.field_names):
+                cols[name].append(inner[f].ravel())
+        return {k: np.concatenate(v) for k, v in cols.items()}
+
+    def level_stats(self):
+        """Return one dict per level: subgrids, leaves, grid_steps (leaves x steps so far)."""
+        out = []
+        levels = self.mesh.tree.levels()
+        for lev in range(self.mesh.max_level + 1):
+            nodes = levels[lev] if lev < len(levels) else []
+            nleaf = sum(1 for k in nodes if self.mesh.tree.is_leaf(k))
+            out.append({"level": lev, "subgrids": len(nodes), "leaves": nleaf,
+                        "grid_steps": self.grid_steps[lev]})
+        return out
