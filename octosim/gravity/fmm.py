@@ -1,0 +1,237 @@
+"""Cell-based fast multipole method on the octree (Octo-Tiger's gravity solver).
+
+Every node's ``N^3`` cells are the "particles" of its level: a leaf cell is a point mass at
+its centre; a cell of an interior node holds the moments (through order p, 3 by default:
+20 coefficients as Octo-Tiger) of the 2x2x2 cells beneath it in the child node, about
+their centre of mass (upward pass, M2M).  A dual traversal of the cell tree from the root's
+cell pairs then applies, to each pair (A, B):
+
+* well separated, ``(s_A + s_B) < theta |c_A - c_B|`` with ``s`` the half-diagonal and ``c``
+  the geometric centres: one mutual multipole-to-local step (M2L) with the derivative tensor
+  ``D(z_A - z_B)`` computed once and added to both expansions with the signs that make the
+  forces opposite (Dehnen 2002, J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
+* two leaf cells too close: a direct point-mass interaction (P2P), also mutual;
+* otherwise the larger cell is split (both when equal, so on a uniform level every M2L joins
+  two cells of one level, as Octo-Tiger's stencil; different levels meet only at
+  coarse/fine boundaries).
+
+Expansions are then passed downward (L2L) and read at the leaf cells: the potential is the
+order-0 coefficient and the acceleration minus the gradient.  Boundaries are free space.
+Momentum is conserved to round-off: every interaction is computed once and applied with
+opposite signs, and the translations are exact for the truncated polynomials.  A leaf cell
+also feels its own uniform-cube potential ``-G m C / dx``, ``C = 3 ln(2 + sqrt 3) - pi/2``.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
+
+#: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
+CUBE_SELF = 3.0 * math.log(2.0 + math.sqrt(3.0)) - 0.5 * math.pi
+HALF_DIAG = 0.5 * math.sqrt(3.0)
+
+
+@njit(cache=True, nogil=True)
+def cell_geometry(level, coords, N, xscale, gc, cw):
+    """Fill cell centres ``gc`` (ncell, 3) and per-node cell widths ``cw`` (nnode,)."""
+    N3 = N * N * N
+    for n in range(level.shape[0]):
+        dx = 2.0 * xscale / (N * (1 << level[n]))
+        cw[n] = dx
+        for i in range(N):
+            for j in range(N):
+                for k in range(N):
+                    c = n * N3 + (i * N + j) * N + k
+                    gc[c, 0] = -xscale + (coords[n, 0] * N + i + 0.5) * dx
+                    gc[c, 1] = -xscale + (coords[n, 1] * N + j + 0.5) * dx
+                    gc[c, 2] = -xscale + (coords[n, 2] * N + k + 0.5) * dx
+
+
+@njit(cache=True, nogil=True)
+def child_cells(cell, N, children, out):
+    """Fill ``out`` with the 8 cells of the child node that lie beneath ``cell``."""
+    N3 = N * N * N
+    h = N // 2
+    n = cell // N3
+    r = cell - n * N3
+    i = r // (N * N)
+    j = (r // N) % N
+    k = r % N
+    ch = children[n, (i // h) + 2 * (j // h) + 4 * (k // h)]
+    i0 = 2 * (i % h)
+    j0 = 2 * (j % h)
+    k0 = 2 * (k % h)
+    q = 0
+    for a in range(2):
+        for b in range(2):
+            for c in range(2):
+                out[q] = ch * N3 + ((i0 + a) * N + j0 + b) * N + k0 + c
+                q += 1
+
+
+@njit(cache=True, nogil=True)
+def upward(N, level, children, mass, gc, mi, fact, sh_n, sh_m, sh_d, mom, zc):
+    """Compute moments ``mom`` and expansion centres ``zc`` of every cell, finest level first."""
+    N3 = N * N * N
+    nt = mom.shape[1]
+    pw = np.empty(nt)
+    kids = np.empty(8, dtype=np.int64)
+    order = np.argsort(-level, kind="mergesort")
+    for q in range(order.shape[0]):
+        n = order[q]
+        for c in range(n * N3, (n + 1) * N3):
+            for t in range(nt):
+                mom[c, t] = 0.0
+            if children[n, 0] < 0:
+                mom[c, 0] = mass[c]
+                for a in range(3):
+                    zc[c, a] = gc[c, a]
+                continue
+            child_cells(c, N, children, kids)
+            mt = 0.0
+            zx = 0.0
+            zy = 0.0
+            zz = 0.0
+            for u in range(8):
+                m = mom[kids[u], 0]
+                mt += m
+                zx += m * zc[kids[u], 0]
+                zy += m * zc[kids[u], 1]
+                zz += m * zc[kids[u], 2]
+            if mt > 0.0:
+                zc[c, 0] = zx / mt
+                zc[c, 1] = zy / mt
+                zc[c, 2] = zz / mt
+            else:
+                for a in range(3):
+                    zc[c, a] = gc[c, a]
+            for u in range(8):
+                s = kids[u]
+                monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
+                          mi, fact, pw)
+                m2m_add(mom[s], pw, sh_n, sh_m, sh_d, mom[c])
+
+
+@njit(cache=True, nogil=True)
+def traverse(root, N, children, cw, gc, zc, mom, G, theta, self_term, max_level,
+             order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
+             loc, phid, gd):
+    """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
+
+    Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
+    cells to ``phid`` and ``gd``.  Returns the counts of M2L and P2P interactions.
+    """
+    N3 = N * N * N
+    th2 = theta * theta
+    cap = 64 * (2 * max_level + 6)
+    sa = np.empty(cap, dtype=np.int64)
+    sb = np.empty(cap, dtype=np.int64)
+    D = np.empty(mom.shape[1])
+    ka = np.empty(8, dtype=np.int64)
+    kb = np.empty(8, dtype=np.int64)
+    nm2l = 0
+    np2p = 0
+    for a0 in range(N3):
+        for b0 in range(a0, N3):
+            sa[0] = root * N3 + a0
+            sb[0] = root * N3 + b0
+            top = 1
+            while top > 0:
+                top -= 1
+                A = sa[top]
+                B = sb[top]
+                nA = A // N3
+                nB = B // N3
+                leafA = children[nA, 0] < 0
+                leafB = children[nB, 0] < 0
+                if top + 64 > cap:
+                    raise RuntimeError("FMM traversal stack overflow")
+                if A == B:
+                    if leafA:
+                        if self_term:
+                            phid[A] -= G * mom[A, 0] * CUBE_SELF / cw[nA]
+                        continue
+                    child_cells(A, N, children, ka)
+                    for i in range(8):
+                        for j in range(i, 8):
+                            sa[top] = ka[i]
+                            sb[top] = ka[j]
+                            top += 1
+                    continue
+                rx = gc[A, 0] - gc[B, 0]
+                ry = gc[A, 1] - gc[B, 1]
+                rz = gc[A, 2] - gc[B, 2]
+                s = HALF_DIAG * (cw[nA] + cw[nB])
+                if s * s < th2 * (rx * rx + ry * ry + rz * rz):
+                    derivatives(zc[A, 0] - zc[B, 0], zc[A, 1] - zc[B, 1], zc[A, 2] - zc[B, 2],
+                                order, mi, minus1, minus2, D)
+                    m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
+                               loc[A], loc[B])
+                    nm2l += 1
+                elif leafA and leafB:
+                    r2 = rx * rx + ry * ry + rz * rz
+                    rinv = 1.0 / math.sqrt(r2)
+                    phid[A] -= G * mom[B, 0] * rinv
+                    phid[B] -= G * mom[A, 0] * rinv
+                    f = G * rinv * rinv * rinv
+                    fa = f * mom[B, 0]
+                    fb = f * mom[A, 0]
+                    gd[A, 0] -= fa * rx
+                    gd[A, 1] -= fa * ry
+                    gd[A, 2] -= fa * rz
+                    gd[B, 0] += fb * rx
+                    gd[B, 1] += fb * ry
+                    gd[B, 2] += fb * rz
+                    np2p += 1
+                else:
+                    splitA = (not leafA) and (leafB or cw[nA] >= cw[nB])
+                    splitB = (not leafB) and (leafA or cw[nB] >= cw[nA])
+                    if splitA and splitB:
+                        child_cells(A, N, children, ka)
+                        child_cells(B, N, children, kb)
+                        for i in range(8):
+                            for j in range(8):
+                                sa[top] = ka[i]
+                                sb[top] = kb[j]
+                                top += 1
+                    elif splitA:
+                        child_cells(A, N, children, ka)
+                        for i in range(8):
+                            sa[top] = ka[i]
+                            sb[top] = B
+                            top += 1
+                    else:
+                        child_cells(B, N, children, kb)
+                        for j in range(8):
+                            sa[top] = A
+                            sb[top] = kb[j]
+                            top += 1
+    return nm2l, np2p
+
+
+@njit(cache=True, nogil=True)
+def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, phi, g):
+    """Pass expansions to children (L2L), coarsest level first; read them at leaf cells."""
+    N3 = N * N * N
+    nt = loc.shape[1]
+    pw = np.empty(nt)
+    kids = np.empty(8, dtype=np.int64)
+    order = np.argsort(level, kind="mergesort")
+    for q in range(order.shape[0]):
+        n = order[q]
+        leaf = children[n, 0] < 0
+        for c in range(n * N3, (n + 1) * N3):
+            if leaf:
+                phi[c] = loc[c, 0] + phid[c]
+                for a in range(3):
+                    g[c, a] = gd[c, a] - loc[c, 1 + a]
+                continue
+            child_cells(c, N, children, kids)
+            for u in range(8):
+                s = kids[u]
+                monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
+                          mi, fact, pw)
+                l2l_add(loc[c], pw, sh_n, sh_m, sh_d, loc[s])

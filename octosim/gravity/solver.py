@@ -1,0 +1,91 @@
+"""Driver-facing gravity solve: tree (or mesh) + density -> per-leaf potential and acceleration."""
+
+import time
+
+import numpy as np
+
+from octosim.fields import RHO
+from octosim.gravity.fmm import cell_geometry, downward, traverse, upward
+from octosim.gravity.multipole import tables
+from octosim.gravity.treedesc import TreeDesc
+
+
+def _as_node_array(desc, rho):
+    """Return density as an (nnode, N, N, N) array from an array or a dict ``key -> (N,N,N)``."""
+    N = desc.N
+    if isinstance(rho, dict):
+        out = np.zeros((desc.nnode, N, N, N))
+        for key, r in rho.items():
+            out[desc.index[tuple(key)]] = r
+        return out
+    rho = np.asarray(rho, dtype=np.float64)
+    assert rho.shape == (desc.nnode, N, N, N), (rho.shape, desc.nnode, N)
+    return rho
+
+
+def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None):
+    """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
+
+    ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
+    masses must be non-negative.  ``theta`` is the opening angle (0 gives the direct sum),
+    ``order`` the expansion order p.  When ``stats`` is a dict it receives the interaction
+    counts and the time of each phase.
+    """
+    assert theta >= 0.0, theta
+    N = desc.N
+    N3 = N ** 3
+    tab = tables(int(order))
+    rho = _as_node_array(desc, rho)
+    ncell = desc.nnode * N3
+    gc = np.empty((ncell, 3))
+    cw = np.empty(desc.nnode)
+    cell_geometry(desc.level, desc.coords, N, desc.xscale, gc, cw)
+    mass = (rho * (cw ** 3)[:, None, None, None]).reshape(ncell)
+    mass[np.repeat(~desc.leaf, N3)] = 0.0
+    assert np.all(mass >= 0.0), "FMM needs non-negative masses"
+    mom = np.zeros((ncell, tab.nterm))
+    zc = np.empty((ncell, 3))
+    loc = np.zeros((ncell, tab.nterm))
+    phid = np.zeros(ncell)
+    gd = np.zeros((ncell, 3))
+    phi = np.zeros(ncell)
+    g = np.zeros((ncell, 3))
+    t0 = time.perf_counter()
+    upward(N, desc.level, desc.children, mass, gc, tab.mi, tab.fact,
+           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc)
+    t1 = time.perf_counter()
+    nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, mom, float(G), float(theta),
+                          bool(self_term), desc.max_level, tab.order, tab.mi, tab.minus1,
+                          tab.minus2, tab.m2l_k, tab.m2l_m, tab.m2l_km, tab.m2l_sa,
+                          tab.m2l_sb, loc, phid, gd)
+    t2 = time.perf_counter()
+    downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
+             tab.sh_d, loc, phid, gd, phi, g)
+    t3 = time.perf_counter()
+    if stats is not None:
+        stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,
+                     t_down=t3 - t2, t_total=t3 - t0)
+    phi = phi.reshape(desc.nnode, N, N, N)
+    g = np.ascontiguousarray(g.reshape(desc.nnode, N, N, N, 3).transpose(0, 4, 1, 2, 3))
+    return phi, g
+
+
+def solve(mesh_or_desc, G=1.0, theta=0.5, rho=None, order=3, self_term=True, stats=None):
+    """Solve for gravity with the FMM on a ``Mesh`` or a ``TreeDesc``.
+
+    For a mesh (anything with ``tree``, ``subgrids``, ``N`` and ``xscale``), the density is
+    read from the leaves' interior ``rho`` and the result is two dicts ``key -> phi (N,N,N)``
+    and ``key -> g (3,N,N,N)`` over the leaves.  For a ``TreeDesc``, pass ``rho`` (array or
+    dict) and get node-indexed arrays back (see ``solve_desc``).
+    """
+    if isinstance(mesh_or_desc, TreeDesc):
+        assert rho is not None, "solve(TreeDesc, ...) needs rho"
+        return solve_desc(mesh_or_desc, rho, G, theta, order, self_term, stats)
+    mesh = mesh_or_desc
+    desc = TreeDesc.from_octree(mesh.tree, mesh.N, mesh.xscale)
+    if rho is None:
+        rho = {key: mesh.subgrids[key].interior[RHO] for key in desc.keys
+               if desc.leaf[desc.index[key]]}
+    phi, g = solve_desc(desc, rho, G, theta, order, self_term, stats)
+    leaves = [k for k in desc.keys if desc.leaf[desc.index[k]]]
+    return ({k: phi[desc.index[k]] for k in leaves}, {k: g[desc.index[k]] for k in leaves})
