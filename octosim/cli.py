@@ -228,7 +228,8 @@ def _node_state(sim):
     """Return ``(node_keys, node_arrays)`` of every node of the mesh, parents first."""
     state = getattr(sim, "state", None)
     if callable(state):
-        return state()
+        st = state()            # (time, step, keys, arrays) from the driver
+        return st[-2], st[-1]
     mesh = sim.mesh
     keys = mesh.tree.sorted_nodes()
     return keys, [mesh.subgrids[k].U for k in keys]
