@@ -1,0 +1,169 @@
+"""The output archive and its chunker: index data copied in, pointer chunks referenced.
+
+Values are written into one growing ``bytearray`` (the index data). A contiguous buffer
+of at least the zero-copy threshold ends the current index chunk and becomes a pointer
+chunk: the archive keeps a reference to the caller's memory and emits a byte view of it
+as its own frame, never a copy. A non-contiguous array above the threshold is first
+copied to a contiguous temporary (counted in ``bytes_copied``); a Fortran-ordered one is
+sent as its C-ordered transpose, without a copy. RMA chunks are pointer chunks that also
+carry a small memory key for one-sided transports (paper, section 3.4).
+"""
+import enum
+
+import numpy as np
+
+from .errors import SerializationError
+from .registry import ENCODERS, encoder_for
+from .wire import CHUNK, HEADER, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
+from .dtypes import dtype_spec
+
+DEFAULT_THRESHOLD = 4096
+_threshold = DEFAULT_THRESHOLD
+
+
+class ChunkKind(enum.IntEnum):
+    """Kind of a non-index chunk."""
+
+    POINTER = 1
+    RMA = 2
+
+
+POINTER = ChunkKind.POINTER
+RMA = ChunkKind.RMA
+
+
+def get_threshold():
+    """Return the global zero-copy threshold in bytes."""
+    return _threshold
+
+
+def _check_threshold(n):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"zero-copy threshold must be an int >= 1, got {n!r}")
+    return n
+
+
+def set_threshold(nbytes):
+    """Set the global zero-copy threshold: buffers of at least ``nbytes`` become pointer chunks.
+
+    Returns the previous value. A huge value turns zero copy off.
+    """
+    global _threshold
+    old, _threshold = _threshold, _check_threshold(nbytes)
+    return old
+
+
+def _as_flat_array(buffer):
+    """Return a C-contiguous ndarray over ``buffer`` without copying; ValueError if impossible."""
+    if isinstance(buffer, np.ndarray):
+        if not buffer.flags.c_contiguous:
+            raise ValueError("chunk buffer must be C-contiguous")
+        return buffer
+    return np.frombuffer(buffer, dtype=np.uint8)
+
+
+class OutputArchive:
+    """Serialize values into index data plus pointer/RMA chunks; read ``frames`` at the end."""
+
+    __slots__ = ("buf", "threshold", "depth", "_chunks", "frames", "bytes_copied",
+                 "bytes_zero_copy")
+
+    def __init__(self, threshold=None):
+        self.buf = bytearray(HEADER.size)
+        self.threshold = _threshold if threshold is None else _check_threshold(threshold)
+        self.depth = 0
+        self._chunks = []          # (kind, C-contiguous ndarray, key, copied)
+        self.frames = None
+        self.bytes_copied = 0
+        self.bytes_zero_copy = 0
+
+    def write(self, obj):
+        """Append one value of any registered type."""
+        tp = type(obj)
+        enc = ENCODERS.get(tp)
+        if enc is None:
+            enc = encoder_for(tp)
+        enc(self, obj)
+
+    def save_binary(self, buffer):
+        """Append a buffer: a pointer chunk at or above the threshold, else copied inline.
+
+        Reads back (``read``/``load_binary``) as an ndarray of the buffer's dtype and shape
+        (uint8 for a non-numpy buffer).
+        """
+        arr = buffer if isinstance(buffer, np.ndarray) else np.frombuffer(buffer, np.uint8)
+        self.write(arr)
+
+    def add_chunk(self, kind, array, key=None, copied=False):
+        """Append a chunk over C-contiguous ``array`` to the chunk table; return its index."""
+        self._chunks.append((kind, array, key, copied))
+        return len(self._chunks) - 1
+
+    def write_pointer_chunk(self, buffer):
+        """Append ``buffer`` as a pointer chunk whatever its size (reads back as an ndarray)."""
+        self.add_chunk(POINTER, _as_flat_array(buffer))
+        self.buf += bytes((T_NDCHUNK, 0))
+
+    def write_rma_chunk(self, buffer, key):
+        """Append ``buffer`` as an RMA chunk carrying ``key``, a tuple of up to 8 int64 words.
+
+        Whatever its size it is never copied; ``read_rma_chunk`` returns ``(array, key)``.
+        """
+        key = tuple(key)
+        if len(key) > MAX_KEYLEN or not all(
+                isinstance(k, (int, np.integer)) and I64_MIN <= k <= I64_MAX for k in key):
+            raise ValueError(f"RMA key must be at most {MAX_KEYLEN} int64 words, got {key!r}")
+        self.add_chunk(RMA, _as_flat_array(buffer), tuple(int(k) for k in key))
+        self.buf += bytes((T_NDCHUNK, 0))
+
+    @property
+    def nchunks(self):
+        """Number of pointer and RMA chunks (frames after frame 0)."""
+        return len(self._chunks)
+
+    @property
+    def nbytes(self):
+        """Total bytes over all frames (``bytes_copied + bytes_zero_copy``)."""
+        return self.bytes_copied + self.bytes_zero_copy
+
+    def finish(self):
+        """Append the chunk table, fill in the header and build ``frames``; return self."""
+        if self.frames is not None:
+            return self
+        buf = self.buf
+        index_len = len(buf) - HEADER.size
+        frames = [buf]
+        copied = zero = 0
+        for kind, arr, key, was_copied in self._chunks:
+            nbytes = arr.nbytes
+            shape = arr.shape
+            buf += CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
+            buf += dtype_spec(arr.dtype)
+            if shape:
+                buf += np.array(shape, dtype="<i8").tobytes()
+            if key:
+                buf += np.array(key, dtype="<i8").tobytes()
+            frames.append(memoryview(arr.reshape(-1).view(np.uint8)))
+            if was_copied:
+                copied += nbytes
+            else:
+                zero += nbytes
+        HEADER.pack_into(buf, 0, MAGIC, VERSION, len(self._chunks), index_len)
+        self.frames = frames
+        self.bytes_copied = len(buf) + copied
+        self.bytes_zero_copy = zero
+        return self
+
+
+def dumps_archive(obj, threshold=None):
+    """Serialize ``obj``; return the finished OutputArchive (``frames``, copy accounting)."""
+    ar = OutputArchive(threshold)
+    ar.write(obj)
+    return ar.finish()
+
+
+def dumps(obj, threshold=None):
+    """Serialize ``obj`` into frames: index data + chunk table, then one frame per chunk."""
+    ar = OutputArchive(threshold)
+    ar.write(obj)
+    return ar.finish().frames
