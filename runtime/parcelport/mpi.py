@@ -1,0 +1,294 @@
+"""The MPI (two-sided) parcelport, after HPX's parcelport_mpi (paper section 3.3).
+
+Per parcel, one header message (tag 1) carries the transport fields, the routing header and,
+when it fits under ``eager_threshold``, frame 0 of the archive (index data + chunk table).
+Frame 0 that does not fit follows as its own message; then one message per pointer chunk
+(pieces of at most ``max_message`` bytes, so > 2 GiB arrays go through), each sent from the
+caller's buffer and received straight into the array that ``decode_header().allocate()``
+returned (zero-copy receive; buffer-mode Isend/Irecv only, nothing pickled).
+
+Tags: each parcel takes a fresh range of follow-up tags from a per-destination counter in
+``[2, MPI.TAG_UB]`` that wraps around; a range is not reused while its sends are in flight,
+and the receiver posts receives per source in header order, so MPI's non-overtaking rule
+pairs every message with its own receive even after wrap-around.  Header receives are a
+ring of persistent requests completed in posting order.  Parcels carry no ordering
+assumption between each other.  Safe to call ``send`` from any thread (MPI_THREAD_MULTIPLE);
+``progress`` runs in one thread at a time (others return at once).
+"""
+import collections
+import struct
+import sys
+import threading
+import time
+
+from . import register_parcelport
+from .base import Parcelport, byte_view
+from ..parcel import ROUTE_SIZE
+
+__all__ = ["MpiParcelport"]
+
+HDR_TAG = 1
+FIRST_TAG = 2
+_XPORT = struct.Struct("<QII?3x")  # frame-0 length, number of follow-up tags, first tag, frame 0 inline
+
+
+def _mpi():
+    """Import mpi4py without letting it initialize MPI (we ask for THREAD_MULTIPLE ourselves)."""
+    if "mpi4py.MPI" not in sys.modules:
+        import mpi4py
+        mpi4py.rc.initialize = False
+        mpi4py.rc.finalize = False
+        mpi4py.rc.thread_level = "multiple"
+    from mpi4py import MPI
+    return MPI
+
+
+def _pieces(nbytes, maxmsg):
+    return max(1, -(-nbytes // maxmsg)) if nbytes else 0
+
+
+class _Recv:
+    """A parcel being received: header fields, decoded chunk table, target buffers, requests."""
+
+    __slots__ = ("source", "route", "tag", "ntags", "flen", "eager", "frame0", "hdr", "bufs",
+                 "reqs", "ready", "nbytes", "nmsg", "dt")
+
+
+@register_parcelport("mpi")
+class MpiParcelport(Parcelport):
+    """Two-sided MPI transport: eager header, rendezvous pointer chunks."""
+
+    distributed = True
+
+    def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
+                 tag_ub=None, **options):
+        super().__init__(runtime)
+        if options:
+            raise TypeError(f"unknown option(s) for the mpi parcelport: {', '.join(sorted(options))}")
+        self.eager_threshold = int(eager_threshold)
+        self.max_message = int(max_message)
+        self.nslots = int(header_slots)
+        self._tag_ub_opt = tag_ub
+        self._send_lock = threading.Lock()
+        self._plock = threading.Lock()
+        self._sends = []           # [reqs, archive, on_sent, dest, first tag, ntags]
+        self._recvs = []           # _Recv with receives posted
+        self._posting = collections.defaultdict(collections.deque)  # source -> _Recv awaiting posting
+        self._next_tag = {}
+        self._inflight = collections.defaultdict(dict)  # dest -> {first tag: ntags}
+        self.recent_buffers = collections.deque(maxlen=64)  # (address, nbytes) of receive buffers
+
+    # ---- life cycle --------------------------------------------------------------------
+    def start(self):
+        MPI = self.MPI = _mpi()
+        self._owns_mpi = not MPI.Is_initialized()
+        if self._owns_mpi:
+            provided = MPI.Init_thread(MPI.THREAD_MULTIPLE)
+        else:
+            provided = MPI.Query_thread()
+        if provided < MPI.THREAD_MULTIPLE:
+            raise RuntimeError("the MPI library does not provide MPI_THREAD_MULTIPLE")
+        self.comm = MPI.COMM_WORLD.Dup()
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        ub = MPI.COMM_WORLD.Get_attr(MPI.TAG_UB) or 32767
+        self.tag_ub = min(ub, self._tag_ub_opt) if self._tag_ub_opt else ub
+        self.hdr_size = _XPORT.size + ROUTE_SIZE + self.eager_threshold
+        self._slots = []
+        for _ in range(self.nslots):
+            buf = bytearray(self.hdr_size)
+            req = self.comm.Recv_init([buf, MPI.BYTE], MPI.ANY_SOURCE, HDR_TAG)
+            req.Start()
+            self._slots.append((buf, req))
+        self._head = 0
+        self._status = MPI.Status()
+
+    def stop(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while (self._sends or self._recvs) and time.monotonic() < deadline:
+            if not self.progress():
+                time.sleep(1e-4)
+        for _, req in self._slots:
+            req.Cancel()
+            req.Wait()
+            req.Free()
+        self._slots = []
+        self.comm.Free()
+        if self._owns_mpi and not self.MPI.Is_finalized():
+            self.MPI.Finalize()
+
+    def abort(self, code=1):
+        self.MPI.COMM_WORLD.Abort(code)
+
+    def idle(self):
+        return not (self._sends or self._recvs)
+
+    # ---- sending -----------------------------------------------------------------------
+    def _take_tags(self, dest, n):
+        """Return the first of ``n`` consecutive follow-up tags for ``dest`` not in flight."""
+        span = self.tag_ub - FIRST_TAG + 1
+        if n > span:
+            raise ValueError(f"parcel needs {n} messages but the tag space holds {span}")
+        inflight = self._inflight[dest]
+        t = self._next_tag.get(dest, FIRST_TAG)
+        for _ in range(len(inflight) + 2):
+            if t + n - 1 > self.tag_ub:
+                t = FIRST_TAG
+            clash = [s for s, m in inflight.items() if s < t + n and t < s + m]
+            if not clash:
+                break
+            t = max(s + m for s, m in inflight.items() if s < t + n and t < s + m)
+        else:
+            raise RuntimeError(f"no free range of {n} tags towards locality {dest}")
+        inflight[t] = n
+        self._next_tag[dest] = t + n
+        return t
+
+    def send(self, dest, route, archive, on_sent=None):
+        MPI = self.MPI
+        frames = archive.frames
+        f0 = frames[0]
+        flen = memoryview(f0).nbytes
+        eager = flen <= self.eager_threshold
+        chunk_views = [byte_view(f) for f in frames[1:]]
+        ntags = (0 if eager else 1) + sum(_pieces(v.nbytes, self.max_message) for v in chunk_views)
+        with self._send_lock:
+            tag = self._take_tags(dest, ntags) if ntags else 0
+        head = _XPORT.pack(flen, ntags, tag, eager) + route + (bytes(f0) if eager else b"")
+        comm = self.comm
+        reqs = [comm.Isend([head, MPI.BYTE], dest, HDR_TAG)]
+        t = tag
+        if not eager:
+            reqs.append(comm.Isend([f0, MPI.BYTE], dest, t))
+            t += 1
+        nbytes = len(head) + (0 if eager else flen)
+        mm = self.max_message
+        for v in chunk_views:
+            for off in range(0, v.nbytes, mm):
+                reqs.append(comm.Isend([v[off:off + mm], MPI.BYTE], dest, t))
+                t += 1
+            nbytes += v.nbytes
+        self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes)
+        with self._send_lock:
+            self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+
+    def _progress_sends(self):
+        if not self._sends:
+            return False
+        with self._send_lock:
+            sends = list(self._sends)
+        done = [s for s in sends if self.MPI.Request.Testall(s[0])]
+        if not done:
+            return False
+        with self._send_lock:
+            for s in done:
+                self._sends.remove(s)
+                if s[5]:
+                    del self._inflight[s[3]][s[4]]
+        for s in done:
+            s[1] = None  # release the archive (the caller's buffers)
+            if s[2] is not None:
+                s[2]()
+        return True
+
+    # ---- receiving ---------------------------------------------------------------------
+    def _progress_headers(self):
+        did = False
+        st = self._status
+        for _ in range(self.nslots):
+            buf, req = self._slots[self._head]
+            if not req.Test(st):
+                break
+            n = st.Get_count(self.MPI.BYTE)
+            data = bytes(buf[:n])
+            source = st.Get_source()
+            req.Start()
+            self._head = (self._head + 1) % self.nslots
+            self.stats.add_many(messages_received=1, bytes_received=n)
+            self._on_header(source, data)
+            did = True
+        return did
+
+    def _on_header(self, source, data):
+        flen, ntags, tag, eager = _XPORT.unpack_from(data, 0)
+        r = _Recv()
+        r.source, r.tag, r.ntags, r.flen, r.eager = source, tag, ntags, flen, eager
+        o = _XPORT.size
+        r.route = data[o:o + ROUTE_SIZE]
+        r.bufs, r.hdr, r.nbytes, r.nmsg, r.dt = [], None, 0, 0, 0.0
+        self._posting[source].append(r)
+        if eager:
+            r.frame0 = memoryview(data)[o + ROUTE_SIZE:]
+            r.ready = True
+            self._post_ready(source)
+        else:  # frame 0 follows; its receive is posted now, in header order
+            r.frame0 = bytearray(flen)
+            r.ready = False
+            r.reqs = [self.comm.Irecv([r.frame0, self.MPI.BYTE], source, tag)]
+            r.nmsg, r.nbytes = 1, flen
+            self._recvs.append(r)
+
+    def _post_ready(self, source):
+        """Post chunk receives for parcels from ``source`` whose frame 0 is here, in header order."""
+        from ..serialization import decode_header
+        q = self._posting[source]
+        MPI, comm, mm = self.MPI, self.comm, self.max_message
+        while q and q[0].ready:
+            r = q.popleft()
+            t0 = time.perf_counter()
+            r.hdr = decode_header(r.frame0)
+            r.bufs = bufs = r.hdr.allocate()
+            r.dt += time.perf_counter() - t0
+            t = r.tag + (0 if r.eager else 1)
+            reqs = []
+            for b in bufs:
+                v = byte_view(b)
+                if v.nbytes:
+                    self.recent_buffers.append((v.__array_interface__["data"][0], v.nbytes))
+                for off in range(0, v.nbytes, mm):
+                    reqs.append(comm.Irecv([v[off:off + mm], MPI.BYTE], source, t))
+                    t += 1
+                r.nbytes += v.nbytes
+            assert t - r.tag == r.ntags, f"parcel from {source}: {t - r.tag} messages, header says {r.ntags}"
+            r.nmsg += len(reqs)
+            if reqs:
+                r.reqs = reqs
+                self._recvs.append(r)
+            else:
+                self._deliver(r)
+
+    def _progress_recvs(self):
+        if not self._recvs:
+            return False
+        did = False
+        Testall = self.MPI.Request.Testall
+        for r in list(self._recvs):
+            if not Testall(r.reqs):
+                continue
+            self._recvs.remove(r)
+            did = True
+            if r.hdr is None:  # frame 0 arrived: the chunks' receives may now be posted
+                r.ready = True
+                self._post_ready(r.source)
+            else:
+                self._deliver(r)
+        return did
+
+    def _deliver(self, r):
+        t0 = time.perf_counter()
+        args = r.hdr.finish(r.bufs)
+        zc = sum(b.nbytes for b in r.bufs)
+        self.stats.add_many(messages_received=r.nmsg, bytes_received=r.nbytes,
+                            bytes_received_zero_copy=zc,
+                            deserialization_time_s=r.dt + time.perf_counter() - t0)
+        self.runtime.deliver(r.route, args)
+
+    def progress(self):
+        if not self._plock.acquire(blocking=False):
+            return False
+        try:
+            a = self._progress_headers()
+            b = self._progress_recvs()
+            c = self._progress_sends()
+            return a or b or c
+        finally:
+            self._plock.release()

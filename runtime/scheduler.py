@@ -1,0 +1,191 @@
+"""Worker threads and parcelport progress.
+
+K worker threads take tasks from one FIFO queue; numba ``nogil`` kernels called from tasks
+run in parallel.  One progress thread drives the parcelport: it polls while there was recent
+work, then backs off (yield, then sleeps growing to ``max_sleep``) so an idle locality does
+not spin a core, and ``kick()`` wakes it at once when a send is posted.  Threads blocked in
+``Future.get()`` help: workers run queued tasks, any thread polls the parcelport.
+"""
+import collections
+import os
+import sys
+import threading
+import time
+import traceback
+
+__all__ = ["Scheduler", "Backoff"]
+
+_tls = threading.local()
+
+
+def is_worker():
+    """Return True in a worker thread of a running scheduler."""
+    return getattr(_tls, "worker", False)
+
+
+class Backoff:
+    """Poll-then-sleep schedule: ``spin`` yields after activity, then sleeps doubling to ``max_sleep``."""
+
+    __slots__ = ("spin", "min_sleep", "max_sleep", "idle")
+
+    def __init__(self, spin=64, min_sleep=2e-5, max_sleep=1e-3):
+        self.spin, self.min_sleep, self.max_sleep = spin, min_sleep, max_sleep
+        self.idle = 0
+
+    def reset(self):
+        self.idle = 0
+
+    def delay(self):
+        """Return seconds to sleep now (0 means just yield) and count one idle round."""
+        self.idle += 1
+        if self.idle <= self.spin:
+            return 0.0
+        return min(self.max_sleep, self.min_sleep * (1 << min(20, (self.idle - self.spin) // 4)))
+
+
+class Scheduler:
+    """A pool of worker threads plus a parcelport progress thread."""
+
+    def __init__(self, nthreads=1, progress=None, on_error=None, max_sleep=1e-3):
+        self.nthreads = max(1, int(nthreads))
+        self._progress = progress
+        self._on_error = on_error
+        self._max_sleep = max_sleep
+        self._q = collections.deque()
+        self._cv = threading.Condition(threading.Lock())
+        self._running = 0
+        self._stop = False
+        self._wake = threading.Event()
+        self._threads = []
+        self.tasks_run = 0
+
+    def start(self):
+        for i in range(self.nthreads):
+            t = threading.Thread(target=self._worker, name=f"rt-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self._progress is not None:
+            t = threading.Thread(target=self._progress_loop, name="rt-progress", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout=10.0):
+        """Stop the threads (tasks still queued are dropped; drain before)."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._wake.set()
+        me = threading.current_thread()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            if t is not me:
+                t.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+
+    def submit(self, fn, *args):
+        """Queue ``fn(*args)`` for a worker."""
+        with self._cv:
+            self._q.append((fn, args))
+            self._cv.notify()
+
+    def busy(self):
+        """Return the number of queued plus running tasks."""
+        return len(self._q) + self._running
+
+    def kick(self):
+        """Wake the progress thread (a send was posted)."""
+        self._wake.set()
+
+    def _run(self, fn, args):
+        try:
+            fn(*args)
+        except BaseException:  # noqa: BLE001 - an uncaught task error is fatal, reported once
+            if self._on_error is not None:
+                self._on_error(traceback.format_exc())
+            else:
+                traceback.print_exc()
+        finally:
+            self.tasks_run += 1
+
+    def try_run_one(self):
+        """Run one queued task in this thread; return False if the queue was empty."""
+        with self._cv:
+            if not self._q:
+                return False
+            fn, args = self._q.popleft()
+            self._running += 1
+        try:
+            self._run(fn, args)
+        finally:
+            with self._cv:
+                self._running -= 1
+        return True
+
+    def _worker(self):
+        _tls.worker = True
+        while True:
+            with self._cv:
+                while not self._q and not self._stop:
+                    self._cv.wait(0.5)
+                if self._stop:
+                    return
+                fn, args = self._q.popleft()
+                self._running += 1
+            try:
+                self._run(fn, args)
+            finally:
+                with self._cv:
+                    self._running -= 1
+
+    def _progress_loop(self):
+        _tls.progress = True
+        backoff = Backoff(max_sleep=self._max_sleep)
+        progress = self._progress
+        while not self._stop:
+            try:
+                did = progress()
+            except BaseException:  # noqa: BLE001
+                if self._on_error is not None:
+                    self._on_error(traceback.format_exc())
+                    return
+                raise
+            if did:
+                backoff.reset()
+                continue
+            d = backoff.delay()
+            if d == 0.0:
+                os.sched_yield()
+            else:
+                self._wake.wait(d)
+                if self._wake.is_set():
+                    self._wake.clear()
+                    backoff.reset()
+
+    def help_wait(self, future, timeout):
+        """Wait for ``future`` while running tasks (workers) and polling the parcelport."""
+        deadline = time.monotonic() + timeout
+        worker = is_worker()
+        progress = self._progress
+        backoff = Backoff(spin=200, max_sleep=self._max_sleep)
+        while not future.done():
+            did = False
+            if worker:
+                did = self.try_run_one()
+            if not did and progress is not None:
+                did = progress()
+            if did:
+                backoff.reset()
+                continue
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            d = backoff.delay()
+            if d == 0.0:
+                os.sched_yield()
+            else:
+                future._event.wait(min(d, deadline - now))
+
+
+def set_switch_interval(seconds):
+    """Shorten the interpreter's thread switch interval so progress is not held for 5 ms."""
+    sys.setswitchinterval(seconds)
