@@ -114,9 +114,9 @@ class Runtime:
             sys.setswitchinterval(self._switch)
         _fut._wait_hook = self.sched.help_wait
         _fut._submit_hook = self.sched.submit
-        self.sched.start()
-        _current = self
+        _current = self  # before the progress thread can deliver a parcel
         self.running = True
+        self.sched.start()
         if self.abort_on_error:
             self._old_hooks = (sys.excepthook, threading.excepthook)
             sys.excepthook = self._excepthook
