@@ -137,10 +137,9 @@ def _where(exc):
         return "?"
     fr = tb[-1]
     path = fr.filename
-    try:
-        path = os.path.relpath(path)
-    except ValueError:
-        pass
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if path.startswith(root + os.sep):
+        path = path[len(root) + 1:]
     return f"{path}:{fr.lineno} in {fr.name}"
 
 

@@ -1,0 +1,80 @@
+"""End-of-run report: per-level counts, throughput, conservation drift, JSON keys."""
+
+import json
+
+import pytest
+
+from octosim.report import (RunStats, build_report, conservation, format_report,
+                            parcel_stats, write_json)
+
+
+class _Tree:
+    """Root + 8 children, two of them refined: levels 0, 1, 2."""
+
+    def __init__(self):
+        self.nodes = {(0, 0, 0, 0)} | {(1, i, j, k) for i in (0, 1) for j in (0, 1)
+                                       for k in (0, 1)}
+        for p in ((1, 0, 0, 0), (1, 1, 1, 1)):
+            self.nodes |= {(2, 2 * p[1] + a, 2 * p[2] + b, 2 * p[3] + c)
+                           for a in (0, 1) for b in (0, 1) for c in (0, 1)}
+
+    def is_leaf(self, key):
+        lev, i, j, k = key
+        return (lev + 1, 2 * i, 2 * j, 2 * k) not in self.nodes
+
+
+def _report():
+    st = RunStats(cells_per_subgrid=64)
+    tree = _Tree()
+    for _ in range(3):
+        st.count_step(tree)
+    st.wall_seconds, st.io_seconds = 2.5, 0.5
+    st.initial_totals = {"mass": 2.0, "momentum_x": 0.0, "energy": 4.0}
+    st.final_totals = {"mass": 2.0 * (1 + 1e-12), "momentum_x": 1e-15, "energy": 4.0}
+    return build_report(st, phases={"hydro": 1.5, "exchange": 0.5},
+                        parcels=parcel_stats({"parcels_sent": 5, "bytes_sent": 900,
+                                              "bytes_zero_copy": 800, "bytes_copied": 100}),
+                        meta={"problem": "fake"}, time=0.3, step=3, nlocalities=2, threads=1)
+
+
+def test_levels_and_totals():
+    rep = _report()
+    lv = {r["level"]: r for r in rep["levels"]}
+    assert (lv[0]["subgrids"], lv[0]["leaves"]) == (1, 0)
+    assert (lv[1]["subgrids"], lv[1]["leaves"], lv[1]["grid_steps"]) == (8, 6, 18)
+    assert (lv[2]["subgrids"], lv[2]["leaves"], lv[2]["grid_steps"]) == (16, 16, 48)
+    t = rep["totals"]
+    assert t["grid_steps"] == 66 and rep["compute_seconds"] == 2.0
+    assert t["grids_per_second"] == 33.0
+    assert t["cell_updates_per_second"] == 66 * 64 / 2.0
+    assert t["cell_updates_per_second_per_core"] == 66 * 64 / 4.0
+
+
+def test_conservation_drift():
+    c = _report()["conservation"]
+    assert c["mass"]["relative_change"] == pytest.approx(1e-12)
+    assert c["momentum_x"]["relative_change"] is None and c["momentum_x"]["change"] == 1e-15
+    assert conservation(None, {"mass": 1.0}) == {}
+
+
+def test_parcels_mapping():
+    assert parcel_stats(None) is None
+    assert _report()["parcels"] == {"parcels": 5, "bytes": 900, "bytes_zero_copy": 800,
+                                    "bytes_copied": 100}
+
+
+def test_text_and_json(tmp_path):
+    rep = _report()
+    text = format_report(rep)
+    for needle in ("grids/s", "total", "hydro", "parcels", "mass"):
+        assert needle in text
+    p = tmp_path / "sub" / "r.json"
+    write_json(rep, p)
+    back = json.loads(p.read_text())
+    documented = {"report_version", "octosim_version", "problem", "localities", "threads",
+                  "cores", "steps", "final_step", "final_time", "wall_seconds",
+                  "compute_seconds", "io_seconds", "levels", "totals", "phases", "parcels",
+                  "conservation"}
+    assert documented <= set(back)
+    assert set(back["levels"][0]) == {"level", "subgrids", "leaves", "grid_steps",
+                                      "grids_per_second"}
