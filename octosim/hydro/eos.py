@@ -28,36 +28,66 @@ def internal_energy(rho, sx, sy, sz, egas, tau, gamma, de_switch):
 
 
 @njit(**KW)
-def prim_box(U, W, gamma, de_switch, i0, i1, j0, j1, k0, k1):
-    """Fill primitives ``W`` from conserved ``U`` on the index box [i0,i1)x[j0,j1)x[k0,k1)."""
-    nf = U.shape[0]
-    gm1 = gamma - 1.0
-    for i in range(i0, i1):
-        for j in range(j0, j1):
-            for k in range(k0, k1):
-                rho = U[RHO, i, j, k]
-                ri = 1.0 / rho
-                e = internal_energy(rho, U[SX, i, j, k], U[SY, i, j, k], U[SZ, i, j, k],
-                                    U[EGAS, i, j, k], U[TAU, i, j, k], gamma, de_switch)
-                W[RHO, i, j, k] = rho
-                W[SX, i, j, k] = U[SX, i, j, k] * ri
-                W[SY, i, j, k] = U[SY, i, j, k] * ri
-                W[SZ, i, j, k] = U[SZ, i, j, k] * ri
-                W[EGAS, i, j, k] = gm1 * e
-                for f in range(TAU, nf):
-                    W[f, i, j, k] = U[f, i, j, k] * ri
+def pencil_geometry(shape, d):
+    """Return (Md, Na, Nb, s_m, s_a, s_b) of direction ``d`` of a block of ``shape``.
+
+    Pencils run along ``d`` over all Md = N_d + 6 cells; the transverse interior is
+    Na x Nb cells; s_* are the flat strides of U for the three loop indices.
+    """
+    _, Mx, My, Mz = shape
+    G = GHOST
+    if d == 0:
+        return Mx, My - 2 * G, Mz - 2 * G, My * Mz, Mz, 1
+    if d == 1:
+        return My, Mx - 2 * G, Mz - 2 * G, Mz, My * Mz, 1
+    return Mz, Mx - 2 * G, My - 2 * G, 1, My * Mz, Mz
 
 
 @njit(**KW)
-def prim_stencil(U, W, gamma, de_switch):
-    """Fill ``W`` on the interior and the three ghost slabs the flux stencils read (no corners)."""
+def prim_dir(U, Wd, d, gamma, de_switch):
+    """Fill directional primitives ``Wd[f, m*T + a*Nb + b]`` (T = Na*Nb) along ``d``.
+
+    ``m`` runs over all cells of the pencil along ``d`` (ghosts included), (a, b) over the
+    transverse interior, so the sweep's inner loops are long and contiguous.
+    """
+    nf, Mx, My, Mz = U.shape
     G = GHOST
-    _, Mx, My, Mz = U.shape
-    prim_box(U, W, gamma, de_switch, 0, Mx, G, My - G, G, Mz - G)
-    prim_box(U, W, gamma, de_switch, G, Mx - G, 0, G, G, Mz - G)
-    prim_box(U, W, gamma, de_switch, G, Mx - G, My - G, My, G, Mz - G)
-    prim_box(U, W, gamma, de_switch, G, Mx - G, G, My - G, 0, G)
-    prim_box(U, W, gamma, de_switch, G, Mx - G, G, My - G, Mz - G, Mz)
+    U2 = U.reshape((nf, Mx * My * Mz))
+    Md, Na, Nb, sm, sa, sb = pencil_geometry(U.shape, d)
+    T = Na * Nb
+    base = G * sa + G * sb
+    gm1 = gamma - 1.0
+    for m in range(Md):
+        for a in range(Na):
+            o = base + m * sm + a * sa
+            w0 = m * T + a * Nb
+            for b in range(Nb):
+                c = o + b * sb
+                w = w0 + b
+                rho = U2[RHO, c]
+                ri = 1.0 / rho
+                sx = U2[SX, c]
+                sy = U2[SY, c]
+                sz = U2[SZ, c]
+                eg = U2[EGAS, c]
+                e = eg - 0.5 * (sx * sx + sy * sy + sz * sz) * ri
+                Wd[RHO, w] = rho
+                Wd[SX, w] = sx * ri
+                Wd[SY, w] = sy * ri
+                Wd[SZ, w] = sz * ri
+                Wd[EGAS, w] = e
+                Wd[TAU, w] = U2[TAU, c] * ri
+            for b in range(Nb):
+                c = o + b * sb
+                eg = U2[EGAS, c]
+                e = Wd[EGAS, w0 + b]
+                if not e > de_switch * eg:
+                    tau = U2[TAU, c]
+                    e = tau ** gamma if tau > 0.0 else 0.0
+                Wd[EGAS, w0 + b] = gm1 * e
+            for f in range(TAU + 1, nf):
+                for b in range(Nb):
+                    Wd[f, w0 + b] = U2[f, o + b * sb] / U2[RHO, o + b * sb]
 
 
 @njit(**KW)

@@ -5,13 +5,12 @@ monotonised-central (MC) slopes, then the monotonicity constraint on each parabo
 Contact steepening and flattening (CW84 sec. 3) are not applied.  PLM: piecewise-linear
 with the MC (van Leer 1977) or minmod limiter.
 
-Arrays are flat-indexed ``A2[f, c]`` with ``c = (i*My + j)*Mz + k`` and the direction's
-stride ``s``, so one loop body serves x, y and z with bitwise-identical arithmetic.
-``QM``/``QP`` receive the lower/upper edge values of every cell whose edges bound an
-interior face: cells -1..N along the direction, interior across it.
+Input and output are directional arrays ``A[f, m*T + t]`` (see ``eos.prim_dir``): ``m``
+the cell index along the sweep (ghosts included), ``t`` the transverse interior cell, so
+the stencil stride is ``T`` and the inner loop over ``t`` is long and contiguous.  The
+same loop body serves x, y and z, with bitwise-identical arithmetic.  ``QM``/``QP``
+receive lower/upper edge values of cells m = 2..Md-3 (cells -1..N of the interior).
 """
-import math
-
 from numba import njit
 
 from octosim.fields import GHOST
@@ -25,110 +24,79 @@ RECON_PLM_MINMOD = 2   # PLM, minmod limiter
 
 @njit(**KW)
 def mc_slope(am, a0, ap):
-    """Return the MC-limited slope of a cell (CW84 eq. 1.8)."""
+    """Return the MC-limited slope of a cell (CW84 eq. 1.8); branch-free for SIMD."""
     dl = a0 - am
     dr = ap - a0
-    if dl * dr <= 0.0:
-        return 0.0
     dc = 0.5 * (ap - am)
     m = min(abs(dc), 2.0 * min(abs(dl), abs(dr)))
-    return math.copysign(m, dc)
+    m = m if dl * dr > 0.0 else 0.0
+    return m if dc >= 0.0 else -m
 
 
 @njit(**KW)
 def minmod_slope(am, a0, ap):
-    """Return the minmod-limited slope of a cell."""
+    """Return the minmod-limited slope of a cell; branch-free for SIMD."""
     dl = a0 - am
     dr = ap - a0
-    if dl * dr <= 0.0:
-        return 0.0
-    return math.copysign(min(abs(dl), abs(dr)), dl)
+    m = min(abs(dl), abs(dr))
+    m = m if dl * dr > 0.0 else 0.0
+    return m if dl >= 0.0 else -m
 
 
 @njit(**KW)
-def sweep_box(shape, d):
-    """Return (stride, i0, i1, j0, j1, k0, k1): cells -1..N along ``d``, interior across."""
-    _, Mx, My, Mz = shape
+def ppm_pencils(W, QM, QP, nv, Md, T):
+    """Fill edge states ``QM``/``QP`` by PPM (CW84) on directional arrays."""
     G = GHOST
-    lo = [G, G, G]
-    hi = [Mx - G, My - G, Mz - G]
-    lo[d] -= 1
-    hi[d] += 1
-    s = My * Mz if d == 0 else (Mz if d == 1 else 1)
-    return s, lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
-
-
-@njit(**KW)
-def ppm_dir(W, QM, QP, d):
-    """Fill edge states ``QM``/``QP`` along direction ``d`` by PPM (CW84)."""
-    nv, Mx, My, Mz = W.shape
-    Mt = Mx * My * Mz
-    W2 = W.reshape((nv, Mt))
-    QM2 = QM.reshape((nv, Mt))
-    QP2 = QP.reshape((nv, Mt))
-    s, i0, i1, j0, j1, k0, k1 = sweep_box(W.shape, d)
     sixth = 1.0 / 6.0
     for f in range(nv):
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                base = (i * My + j) * Mz
-                for k in range(k0, k1):
-                    c = base + k
-                    am2 = W2[f, c - 2 * s]
-                    am1 = W2[f, c - s]
-                    a0 = W2[f, c]
-                    ap1 = W2[f, c + s]
-                    ap2 = W2[f, c + 2 * s]
-                    dm = mc_slope(am2, am1, a0)
-                    d0 = mc_slope(am1, a0, ap1)
-                    dp = mc_slope(a0, ap1, ap2)
-                    aL = 0.5 * (am1 + a0) + (dm - d0) * sixth
-                    aR = 0.5 * (a0 + ap1) + (d0 - dp) * sixth
-                    if (aR - a0) * (a0 - aL) <= 0.0:
-                        aL = a0
-                        aR = a0
-                    else:
-                        da = aR - aL
-                        t = da * (a0 - 0.5 * (aL + aR))
-                        q = da * da * sixth
-                        if t > q:
-                            aL = 3.0 * a0 - 2.0 * aR
-                        elif -q > t:
-                            aR = 3.0 * a0 - 2.0 * aL
-                    QM2[f, c] = aL
-                    QP2[f, c] = aR
+        for m in range(G - 1, Md - G + 1):
+            c0 = m * T
+            for t in range(T):
+                c = c0 + t
+                am2 = W[f, c - 2 * T]
+                am1 = W[f, c - T]
+                a0 = W[f, c]
+                ap1 = W[f, c + T]
+                ap2 = W[f, c + 2 * T]
+                dm = mc_slope(am2, am1, a0)
+                d0 = mc_slope(am1, a0, ap1)
+                dp = mc_slope(a0, ap1, ap2)
+                aL = 0.5 * (am1 + a0) + (dm - d0) * sixth
+                aR = 0.5 * (a0 + ap1) + (d0 - dp) * sixth
+                da = aR - aL
+                h = da * (a0 - 0.5 * (aL + aR))
+                q = da * da * sixth
+                flat = (aR - a0) * (a0 - aL) <= 0.0
+                bL = 3.0 * a0 - 2.0 * aR if h > q else aL
+                bR = 3.0 * a0 - 2.0 * aL if -q > h else aR
+                QM[f, c] = a0 if flat else bL
+                QP[f, c] = a0 if flat else bR
 
 
 @njit(**KW)
-def plm_dir(W, QM, QP, d, minmod):
-    """Fill edge states ``QM``/``QP`` along direction ``d`` by limited PLM."""
-    nv, Mx, My, Mz = W.shape
-    Mt = Mx * My * Mz
-    W2 = W.reshape((nv, Mt))
-    QM2 = QM.reshape((nv, Mt))
-    QP2 = QP.reshape((nv, Mt))
-    s, i0, i1, j0, j1, k0, k1 = sweep_box(W.shape, d)
+def plm_pencils(W, QM, QP, nv, Md, T, minmod):
+    """Fill edge states ``QM``/``QP`` by limited PLM on directional arrays."""
+    G = GHOST
     for f in range(nv):
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                base = (i * My + j) * Mz
-                for k in range(k0, k1):
-                    c = base + k
-                    a0 = W2[f, c]
-                    if minmod:
-                        dl = minmod_slope(W2[f, c - s], a0, W2[f, c + s])
-                    else:
-                        dl = mc_slope(W2[f, c - s], a0, W2[f, c + s])
-                    QM2[f, c] = a0 - 0.5 * dl
-                    QP2[f, c] = a0 + 0.5 * dl
+        for m in range(G - 1, Md - G + 1):
+            c0 = m * T
+            for t in range(T):
+                c = c0 + t
+                a0 = W[f, c]
+                if minmod:
+                    dl = minmod_slope(W[f, c - T], a0, W[f, c + T])
+                else:
+                    dl = mc_slope(W[f, c - T], a0, W[f, c + T])
+                QM[f, c] = a0 - 0.5 * dl
+                QP[f, c] = a0 + 0.5 * dl
 
 
 @njit(**KW)
-def reconstruct_dir(W, QM, QP, d, recon):
-    """Fill edge states along ``d`` with the method ``recon`` (RECON_PLM/PPM/PLM_MINMOD)."""
+def reconstruct_pencils(W, QM, QP, nv, Md, T, recon):
+    """Fill edge states with the method ``recon`` (RECON_PLM, RECON_PPM, RECON_PLM_MINMOD)."""
     if recon == RECON_PPM:
-        ppm_dir(W, QM, QP, d)
+        ppm_pencils(W, QM, QP, nv, Md, T)
     elif recon == RECON_PLM_MINMOD:
-        plm_dir(W, QM, QP, d, True)
+        plm_pencils(W, QM, QP, nv, Md, T, True)
     else:
-        plm_dir(W, QM, QP, d, False)
+        plm_pencils(W, QM, QP, nv, Md, T, False)

@@ -7,7 +7,7 @@ of BC_OUTFLOW, BC_REFLECT, BC_PERIODIC (the block wrapped onto itself).
 import numpy as np
 
 from octosim.hydro.boundary import fill_boundary
-from octosim.hydro.fluxes import compute_fluxes_work
+from octosim.hydro.fluxes import compute_fluxes_work, make_work
 from octosim.hydro.reconstruct import RECON_PPM
 from octosim.hydro.timestep import max_signal_speed
 from octosim.hydro.update import dual_energy_sync, rk_stage
@@ -16,7 +16,7 @@ RK3_A = (0.0, 0.75, 1.0 / 3.0)
 
 
 class Work:
-    """Work arrays for one block shape: stage copy, face fluxes, primitive and edge states."""
+    """Work arrays for one block shape: stage copy, face fluxes, flux work array."""
 
     def __init__(self, U):
         nf, Mx, My, Mz = U.shape
@@ -25,9 +25,7 @@ class Work:
         self.Fx = np.zeros((nf, Nx + 1, Ny, Nz))
         self.Fy = np.zeros((nf, Nx, Ny + 1, Nz))
         self.Fz = np.zeros((nf, Nx, Ny, Nz + 1))
-        self.W = np.zeros_like(U)
-        self.QM = np.zeros_like(U)
-        self.QP = np.zeros_like(U)
+        self.flux_work = make_work(U)
 
 
 def _bc_table(bc):
@@ -61,7 +59,7 @@ def step_uniform(U, dx, gamma, cfl=0.4, recon=RECON_PPM, bc=0, de_switch=1e-3, d
         if a != 0.0:
             fill_all(U, bc)
         compute_fluxes_work(U, gamma, recon, de_switch, work.Fx, work.Fy, work.Fz,
-                            work.W, work.QM, work.QP)
+                            work.flux_work)
         rk_stage(U, work.U0, work.Fx, work.Fy, work.Fz, dt, dx, a)
         dual_energy_sync(U, gamma, de_switch)
     return dt
