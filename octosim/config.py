@@ -74,7 +74,8 @@ SCHEMA = {
                           "list of three or a mapping {x: .., y: .., z: ..}"),
     },
     "hydro": {
-        "gamma": Param("float", 5.0 / 3.0, "adiabatic index", lo=1.0, lo_open=True),
+        "gamma": Param("float", None, "adiabatic index; left out: the problem's DEFAULT_GAMMA "
+                       "(5/3 if it has none)", lo=1.0, lo_open=True, nullable=True),
         "cfl": Param("float", 0.4, "Courant number", lo=0.0, hi=1.0, lo_open=True),
         "reconstruction": Param("str", "ppm", "face reconstruction", choices=("ppm", "plm")),
         "dual_energy_switch": Param("float", 1e-3, "internal/total energy ratio below which "
@@ -87,8 +88,10 @@ SCHEMA = {
         "name": Param("str", None, "initial condition: a module of octosim.problems"),
     },
     "refinement": {
-        "criterion": Param("str", "gradient", "what marks a cell for refinement",
+        "criterion": Param("str", "none", "generic test that marks a leaf for refinement, "
+                           "or'ed with the problem's own",
                            choices=("gradient", "density", "both", "none")),
+        "use_problem": Param("bool", True, "also ask the problem module's refine()"),
         "density_floor": Param("float", 1e-3, "refine where rho exceeds this (density, both); "
                                "a list gives one value per level", lo=0.0, per_level=True),
         "gradient_threshold": Param("float", 0.1, "refine where the relative jump of rho or "
@@ -321,6 +324,15 @@ def problem_params(name):
     return {k: _param_from_spec(v) for k, v in getattr(mod, "PARAMS", {}).items()}
 
 
+def problem_gamma(name):
+    """Return the problem's ``DEFAULT_GAMMA`` (5/3 when it has none)."""
+    try:
+        from octosim.problems import get_problem
+        return float(getattr(get_problem(name), "DEFAULT_GAMMA", 5.0 / 3.0))
+    except Exception:  # noqa: BLE001 - a missing registry or problem was reported already
+        return 5.0 / 3.0
+
+
 def _problem_names():
     try:
         from octosim import problems
@@ -398,6 +410,12 @@ def validate(raw, origin=None):
         if section != "problem":
             cfg[section] = _validate_section(section, schema, raw.get(section), origin)
     cfg[name] = _validate_section(name, pschema, raw.get(name), origin)
+    if cfg["hydro"]["gamma"] is None:
+        cfg["hydro"]["gamma"] = problem_gamma(name)
+    g_prob = cfg[name].get("G")
+    if cfg["gravity"]["enable"] and isinstance(g_prob, float) and g_prob != cfg["gravity"]["G"]:
+        raise _at(origin, (name, "G"), ConfigError(
+            f"{name}.G = {_show(g_prob)} differs from gravity.G = {_show(cfg['gravity']['G'])}"))
     t = cfg["time"]
     if t["stop_time"] is None and t["stop_step"] is None:
         raise _at(origin, ("time",), ConfigError(

@@ -6,6 +6,7 @@ PARAMS = {
     "rho_l": (float, 1.0, (0.0, None), "left density"),
     "direction": (str, "x", ("x", "y", "z"), "normal"),
     "nzones": (int, 4, (1, 64), "an integer parameter"),
+    "G": (float, 1.0, (0.0, None), "gravitational constant of the setup"),
 }
 
 

@@ -29,7 +29,7 @@ def test_defaults_filled_and_typed():
     assert cfg["hydro"]["gamma"] == pytest.approx(5 / 3)
     assert cfg["mesh"]["subgrid_size"] == 8
     assert cfg["mesh"]["boundary"] == ["periodic"] * 3
-    assert cfg["fake"] == {"rho_l": 1.0, "direction": "x", "nzones": 4}
+    assert cfg["fake"] == {"rho_l": 1.0, "direction": "x", "nzones": 4, "G": 1.0}
     assert set(cfg) == set(config.SCHEMA) | {"fake"}
     assert cfg["gravity"]["theta"] == 0.5 and cfg["runtime"]["zero_copy_threshold"] == 4096
 
@@ -69,6 +69,7 @@ def test_round_trip():
     (BASE, ["cfl=0.3"], "expected section.key=value"),
     (BASE, ["hydro.nope=1"], "--set hydro.nope=1: unknown key hydro.nope"),
     (BASE, ["runtime.parcelport=tcp"], "runtime.parcelport = 'tcp' not one of"),
+    (BASE + "gravity: {enable: true, G: 2}", (), "fake.G = 1.0 differs from gravity.G = 2.0"),
 ])
 def test_errors_name_the_key(text, sets, needle):
     assert needle in err(text, sets)
@@ -99,3 +100,13 @@ def test_schema_table_covers_every_key():
     for section, keys in config.SCHEMA.items():
         for key in keys:
             assert f"`{section}.{key}`" in table
+
+
+def test_gamma_defaults_to_the_problems(monkeypatch):
+    import types
+    import octosim.problems
+    monkeypatch.setattr(octosim.problems, "get_problem",
+                        lambda name: types.SimpleNamespace(DEFAULT_GAMMA=1.4, PARAMS={}),
+                        raising=False)
+    assert config_from_text(BASE)["hydro"]["gamma"] == 1.4
+    assert config_from_text(BASE + "hydro: {gamma: 1.2}")["hydro"]["gamma"] == 1.2
