@@ -6,8 +6,8 @@ its centre; a cell of an interior node holds the moments (through order p, 3 by 
 their centre of mass (upward pass, M2M).  A dual traversal of the cell tree from the root's
 cell pairs then applies, to each pair (A, B):
 
-* well separated, ``(s_A + s_B) < theta |c_A - c_B|`` with ``s`` the half-diagonal and ``c``
-  the geometric centres: one mutual multipole-to-local step (M2L) with the derivative tensor
+* well separated, ``(r_A + r_B) < theta |z_A - z_B|`` with ``z`` the centres of mass and
+  ``r`` the radii about them (the half-diagonal for uniform cells): one mutual multipole-to-local step (M2L) with the derivative tensor
   ``D(z_A - z_B)`` computed once and added to both expansions with the signs that make the
   forces opposite (Dehnen 2002, J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
 * two leaf cells too close: a direct point-mass interaction (P2P), also mutual;
@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
+from octosim.gravity._m2l3 import m2l3
 from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
 
 #: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
@@ -73,8 +74,13 @@ def child_cells(cell, N, children, out):
 
 
 @njit(cache=True, nogil=True)
-def upward(N, level, children, mass, gc, mi, fact, sh_n, sh_m, sh_d, mom, zc):
-    """Compute moments ``mom`` and expansion centres ``zc`` of every cell, finest level first."""
+def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc, rad):
+    """Compute moments ``mom``, expansion centres ``zc`` and radii ``rad`` of every cell.
+
+    Finest level first.  ``rad`` bounds the distance from ``zc`` to the cell's mass: the
+    half-diagonal for a leaf cell, else the smaller of the children's bound and the farthest
+    corner of the cell (Dehnen 2002, sect. 3.2).
+    """
     N3 = N * N * N
     nt = mom.shape[1]
     pw = np.empty(nt)
@@ -89,6 +95,7 @@ def upward(N, level, children, mass, gc, mi, fact, sh_n, sh_m, sh_d, mom, zc):
                 mom[c, 0] = mass[c]
                 for a in range(3):
                     zc[c, a] = gc[c, a]
+                rad[c] = HALF_DIAG * cw[n]
                 continue
             child_cells(c, N, children, kids)
             mt = 0.0
@@ -113,10 +120,20 @@ def upward(N, level, children, mass, gc, mi, fact, sh_n, sh_m, sh_d, mom, zc):
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
                           mi, fact, pw)
                 m2m_add(mom[s], pw, sh_n, sh_m, sh_d, mom[c])
+            rb = 0.0
+            for u in range(8):
+                s = kids[u]
+                d = math.sqrt((zc[s, 0] - zc[c, 0]) ** 2 + (zc[s, 1] - zc[c, 1]) ** 2
+                              + (zc[s, 2] - zc[c, 2]) ** 2) + rad[s]
+                rb = max(rb, d)
+            rc = 0.0
+            for a in range(3):
+                rc += (abs(zc[c, a] - gc[c, a]) + 0.5 * cw[n]) ** 2
+            rad[c] = min(rb, math.sqrt(rc))
 
 
 @njit(cache=True, nogil=True)
-def traverse(root, N, children, cw, gc, zc, mom, G, theta, self_term, max_level,
+def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_level, generic,
              order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
              loc, phid, gd):
     """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
@@ -125,6 +142,7 @@ def traverse(root, N, children, cw, gc, zc, mom, G, theta, self_term, max_level,
     cells to ``phid`` and ``gd``.  Returns the counts of M2L and P2P interactions.
     """
     N3 = N * N * N
+    unrolled = mom.shape[1] == 20 and not generic
     th2 = theta * theta
     cap = 64 * (2 * max_level + 6)
     sa = np.empty(cap, dtype=np.int64)
@@ -161,15 +179,17 @@ def traverse(root, N, children, cw, gc, zc, mom, G, theta, self_term, max_level,
                             sb[top] = ka[j]
                             top += 1
                     continue
-                rx = gc[A, 0] - gc[B, 0]
-                ry = gc[A, 1] - gc[B, 1]
-                rz = gc[A, 2] - gc[B, 2]
-                s = HALF_DIAG * (cw[nA] + cw[nB])
+                rx = zc[A, 0] - zc[B, 0]
+                ry = zc[A, 1] - zc[B, 1]
+                rz = zc[A, 2] - zc[B, 2]
+                s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    derivatives(zc[A, 0] - zc[B, 0], zc[A, 1] - zc[B, 1], zc[A, 2] - zc[B, 2],
-                                order, mi, minus1, minus2, D)
-                    m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
-                               loc[A], loc[B])
+                    if unrolled:
+                        m2l3(rx, ry, rz, mom, A, B, G, loc)
+                    else:
+                        derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
+                        m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
+                                   m2l_sb, loc[A], loc[B])
                     nm2l += 1
                 elif leafA and leafB:
                     r2 = rx * rx + ry * ry + rz * rz

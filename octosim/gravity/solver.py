@@ -23,13 +23,14 @@ def _as_node_array(desc, rho):
     return rho
 
 
-def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None):
+def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
     masses must be non-negative.  ``theta`` is the opening angle (0 gives the direct sum),
     ``order`` the expansion order p.  When ``stats`` is a dict it receives the interaction
-    counts and the time of each phase.
+    counts and the time of each phase.  ``generic`` uses the table-driven M2L even at order 3
+    (instead of the unrolled one; for tests).
     """
     assert theta >= 0.0, theta
     N = desc.N
@@ -45,17 +46,18 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None)
     assert np.all(mass >= 0.0), "FMM needs non-negative masses"
     mom = np.zeros((ncell, tab.nterm))
     zc = np.empty((ncell, 3))
+    rad = np.empty(ncell)
     loc = np.zeros((ncell, tab.nterm))
     phid = np.zeros(ncell)
     gd = np.zeros((ncell, 3))
     phi = np.zeros(ncell)
     g = np.zeros((ncell, 3))
     t0 = time.perf_counter()
-    upward(N, desc.level, desc.children, mass, gc, tab.mi, tab.fact,
-           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc)
+    upward(N, desc.level, desc.children, mass, gc, cw, tab.mi, tab.fact,
+           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad)
     t1 = time.perf_counter()
-    nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, mom, float(G), float(theta),
-                          bool(self_term), desc.max_level, tab.order, tab.mi, tab.minus1,
+    nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, rad, mom, float(G), float(theta),
+                          bool(self_term), desc.max_level, bool(generic), tab.order, tab.mi, tab.minus1,
                           tab.minus2, tab.m2l_k, tab.m2l_m, tab.m2l_km, tab.m2l_sa,
                           tab.m2l_sb, loc, phid, gd)
     t2 = time.perf_counter()
