@@ -12,7 +12,6 @@ import enum
 
 import numpy as np
 
-from .errors import SerializationError
 from .registry import ENCODERS, encoder_for
 from .wire import CHUNK, HEADER, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
 from .dtypes import dtype_spec
@@ -63,13 +62,21 @@ def _as_flat_array(buffer):
 
 
 class OutputArchive:
-    """Serialize values into index data plus pointer/RMA chunks; read ``frames`` at the end."""
+    """Serialize values into index data plus pointer/RMA chunks; read ``frames`` at the end.
 
-    __slots__ = ("buf", "threshold", "depth", "_chunks", "frames", "bytes_copied",
-                 "bytes_zero_copy")
+    Encoders append one tag per value to ``tags`` and its payload to ``ints``, ``floats``,
+    ``strs`` or ``raw`` (see ``wire``); ``raw`` is the bytearray that becomes frame 0.
+    """
+
+    __slots__ = ("raw", "tags", "ints", "floats", "strs", "threshold", "depth", "_chunks",
+                 "frames", "bytes_copied", "bytes_zero_copy")
 
     def __init__(self, threshold=None):
-        self.buf = bytearray(HEADER.size)
+        self.raw = bytearray(HEADER.size)
+        self.tags = bytearray()
+        self.ints = []
+        self.floats = []
+        self.strs = []
         self.threshold = _threshold if threshold is None else _check_threshold(threshold)
         self.depth = 0
         self._chunks = []          # (kind, C-contiguous ndarray, key, copied)
@@ -102,7 +109,8 @@ class OutputArchive:
     def write_pointer_chunk(self, buffer):
         """Append ``buffer`` as a pointer chunk whatever its size (reads back as an ndarray)."""
         self.add_chunk(POINTER, _as_flat_array(buffer))
-        self.buf += bytes((T_NDCHUNK, 0))
+        self.tags.append(T_NDCHUNK)
+        self.ints.append(0)
 
     def write_rma_chunk(self, buffer, key):
         """Append ``buffer`` as an RMA chunk carrying ``key``, a tuple of up to 8 int64 words.
@@ -114,7 +122,8 @@ class OutputArchive:
                 isinstance(k, (int, np.integer)) and I64_MIN <= k <= I64_MAX for k in key):
             raise ValueError(f"RMA key must be at most {MAX_KEYLEN} int64 words, got {key!r}")
         self.add_chunk(RMA, _as_flat_array(buffer), tuple(int(k) for k in key))
-        self.buf += bytes((T_NDCHUNK, 0))
+        self.tags.append(T_NDCHUNK)
+        self.ints.append(0)
 
     @property
     def nchunks(self):
@@ -127,11 +136,28 @@ class OutputArchive:
         return self.bytes_copied + self.bytes_zero_copy
 
     def finish(self):
-        """Append the chunk table, fill in the header and build ``frames``; return self."""
+        """Append the columns and chunk table, fill in the header, build ``frames``."""
         if self.frames is not None:
             return self
-        buf = self.buf
-        index_len = len(buf) - HEADER.size
+        buf = self.raw
+        raw_nbytes = len(buf) - HEADER.size
+        buf += self.tags
+        ints, floats, strs = self.ints, self.floats, self.strs
+        if ints:
+            buf += np.fromiter(ints, "<i8", len(ints)).data
+        if floats:
+            buf += np.fromiter(floats, "<f8", len(floats)).data
+        mode = 0
+        start = len(buf)
+        if strs:
+            joined = "".join(strs)
+            if "\x00" in joined:
+                mode = 1
+                buf += np.fromiter(map(len, strs), "<i8", len(strs)).data
+            else:
+                joined = "\x00".join(strs)
+            buf += joined.encode("utf-8", "surrogatepass")
+        str_nbytes = len(buf) - start
         frames = [buf]
         copied = zero = 0
         for kind, arr, key, was_copied in self._chunks:
@@ -140,15 +166,16 @@ class OutputArchive:
             buf += CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
             buf += dtype_spec(arr.dtype)
             if shape:
-                buf += np.array(shape, dtype="<i8").tobytes()
+                buf += np.array(shape, dtype="<i8").data
             if key:
-                buf += np.array(key, dtype="<i8").tobytes()
+                buf += np.array(key, dtype="<i8").data
             frames.append(memoryview(arr.reshape(-1).view(np.uint8)))
             if was_copied:
                 copied += nbytes
             else:
                 zero += nbytes
-        HEADER.pack_into(buf, 0, MAGIC, VERSION, len(self._chunks), index_len)
+        HEADER.pack_into(buf, 0, MAGIC, VERSION, mode, len(self._chunks), len(self.tags),
+                         len(ints), len(floats), len(strs), raw_nbytes, str_nbytes)
         self.frames = frames
         self.bytes_copied = len(buf) + copied
         self.bytes_zero_copy = zero

@@ -7,7 +7,7 @@ A smaller array is copied inline and decodes to a fresh writable array of the sa
 dtype, shape and (C or Fortran) order. Big-endian and other non-native dtypes keep their
 byte order. Subclasses of ndarray other than memmap are refused (a mask would be lost).
 """
-import struct
+from itertools import islice
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from .archive import POINTER
 from .dtypes import decode_dtype, dtype_spec
 from .errors import SerializationError
 from .registry import register_tag
-from .wire import B, BB, MAX_NDIM, T_NDARRAY, T_NDCHUNK, T_NPSCALAR
+from .wire import MAX_NDIM, T_NDARRAY, T_NDCHUNK, T_NPSCALAR
 
 
 def _enc_ndarray(ar, a):
@@ -31,74 +31,71 @@ def _enc_ndarray(ar, a):
         else:
             ar.add_chunk(POINTER, np.ascontiguousarray(a), copied=True)
             order = 0
-        ar.buf += BB.pack(T_NDCHUNK, order)
+        ar.tags.append(T_NDCHUNK)
+        ar.ints.append(order)
         return
     fortran = not flags.c_contiguous and flags.f_contiguous
-    buf = ar.buf
-    buf += BB.pack(T_NDARRAY, fortran)
-    buf += spec
-    buf += B.pack(a.ndim)
-    if a.ndim:
-        buf += struct.pack(f"<{a.ndim}q", *a.shape)
-    buf += a.T.tobytes() if fortran else a.tobytes()
+    ar.tags.append(T_NDARRAY)
+    ints = ar.ints
+    ints.append(fortran)
+    ints.append(a.ndim)
+    ints += a.shape
+    raw = ar.raw
+    raw += spec
+    raw += a.T.tobytes() if fortran else a.tobytes()
 
 
 def _dec_ndarray(ia):
-    data, end = ia.data, ia.end
-    pos = ia.pos
-    if pos + 1 > end:
-        raise SerializationError("truncated array")
-    fortran = data[pos]
-    dt, pos = decode_dtype(data, pos + 1, end)
-    if pos >= end:
-        raise SerializationError("truncated array")
-    ndim = data[pos]
-    pos += 1
-    if fortran > 1 or ndim > MAX_NDIM or pos + 8 * ndim > end:
+    fortran = ia.next_int()
+    ndim = ia.next_int()
+    if fortran not in (0, 1) or not 0 <= ndim <= MAX_NDIM:
         raise SerializationError(f"bad array header (order {fortran}, ndim {ndim})")
-    shape = struct.unpack_from(f"<{ndim}q", data, pos) if ndim else ()
-    pos += 8 * ndim
+    shape = tuple(islice(ia._iters[1], ndim))
+    if len(shape) != ndim:
+        raise SerializationError("array shape cut short")
+    dt, ia.rpos = decode_dtype(ia.raw, ia.rpos, ia.rend)
     count = 1
     for n in shape:
         if n < 0:
             raise SerializationError(f"negative dimension in {shape}")
         count *= n
+    left = ia.rend - ia.rpos
     nbytes = count * dt.itemsize
-    if nbytes > end - pos or (dt.itemsize == 0 and count > end - pos):
-        raise SerializationError(f"array of {shape} {dt} needs {nbytes} bytes, {end - pos} left")
-    ia.pos = pos + nbytes
+    if nbytes > left or (dt.itemsize == 0 and count > left):
+        raise SerializationError(f"array of {shape} {dt} needs {nbytes} bytes, {left} left")
+    pos = ia.take(nbytes)
     rshape = shape[::-1] if fortran else shape
-    if count:
-        arr = np.frombuffer(data, dt, count, pos).reshape(rshape).copy()
-    else:
+    if not count:
         arr = np.empty(rshape, dt)
+    elif ndim == 1:
+        return np.frombuffer(ia.raw, dt, count, pos).copy()
+    else:
+        arr = np.frombuffer(ia.raw, dt, count, pos).copy().reshape(rshape)
     return arr.T if fortran else arr
 
 
 def _dec_ndchunk(ia):
-    pos = ia.take(1)
-    order = ia.data[pos]
-    if order > 1:
+    order = ia.next_int()
+    if order not in (0, 1):
         raise SerializationError(f"bad array order {order}")
     _, arr = ia.next_chunk()
     return arr.T if order else arr
 
 
 def _enc_npscalar(ar, x):
-    buf = ar.buf
-    buf += B.pack(T_NPSCALAR)
-    buf += dtype_spec(x.dtype)
-    buf += x.tobytes()
+    ar.tags.append(T_NPSCALAR)
+    raw = ar.raw
+    raw += dtype_spec(x.dtype)
+    raw += x.tobytes()
 
 
 def _dec_npscalar(ia):
-    dt, pos = decode_dtype(ia.data, ia.pos, ia.end)
-    ia.pos = pos
+    dt, ia.rpos = decode_dtype(ia.raw, ia.rpos, ia.rend)
     size = dt.itemsize
     if size == 0:
         raise SerializationError("zero-size scalar dtype")
     pos = ia.take(size)
-    return np.frombuffer(ia.data, dt, 1, pos)[0]
+    return np.frombuffer(ia.raw, dt, 1, pos)[0]
 
 
 register_tag(T_NDARRAY, [np.ndarray, np.memmap], _enc_ndarray, _dec_ndarray)

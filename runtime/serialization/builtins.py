@@ -1,73 +1,67 @@
 """Encoders and decoders for Python builtins, with fast paths for the common cases.
 
-Scalars inside containers are written inline (no dispatch call per item). A list or tuple
-of at least ``HOM_MIN`` items all of exact type int (fitting int64), float or str (none
-holding NUL) is written as one packed block (``T_HOM``) and rebuilt in a few C calls.
-Large ``bytes``/``bytearray`` (at least the threshold) travel as pointer chunks; they
-decode to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
+Each value is one tag plus its payload in a column (see ``wire``). Scalars inside
+containers are handled inline, without a dispatch call per item. A list or tuple of at
+least ``HOM_MIN`` items all of exact type int (fitting int64) or float is packed as one
+block in the raw column; one of strings goes to the string column in one step. Large
+``bytes``/``bytearray`` (at least the threshold) travel as pointer chunks; they decode
+to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
 """
 import sys
 from array import array
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 
 from .archive import POINTER
 from .errors import SerializationError
-from .registry import register_tag
-from .wire import (BB, BBBI, BBI, BI, Bd, Bdd, Bq, I, MAX_DEPTH, I64_MAX, I64_MIN, H_F64, H_I64,
-                   H_STR, T_BIGINT, T_BUFCHUNK, T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT,
-                   T_FALSE, T_FLOAT, T_FROZENSET, T_HOM, T_INT, T_LIST, T_NONE, T_SET,
-                   T_STR, T_TRUE, T_TUPLE, d, dd, q)
+from .registry import DECODERS, register_tag
+from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T_BUFCHUNK,
+                   T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLOAT, T_FROZENSET,
+                   T_HOM, T_INT, T_LIST, T_NONE, T_SET, T_STR, T_TRUE, T_TUPLE)
 
 HOM_MIN = 16
 _SWAP = sys.byteorder == "big"
-_UTF8 = "utf-8"
-_SP = "surrogatepass"
 
 
-def _short(what="value"):
-    raise SerializationError(f"truncated {what} in index data")
-
-
-def _enter(ar):
-    depth = ar.depth = ar.depth + 1
-    if depth > MAX_DEPTH:
-        raise SerializationError(f"values nested deeper than {MAX_DEPTH} (cyclic?)")
+def _too_deep():
+    raise SerializationError(f"values nested deeper than {MAX_DEPTH} (cyclic?)")
 
 
 # ---------------------------------------------------------------- encoders
 
 def _enc_none(ar, obj):
-    ar.buf.append(T_NONE)
+    ar.tags.append(T_NONE)
 
 
 def _enc_bool(ar, obj):
-    ar.buf.append(T_TRUE if obj else T_FALSE)
+    ar.tags.append(T_TRUE if obj else T_FALSE)
 
 
 def _enc_int(ar, x):
     if I64_MIN <= x <= I64_MAX:
-        ar.buf += Bq.pack(T_INT, x)
+        ar.tags.append(T_INT)
+        ar.ints.append(x)
     else:
         raw = x.to_bytes((x.bit_length() + 8) // 8, "little", signed=True)
-        ar.buf += BI.pack(T_BIGINT, len(raw))
-        ar.buf += raw
+        ar.tags.append(T_BIGINT)
+        ar.ints.append(len(raw))
+        ar.raw += raw
 
 
 def _enc_float(ar, x):
-    ar.buf += Bd.pack(T_FLOAT, x)
+    ar.tags.append(T_FLOAT)
+    ar.floats.append(x)
 
 
 def _enc_complex(ar, x):
-    ar.buf += Bdd.pack(T_COMPLEX, x.real, x.imag)
+    ar.tags.append(T_COMPLEX)
+    ar.floats += (x.real, x.imag)
 
 
 def _enc_str(ar, s):
-    e = s.encode(_UTF8, _SP)
-    buf = ar.buf
-    buf += BI.pack(T_STR, len(e))
-    buf += e
+    ar.tags.append(T_STR)
+    ar.strs.append(s)
 
 
 def _enc_binary(ar, b):
@@ -75,62 +69,61 @@ def _enc_binary(ar, b):
     mutable = type(b) is bytearray
     if n >= ar.threshold:
         ar.add_chunk(POINTER, np.frombuffer(b, np.uint8))
-        ar.buf += BB.pack(T_BUFCHUNK, mutable)
+        ar.tags.append(T_BUFCHUNK)
+        ar.ints.append(mutable)
     else:
-        buf = ar.buf
-        buf += BI.pack(T_BYTEARRAY if mutable else T_BYTES, n)
-        buf += b
+        ar.tags.append(T_BYTEARRAY if mutable else T_BYTES)
+        ar.ints.append(n)
+        ar.raw += b
 
 
 def _enc_items(ar, items):
-    buf = ar.buf
+    tag = ar.tags.append
+    put_str, put_int, put_float = ar.strs.append, ar.ints.append, ar.floats.append
     write = ar.write
     for x in items:
         t = type(x)
         if t is str:
-            e = x.encode(_UTF8, _SP)
-            buf += BI.pack(T_STR, len(e))
-            buf += e
+            tag(T_STR)
+            put_str(x)
         elif t is int and I64_MIN <= x <= I64_MAX:
-            buf += Bq.pack(T_INT, x)
+            tag(T_INT)
+            put_int(x)
         elif t is float:
-            buf += Bd.pack(T_FLOAT, x)
+            tag(T_FLOAT)
+            put_float(x)
+        elif x is None:
+            tag(T_NONE)
+        elif t is bool:
+            tag(T_TRUE if x else T_FALSE)
+        elif t is dict:
+            _enc_dict(ar, x)
+        elif t is list:
+            _enc_list(ar, x)
         else:
             write(x)
 
 
 def _enc_hom(ar, seq, container):
-    """Write ``seq`` as one packed block if it is homogeneous; return whether it was."""
-    types = set(map(type, seq))
-    if len(types) != 1:
+    """Write ``seq`` as one block if it is homogeneous; return whether it was."""
+    t = type(seq[0])
+    if t is not int and t is not float and t is not str:
         return False
-    t = types.pop()
     n = len(seq)
-    if t is int:
+    if list(map(type, seq)).count(t) != n:
+        return False
+    if t is str:
+        kind = H_STR
+        ar.strs += seq
+    else:
         try:
-            block = array("q", seq)
+            block = np.fromiter(seq, "<i8" if t is int else "<f8", n)
         except OverflowError:
             return False
-        kind = H_I64
-    elif t is float:
-        block = array("d", seq)
-        kind = H_F64
-    elif t is str:
-        joined = "\x00".join(seq)
-        if joined.count("\x00") != n - 1:
-            return False
-        block = joined.encode(_UTF8, _SP)
-        kind = H_STR
-    else:
-        return False
-    if _SWAP and kind != H_STR:
-        block.byteswap()
-    buf = ar.buf
-    nbytes = len(block) * block.itemsize if kind != H_STR else len(block)
-    buf += BBBI.pack(T_HOM, container, kind, n)
-    if kind == H_STR:
-        buf += I.pack(nbytes)
-    buf += block
+        kind = H_I64 if t is int else H_F64
+        ar.raw += block.data
+    ar.tags.append(T_HOM)
+    ar.ints += (container, kind, n)
     return True
 
 
@@ -138,34 +131,46 @@ def _enc_list(ar, obj):
     n = len(obj)
     if n >= HOM_MIN and _enc_hom(ar, obj, 0):
         return
-    ar.buf += BI.pack(T_LIST, n)
-    _enter(ar)
+    ar.tags.append(T_LIST)
+    ar.ints.append(n)
+    depth = ar.depth = ar.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
     _enc_items(ar, obj)
-    ar.depth -= 1
+    ar.depth = depth - 1
 
 
 def _enc_tuple(ar, obj):
     n = len(obj)
     if n >= HOM_MIN and _enc_hom(ar, obj, 1):
         return
-    ar.buf += BI.pack(T_TUPLE, n)
-    _enter(ar)
+    ar.tags.append(T_TUPLE)
+    ar.ints.append(n)
+    depth = ar.depth = ar.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
     _enc_items(ar, obj)
-    ar.depth -= 1
+    ar.depth = depth - 1
 
 
 def _enc_set(ar, obj):
-    ar.buf += BI.pack(T_FROZENSET if type(obj) is frozenset else T_SET, len(obj))
-    _enter(ar)
+    ar.tags.append(T_FROZENSET if type(obj) is frozenset else T_SET)
+    ar.ints.append(len(obj))
+    depth = ar.depth = ar.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
     _enc_items(ar, obj)
-    ar.depth -= 1
+    ar.depth = depth - 1
 
 
 def _enc_dict(ar, obj):
-    ar.buf += BI.pack(T_DICT, len(obj))
-    _enter(ar)
+    ar.tags.append(T_DICT)
+    ar.ints.append(len(obj))
+    depth = ar.depth = ar.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
     _enc_items(ar, chain.from_iterable(obj.items()))
-    ar.depth -= 1
+    ar.depth = depth - 1
 
 
 # ---------------------------------------------------------------- decoders
@@ -182,143 +187,114 @@ def _dec_false(ia):
     return False
 
 
-def _fixed(ia, n, st):
-    pos = ia.pos
-    if pos + n > ia.end:
-        _short()
-    ia.pos = pos + n
-    return st.unpack_from(ia.data, pos)
-
-
 def _dec_int(ia):
-    return _fixed(ia, 8, q)[0]
+    return ia.next_int()
 
 
 def _dec_float(ia):
-    return _fixed(ia, 8, d)[0]
+    return ia.next_float()
 
 
 def _dec_complex(ia):
-    re, im = _fixed(ia, 16, dd)
-    return complex(re, im)
-
-
-def _length(ia):
-    (n,) = _fixed(ia, 4, I)
-    return n
-
-
-def _dec_bigint(ia):
-    n = _length(ia)
-    pos = ia.take(n)
-    return int.from_bytes(ia.data[pos:pos + n], "little", signed=True)
+    re = ia.next_float()
+    return complex(re, ia.next_float())
 
 
 def _dec_str(ia):
-    n = _length(ia)
+    return ia.next_str()
+
+
+def _dec_bigint(ia):
+    n = ia.next_int()
     pos = ia.take(n)
-    return ia.data[pos:pos + n].decode(_UTF8, _SP)
+    return int.from_bytes(ia.raw[pos:pos + n], "little", signed=True)
 
 
 def _dec_bytes(ia):
-    n = _length(ia)
+    n = ia.next_int()
     pos = ia.take(n)
-    return ia.data[pos:pos + n]
+    return ia.raw[pos:pos + n]
 
 
 def _dec_bytearray(ia):
-    n = _length(ia)
+    n = ia.next_int()
     pos = ia.take(n)
-    return bytearray(ia.data[pos:pos + n])
+    return bytearray(ia.raw[pos:pos + n])
 
 
 def _dec_bufchunk(ia):
-    mutable = ia.data[ia.take(1)]
+    mutable = ia.next_int()
     spec, arr = ia.next_chunk()
-    if spec.kind != POINTER:
+    if spec.kind != POINTER or arr.dtype != np.uint8 or arr.ndim != 1:
         raise SerializationError("bytes chunk of the wrong kind")
     return bytearray(arr) if mutable else arr.tobytes()
 
 
 def _read_items(ia, n):
-    """Read ``n`` values, decoding strings, ints and floats inline."""
-    data, end = ia.data, ia.end
-    pos = ia.pos
-    if n > end - pos:
-        raise SerializationError(f"{n} items claimed, {end - pos} bytes left")
+    """Read ``n`` values (already checked against the tags left)."""
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
-        raise SerializationError(f"values nested deeper than {MAX_DEPTH}")
+        _too_deep()
     out = []
     append = out.append
-    unpack_i, unpack_q, unpack_d = I.unpack_from, q.unpack_from, d.unpack_from
+    next_tag, next_str, next_int, next_float = ia.next_tag, ia.next_str, ia.next_int, ia.next_float
+    decoders = DECODERS
     for _ in range(n):
-        if pos >= end:
-            _short()
-        tag = data[pos]
+        tag = next_tag()
         if tag == T_STR:
-            start = pos + 5
-            stop = start + unpack_i(data, pos + 1)[0]
-            if stop > end:
-                _short("string")
-            append(data[start:stop].decode(_UTF8, _SP))
-            pos = stop
+            append(next_str())
         elif tag == T_INT:
-            if pos + 9 > end:
-                _short()
-            append(unpack_q(data, pos + 1)[0])
-            pos += 9
+            append(next_int())
         elif tag == T_FLOAT:
-            if pos + 9 > end:
-                _short()
-            append(unpack_d(data, pos + 1)[0])
-            pos += 9
+            append(next_float())
+        elif tag == T_DICT:
+            append(_dec_dict(ia))
         else:
-            ia.pos = pos
-            append(ia.read())
-            pos = ia.pos
-    ia.pos = pos
+            dec = decoders[tag]
+            if dec is None:
+                raise SerializationError(f"unknown value tag {tag}")
+            append(dec(ia))
     ia.depth = depth - 1
     return out
 
 
 def _dec_list(ia):
-    return _read_items(ia, _length(ia))
+    return _read_items(ia, ia.count())
 
 
 def _dec_tuple(ia):
-    return tuple(_read_items(ia, _length(ia)))
+    return tuple(_read_items(ia, ia.count()))
 
 
 def _dec_set(ia):
-    return set(_read_items(ia, _length(ia)))
+    return set(_read_items(ia, ia.count()))
 
 
 def _dec_frozenset(ia):
-    return frozenset(_read_items(ia, _length(ia)))
+    return frozenset(_read_items(ia, ia.count()))
 
 
 def _dec_dict(ia):
-    items = _read_items(ia, 2 * _length(ia))
-    return dict(zip(items[0::2], items[1::2]))
+    items = iter(_read_items(ia, ia.count(2)))
+    return dict(zip(items, items))
 
 
 def _dec_hom(ia):
-    container, kind, n = _fixed(ia, 6, BBI)
-    if container > 1:
-        raise SerializationError(f"bad container kind {container}")
+    container = ia.next_int()
+    kind = ia.next_int()
+    n = ia.next_int()
+    if container not in (0, 1) or n < 0:
+        raise SerializationError(f"bad homogeneous block ({container}, {n})")
     if kind == H_STR:
-        nbytes = _length(ia)
-        pos = ia.take(nbytes)
-        out = ia.data[pos:pos + nbytes].decode(_UTF8, _SP).split("\x00")
+        out = list(islice(ia._iters[3], n))
         if len(out) != n:
-            raise SerializationError("string block count mismatch")
+            raise SerializationError("string column ran dry")
     elif kind == H_I64 or kind == H_F64:
-        if n > (ia.end - ia.pos) // 8:
-            raise SerializationError(f"{n} numbers claimed, {ia.end - ia.pos} bytes left")
+        if n > (ia.rend - ia.rpos) // 8:
+            raise SerializationError(f"{n} numbers claimed, {ia.rend - ia.rpos} raw bytes left")
         pos = ia.take(8 * n)
         block = array("q" if kind == H_I64 else "d")
-        block.frombytes(ia.data[pos:pos + 8 * n])
+        block.frombytes(ia.raw[pos:pos + 8 * n])
         if _SWAP:
             block.byteswap()
         out = block.tolist()

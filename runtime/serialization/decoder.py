@@ -10,6 +10,10 @@ Nothing from the wire is executed; every count and size is checked against the b
 that are there before anything is allocated; any failure is a ``SerializationError``.
 """
 import collections
+import sys
+from array import array
+from itertools import accumulate
+from operator import length_hint
 
 import numpy as np
 
@@ -19,6 +23,7 @@ from .errors import SerializationError
 from .registry import DECODERS
 from .wire import CHUNK, HEADER, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
 
+_SWAP = sys.byteorder == "big"
 _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
 
 
@@ -36,24 +41,22 @@ class ChunkSpec(_Spec):
 
 
 class InputArchive:
-    """Read values back from index data and received chunk buffers (handed to ``load``)."""
+    """Read values back from index data and received chunk buffers (handed to ``load``).
 
-    __slots__ = ("data", "pos", "end", "depth", "specs", "arrays", "cursor")
+    ``next_tag``, ``next_int``, ``next_float`` and ``next_str`` pull the next item of
+    each column (StopIteration when a column runs dry: a truncated message); ``raw`` and
+    ``rpos``/``rend`` are the raw byte column.
+    """
 
-    def __init__(self, data, pos, end, specs, arrays):
-        self.data, self.pos, self.end = data, pos, end
-        self.depth = 0
-        self.specs, self.arrays, self.cursor = specs, arrays, 0
+    __slots__ = ("raw", "rpos", "rend", "depth", "specs", "arrays", "cursor", "next_tag",
+                 "next_int", "next_float", "next_str", "_iters")
 
     def read(self):
         """Read the next value."""
-        pos = self.pos
-        if pos >= self.end:
-            raise SerializationError("index data ends before the value does")
-        dec = DECODERS[self.data[pos]]
+        tag = self.next_tag()
+        dec = DECODERS[tag]
         if dec is None:
-            raise SerializationError(f"unknown value tag {self.data[pos]}")
-        self.pos = pos + 1
+            raise SerializationError(f"unknown value tag {tag}")
         return dec(self)
 
     def load_binary(self):
@@ -64,12 +67,23 @@ class InputArchive:
         return arr
 
     def take(self, n):
-        """Return the position of the next ``n`` raw bytes and step over them."""
-        pos = self.pos
-        if n < 0 or n > self.end - pos:
-            raise SerializationError(f"{n} bytes claimed, {self.end - pos} left in index data")
-        self.pos = pos + n
+        """Return the position in ``raw`` of the next ``n`` raw bytes and step over them."""
+        pos = self.rpos
+        if n < 0 or n > self.rend - pos:
+            raise SerializationError(f"{n} raw bytes claimed, {self.rend - pos} left")
+        self.rpos = pos + n
         return pos
+
+    def count(self, per=1):
+        """Read a container length (times ``per``) and check it against the tags left."""
+        n = per * self.next_int()
+        if n < 0 or n > length_hint(self._iters[0]):
+            raise SerializationError(f"{n} items claimed, {length_hint(self._iters[0])} tags left")
+        return n
+
+    def tags_left(self):
+        """Number of value tags not yet read."""
+        return length_hint(self._iters[0])
 
     def next_chunk(self):
         """Return ``(spec, array)`` of the next chunk in table order."""
@@ -88,6 +102,37 @@ class InputArchive:
         return arr, self.specs[i].key
 
 
+def _column(data, start, n, code):
+    block = array(code)
+    block.frombytes(data[start:start + 8 * n])
+    if _SWAP:
+        block.byteswap()
+    return block.tolist()
+
+
+def _strings(data, start, nbytes, nstrs, mode):
+    if not nstrs:
+        if nbytes:
+            raise SerializationError("string bytes without strings")
+        return []
+    if mode == 0:
+        out = data[start:start + nbytes].decode("utf-8", "surrogatepass").split("\x00")
+    elif mode == 1:
+        if 8 * nstrs > nbytes:
+            raise SerializationError("string lengths overrun the string column")
+        lengths = _column(data, start, nstrs, "q")
+        text = data[start + 8 * nstrs:start + nbytes].decode("utf-8", "surrogatepass")
+        if min(lengths) < 0 or sum(lengths) != len(text):
+            raise SerializationError("string lengths do not add up")
+        offsets = list(accumulate(lengths, initial=0))
+        out = [text[a:b] for a, b in zip(offsets, offsets[1:])]
+    else:
+        raise SerializationError(f"unknown string mode {mode}")
+    if len(out) != nstrs:
+        raise SerializationError(f"{len(out)} strings found, {nstrs} announced")
+    return out
+
+
 def _as_bytes(frame):
     if type(frame) is bytes:
         return frame
@@ -103,13 +148,13 @@ def _as_bytes(frame):
 class Header:
     """Frame 0 decoded as far as the chunk table: ``chunks``, ``allocate()``, ``finish()``."""
 
-    __slots__ = ("chunks", "index_nbytes", "_data", "_index_end")
+    __slots__ = ("chunks", "index_nbytes", "_data", "_layout")
 
-    def __init__(self, data, chunks, index_end):
+    def __init__(self, data, chunks, layout, index_nbytes):
         self._data = data
         self.chunks = chunks
-        self._index_end = index_end
-        self.index_nbytes = index_end - HEADER.size
+        self._layout = layout
+        self.index_nbytes = index_nbytes
 
     @property
     def chunk_nbytes(self):
@@ -134,18 +179,36 @@ class Header:
         specs = self.chunks
         if len(buffers) != len(specs):
             raise SerializationError(f"{len(buffers)} chunk buffers for {len(specs)} chunks")
-        arrays = [_chunk_array(spec, buf) for spec, buf in zip(specs, buffers)]
-        ia = InputArchive(self._data, HEADER.size, self._index_end, specs, arrays)
+        arrays = [_chunk_array(spec, buf) for spec, buf in zip(specs, buffers)] if specs else ()
+        data = self._data
+        (mode, ntags, nints, nfloats, nstrs, raw_end, tags_at, ints_at, floats_at, strs_at,
+         str_nbytes) = self._layout
+        ia = InputArchive()
+        ia.raw, ia.rpos, ia.rend, ia.depth = data, HEADER.size, raw_end, 0
+        ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
         try:
+            its = ia._iters = (
+                iter(data[tags_at:tags_at + ntags]),
+                iter(_column(data, ints_at, nints, "q") if nints else ()),
+                iter(_column(data, floats_at, nfloats, "d") if nfloats else ()),
+                iter(_strings(data, strs_at, str_nbytes, nstrs, mode) if nstrs or str_nbytes
+                     else ()))
+            ia.next_tag = its[0].__next__
+            ia.next_int = its[1].__next__
+            ia.next_float = its[2].__next__
+            ia.next_str = its[3].__next__
             obj = ia.read()
         except SerializationError:
             raise
+        except StopIteration as exc:
+            raise SerializationError("truncated message: a column ran dry") from exc
         except RecursionError as exc:
             raise SerializationError("values nested too deeply") from exc
         except Exception as exc:   # a user loader or numpy refusing hostile data
             raise SerializationError(f"malformed message: {type(exc).__name__}: {exc}") from exc
-        if ia.pos != ia.end:
-            raise SerializationError(f"{ia.end - ia.pos} trailing bytes after the value")
+        if (length_hint(its[0]) or length_hint(its[1]) or length_hint(its[2])
+                or length_hint(its[3]) or ia.rpos != ia.rend):
+            raise SerializationError("trailing data after the value")
         if ia.cursor != len(specs):
             raise SerializationError(f"{len(specs) - ia.cursor} chunks left unused")
         return obj
@@ -177,14 +240,22 @@ def decode_header(frame0):
     size = len(data)
     if size < HEADER.size:
         raise SerializationError(f"frame 0 has {size} bytes, fewer than the {HEADER.size}-byte header")
-    magic, version, nchunks, index_len = HEADER.unpack_from(data, 0)
+    (magic, version, mode, nchunks, ntags, nints, nfloats, nstrs, raw_nbytes,
+     str_nbytes) = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise SerializationError(f"bad magic {magic!r}: not an octosim archive")
     if version != VERSION:
         raise SerializationError(f"archive version {version}, this reader knows {VERSION}")
-    index_end = HEADER.size + index_len
-    if index_end > size:
-        raise SerializationError(f"index data of {index_len} bytes overruns frame 0 ({size} bytes)")
+    raw_end = HEADER.size + raw_nbytes
+    tags_at = raw_end
+    ints_at = tags_at + ntags
+    floats_at = ints_at + 8 * nints
+    strs_at = floats_at + 8 * nfloats
+    index_end = strs_at + str_nbytes
+    if index_end > size or nstrs > str_nbytes + 1:
+        raise SerializationError(f"index data of {index_end} bytes overruns frame 0 ({size} bytes)")
+    layout = (mode, ntags, nints, nfloats, nstrs, raw_end, tags_at, ints_at, floats_at,
+              strs_at, str_nbytes)
     pos = index_end
     if nchunks * CHUNK.size > size - pos:
         raise SerializationError(f"{nchunks} chunks claimed, table has {size - pos} bytes")
@@ -215,15 +286,16 @@ def decode_header(frame0):
         chunks.append(ChunkSpec(i, ChunkKind(kind), nbytes, dtype, shape, key))
     if pos != size:
         raise SerializationError(f"{size - pos} stray bytes after the chunk table")
-    return Header(data, chunks, index_end)
+    return Header(data, chunks, layout, index_end - HEADER.size)
 
 
 def loads(frames):
     """Decode frames from ``dumps``; chunk arrays are views of ``frames[1:]`` (zero copy)."""
-    try:
-        frames = list(frames)
-    except TypeError as exc:
-        raise SerializationError("frames must be a sequence of buffers") from exc
+    if type(frames) is not list:
+        try:
+            frames = list(frames)
+        except TypeError as exc:
+            raise SerializationError("frames must be a sequence of buffers") from exc
     if not frames:
         raise SerializationError("no frames")
     return decode_header(frames[0]).finish(frames[1:])

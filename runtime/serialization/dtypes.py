@@ -137,4 +137,10 @@ def _decode(data, pos, end, depth):
 
 def decode_dtype(data, pos, end):
     """Decode the spec at ``data[pos:end]``; return ``(dtype, next_pos)``."""
+    if data[pos] == 0:           # simple spec: try the cache first
+        stop = pos + 2 + data[pos + 1]
+        if stop <= end:
+            dt = _dec_cache.get(data[pos + 2:stop])
+            if dt is not None:
+                return dt, stop
     return _decode(data, pos, end, 0)

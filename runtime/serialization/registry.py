@@ -2,15 +2,15 @@
 
 Builtins and numpy claim fixed one-byte tags (``wire.T_*``). A user type is registered
 with a ``save(ar, obj)`` / ``load(ar) -> obj`` pair (the paper's Listing 1: no IDL, no
-preprocessing) under a name, default ``module.qualname``; its wire id is the first 8 bytes
-of the name's BLAKE2b digest, so every process that registers the same name agrees on the
+preprocessing) under a name, default ``module.qualname``; its wire id is 63 bits of the
+name's BLAKE2b digest, so every process that registers the same name agrees on the
 id whatever the import order.
 """
 import dataclasses
 import hashlib
 
 from .errors import SerializationError
-from .wire import BQI, MAX_DEPTH, QI, T_EXT
+from .wire import MAX_DEPTH, T_EXT
 
 ENCODERS = {}            # type -> fn(archive, obj)
 DECODERS = [None] * 256  # tag -> fn(input_archive)
@@ -31,22 +31,24 @@ def register_tag(tag, types, encode, decode, subclasses=False):
 
 def type_id(name):
     """Return the 64-bit wire id of a registered name."""
-    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def _ext_encoder(tid, save):
-    head = BQI.pack(T_EXT, tid, 0)
-
     def encode(ar, obj):
-        buf = ar.buf
-        start = len(buf)
-        buf += head
-        ar.depth += 1
-        if ar.depth > MAX_DEPTH:
+        ar.tags.append(T_EXT)
+        ints = ar.ints
+        ints.append(tid)
+        at = len(ints)
+        ints.append(0)
+        start = len(ar.tags)
+        depth = ar.depth = ar.depth + 1
+        if depth > MAX_DEPTH:
             raise SerializationError(f"values nested deeper than {MAX_DEPTH} (cyclic?)")
         save(ar, obj)
-        ar.depth -= 1
-        BQI.pack_into(buf, start, T_EXT, tid, len(buf) - start - BQI.size)
+        ar.depth = depth - 1
+        ints[at] = len(ar.tags) - start
 
     return encode
 
@@ -121,23 +123,17 @@ def user_entry(tid):
 
 
 def _dec_ext(ia):
-    pos = ia.pos
-    if pos + QI.size > ia.end:
-        raise SerializationError("truncated user-type header")
-    tid, n = QI.unpack_from(ia.data, pos)
-    name, cls, load = user_entry(tid)
-    ia.pos = pos = pos + QI.size
-    end = pos + n
-    if end > ia.end:
-        raise SerializationError(f"{name}: {n} bytes claimed, {ia.end - pos} left")
+    name, cls, load = user_entry(ia.next_int())
+    ntags = ia.next_int()
+    left = ia.tags_left()
+    if not 0 <= ntags <= left:
+        raise SerializationError(f"{name}: {ntags} values claimed, {left} left")
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
         raise SerializationError(f"values nested deeper than {MAX_DEPTH}")
-    outer_end, ia.end = ia.end, end      # the loader cannot read past its own bytes
     obj = load(ia)
-    if ia.pos != end:
-        raise SerializationError(f"{name}: loader read {ia.pos - pos} of {n} bytes")
-    ia.end = outer_end
+    if left - ia.tags_left() != ntags:
+        raise SerializationError(f"{name}: loader read {left - ia.tags_left()} of {ntags} values")
     ia.depth = depth - 1
     return obj
 

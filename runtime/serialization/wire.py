@@ -1,10 +1,18 @@
 """Wire constants: frame-0 layout, value tags and the packers shared by encoder and decoder.
 
-Frame 0 is ``HEADER | index data | chunk table``; all integers little-endian.
+Frame 0 is ``HEADER | raw | tags | ints | floats | strings | chunk table``, all integers
+little-endian. The index data is columnar, so that decoding walks one byte per value and
+takes payloads from ready-made Python lists instead of unpacking them one by one:
 
-* HEADER (20 bytes): magic ``b"OCZ\\x01"``, version u8, 3 pad bytes, nchunks u32,
-  index length u64.
-* index data: a stream of tagged values (one tag byte, then the value's body).
+* HEADER (48 bytes): magic ``b"OCZ\\x02"``, version u8, string mode u8, 2 pad bytes,
+  then u32 counts nchunks, ntags, nints, nfloats, nstrs, then u64 raw and string bytes,
+  and 4 pad bytes.
+* raw: byte payloads in value order (bytes, big ints, dtype specs, inline array data).
+* tags: one byte per value (``T_*``), in depth-first order.
+* ints: int64 per int value, container length, array dimension or type id.
+* floats: float64 per float value (two per complex).
+* strings: every str value, UTF-8; mode 0: joined with NUL (used when no string holds a
+  NUL), mode 1: nstrs int64 character lengths, then the concatenation.
 * chunk table: per chunk ``kind u8, ndim u8, keylen u8, nbytes u64``, a dtype spec
   (see ``dtypes``), ``ndim`` i64 dims, ``keylen`` i64 key words (RMA chunks only).
 
@@ -12,9 +20,9 @@ Frames 1..n are the chunks' raw bytes, in chunk-table order.
 """
 import struct
 
-MAGIC = b"OCZ\x01"
-VERSION = 1
-HEADER = struct.Struct("<4sB3xIQ")
+MAGIC = b"OCZ\x02"
+VERSION = 2
+HEADER = struct.Struct("<4sBBxxIIIIIQQ4x")
 
 MAX_DEPTH = 64          # nesting of containers / user types, both ways
 MAX_NDIM = 64           # numpy's own limit
@@ -31,20 +39,6 @@ T_EXT = 30
 # homogeneous sequence element kinds (T_HOM)
 H_I64, H_F64, H_STR = 0, 1, 2
 
-B = struct.Struct("<B")
-BB = struct.Struct("<BB")
-BI = struct.Struct("<BI")
-Bq = struct.Struct("<Bq")
-Bd = struct.Struct("<Bd")
-Bdd = struct.Struct("<Bdd")
-BBBI = struct.Struct("<BBBI")
-BBI = struct.Struct("<BBI")
-I = struct.Struct("<I")
-q = struct.Struct("<q")
-d = struct.Struct("<d")
-dd = struct.Struct("<dd")
-QI = struct.Struct("<QI")
-BQI = struct.Struct("<BQI")
 CHUNK = struct.Struct("<BBBQ")
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
