@@ -74,8 +74,10 @@ def apply_floors(U, rho_floor, e_floor, gamma=0.0):
                     U[RHO, i, j, k] = rho
                     changed = True
                 ek = 0.5 * (U[SX, i, j, k] ** 2 + U[SY, i, j, k] ** 2 + U[SZ, i, j, k] ** 2) / rho
-                if not U[EGAS, i, j, k] - ek >= e_floor:
-                    U[EGAS, i, j, k] = ek + e_floor
+                eg_min = ek + e_floor
+                # a cell already at the floor (as far as ek + e_floor is representable) is left alone
+                if not U[EGAS, i, j, k] - ek >= e_floor and U[EGAS, i, j, k] != eg_min:
+                    U[EGAS, i, j, k] = eg_min
                     changed = True
                 if not U[TAU, i, j, k] >= tau_floor:
                     U[TAU, i, j, k] = tau_floor
