@@ -8,9 +8,9 @@ from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
 3. (first stage) the CFL time step, a min-reduction over leaves,
 4. face fluxes of every leaf (``hydro.compute_fluxes``),
 5. flux correction at coarse/fine faces (``exchange.correct_fluxes``),
-6. the stage update of every leaf (``hydro.rk_stage``).
+6. the stage update of every leaf (``hydro.rk_stage``) and its dual-energy sync.
 
-After the step each leaf gets the dual-energy sync and floors (counted), and every
+After the step each leaf gets the density and energy floors (cells counted), and every
 ``mesh.regrid_every`` steps the mesh is regridded (``amr.regrid``).
 
 Restart: a continuation is bitwise identical to the uninterrupted run given the config, the
@@ -40,7 +40,7 @@ _BUILTIN_DEFAULTS = {
     "time": {"stop_time": None, "stop_step": None},
 }
 
-TIMERS = ("exchange", "timestep", "hydro", "sync_floors", "regrid", "init")
+TIMERS = ("exchange", "timestep", "hydro", "floors", "regrid", "init")
 
 
 def _defaults():
@@ -127,6 +127,7 @@ class Simulation:
         self.last_floor_cells = 0
         self.regrids = 0
         self.grid_steps = [0] * (self.mesh.max_level + 1)
+        self._flux_work = None
         if _init:
             t0 = _time.perf_counter()
             self._initialize()
@@ -200,22 +201,30 @@ class Simulation:
     def _task_fluxes(self, key):
         sg = self.mesh.subgrids[key]
         _, Fx, Fy, Fz = sg.work_buffers()
-        self.kernels.compute_fluxes(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz)
+        k = self.kernels
+        if hasattr(k, "compute_fluxes_work"):
+            if self._flux_work is None:
+                from octosim.hydro.fluxes import make_work
+                self._flux_work = make_work(sg.U)
+            k.compute_fluxes_work(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz,
+                                  self._flux_work)
+        else:
+            k.compute_fluxes(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz)
 
     def _task_update(self, key, dt, a):
         sg = self.mesh.subgrids[key]
         U0, Fx, Fy, Fz = sg.work_buffers()
         self.kernels.rk_stage(sg.U, U0, Fx, Fy, Fz, dt, sg.dx, a)
+        self.kernels.dual_energy_sync(sg.U, self.gamma, self.de_switch)
 
     def _task_dt(self, key):
         sg = self.mesh.subgrids[key]
         s = float(self.kernels.max_signal_speed(sg.U, self.gamma, self.de_switch))
         return sg.dx / s if s > 0.0 else math.inf
 
-    def _task_sync_floors(self, key):
+    def _task_floors(self, key):
         U = self.mesh.subgrids[key].U
-        self.kernels.dual_energy_sync(U, self.gamma, self.de_switch)
-        return int(self.kernels.apply_floors(U, self.rho_floor, self.e_floor))
+        return int(self.kernels.apply_floors(U, self.rho_floor, self.e_floor, self.gamma))
 
     def compute_dt(self):
         """Return the CFL time step: a min over leaves of ``cfl * dx / max signal speed``."""
@@ -253,8 +262,8 @@ class Simulation:
             T["hydro"] += (t2 - t1) + (t4 - t3)
             T["exchange"] += t3 - t2
         t0 = _time.perf_counter()
-        nfl = sum(self._task_sync_floors(k) for k in leaves)
-        T["sync_floors"] += _time.perf_counter() - t0
+        nfl = sum(self._task_floors(k) for k in leaves)
+        T["floors"] += _time.perf_counter() - t0
         self.last_floor_cells = nfl
         self.floor_cells += nfl
         for key in leaves:
