@@ -153,8 +153,10 @@ def _write_text(path, text):
 class _Outputs:
     """Decides and writes snapshots and checkpoints after each step (rank 0 writes)."""
 
-    def __init__(self, sim, cfg, stats, writer, ckpt_extra=None, benchmark=False):
+    def __init__(self, sim, cfg, stats, writer, ckpt_extra=None, benchmark=False,
+                 nlocalities=1):
         self.sim, self.cfg, self.stats, self.writer = sim, cfg, stats, writer
+        self.nlocalities = nlocalities
         out = cfg["output"]
         self.dir = out["dir"]
         self.every, self.dt, self.ckpt_every = out["every"], out["dt"], out["checkpoint_every"]
@@ -183,7 +185,7 @@ class _Outputs:
         cells = sim.leaf_table()
         if self.writer:
             write_snapshot(os.path.join(self.dir, snapshot_name(sim.step)), sim.time, sim.step,
-                           self.cfg, cells, nlocalities=_nlocalities(sim), xdmf=self.xdmf)
+                           self.cfg, cells, nlocalities=self.nlocalities, xdmf=self.xdmf)
         self.last_snapshot_step = sim.step
 
     def checkpoint(self):
@@ -234,16 +236,10 @@ def _node_state(sim):
     return keys, [mesh.subgrids[k].U for k in keys]
 
 
-def _nlocalities(sim):
-    for attr in ("nlocalities", "n_localities", "size"):
-        v = getattr(sim, attr, None)
-        if isinstance(v, int):
-            return v
-    return _world()[1]
-
-
-def _world():
+def _world(rt=None):
     """Return ``(rank, size)`` of this process; no MPI call without a launcher."""
+    if rt is not None:
+        return rt.here, rt.size
     env = os.environ
     for rk, sz in (("PMI_RANK", "PMI_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
                    ("PMIX_RANK", "PMIX_SIZE")):
@@ -255,27 +251,44 @@ def _world():
     return 0, 1
 
 
-def _sim_rank(sim):
-    for attr in ("rank", "locality"):
-        v = getattr(sim, attr, None)
-        if isinstance(v, int):
-            return v
-    return _world()[0]
-
-
-def _parcel_stats():
-    from octosim.report import parcel_stats
+def _start_runtime(cfg):
+    """Start this locality's task runtime as configured; None if there is no runtime."""
     try:
         import runtime
     except ImportError:
         return None
-    fn = getattr(runtime, "statistics", None)
-    if not callable(fn):
-        return None
+    rc = cfg["runtime"]
     try:
-        return parcel_stats(fn())
-    except Exception:  # statistics are best effort; a failure there must not fail the run
+        from runtime.serialization import set_threshold
+        set_threshold(rc["zero_copy_threshold"])
+    except ImportError:
+        pass
+    pp = None if rc["parcelport"] == "auto" else rc["parcelport"]
+    return runtime.init(parcelport=pp, threads=rc["threads"])
+
+
+def _stop_runtime(rt):
+    if rt is not None:
+        import runtime
+        runtime.finalize()
+
+
+def _parcel_stats(rt):
+    """Return the report's parcel statistics summed over localities (collective), or None."""
+    from octosim.report import parcel_stats
+    if rt is None:
         return None
+    import runtime
+    try:
+        per = runtime.gather_statistics() if rt.size > 1 else [runtime.statistics()]
+    except Exception:  # noqa: BLE001 - statistics are best effort, never fail a finished run
+        return None
+    summed = {}
+    for d in per:
+        for k, v in d.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                summed[k] = summed.get(k, 0) + v
+    return parcel_stats(summed)
 
 
 def _conserved(sim):
@@ -290,17 +303,30 @@ def _conserved(sim):
 def _run(args, cfg, ckpt):
     """Set up the simulation and run it; return the report dict.  Raises RunError."""
     from octosim.progress import Progress
-    from octosim.report import RunStats, build_report
-    rank = _world()[0]
-    writer = rank == 0
     out_dir = cfg["output"]["dir"]
-    if not args.benchmark and writer:
+    if not args.benchmark and _world()[0] == 0:
         try:
             os.makedirs(out_dir, exist_ok=True)
             _write_text(os.path.join(out_dir, "params.yaml"), dump_config(cfg))
         except OSError as exc:
             raise ConfigError(f"output.dir = {out_dir!r}: cannot write there "
                               f"({exc.strerror or exc})") from None
+    try:
+        rt = _start_runtime(cfg)
+    except Exception as exc:
+        raise RunError(f"starting the runtime ({cfg['runtime']['parcelport']} parcelport, "
+                       f"{cfg['runtime']['threads']} threads) failed: {type(exc).__name__}: "
+                       f"{exc} [{_where(exc)}]") from None
+    try:
+        return _run_sim(args, cfg, ckpt, rt)
+    finally:
+        _stop_runtime(rt)
+
+
+def _run_sim(args, cfg, ckpt, rt):
+    from octosim.progress import Progress
+    from octosim.report import RunStats, build_report
+    writer = _world(rt)[0] == 0
     stage = "setting up problem " + cfg["problem"]["name"]
     sim = None
     try:
@@ -311,13 +337,11 @@ def _run(args, cfg, ckpt):
                                         ckpt.node_arrays)
         else:
             sim = Simulation(cfg)
-        rank = _sim_rank(sim)
-        writer = rank == 0
         N = cfg["mesh"]["subgrid_size"]
         stats = RunStats(N ** 3)
         stats.initial_totals = _conserved(sim)
         outputs = _Outputs(sim, cfg, stats, writer, ckpt.extra if ckpt else None,
-                           benchmark=args.benchmark)
+                           benchmark=args.benchmark, nlocalities=_world(rt)[1])
         t = cfg["time"]
         prog = Progress(t["stop_time"], t["stop_step"], every=cfg["output"]["progress_every"],
                         quiet=args.quiet or not writer)
@@ -336,11 +360,9 @@ def _run(args, cfg, ckpt):
             t_io[0] += _time.perf_counter() - t0
         stage = "running"
         stats.wall_start = _time.perf_counter()
-        io_before = stats.io_seconds
         sim.run(stop_time=t["stop_time"], stop_step=t["stop_step"], on_step=on_step)
         stats.stop()
-        # bookkeeping in on_step is not compute; snapshot time is counted once
-        stats.io_seconds = io_before + max(t_io[0], stats.io_seconds - io_before)
+        stats.overhead_seconds = t_io[0]     # output and bookkeeping between steps
         prog.finish()
         stage = "writing the final output"
         outputs.finish()
@@ -362,8 +384,8 @@ def _run(args, cfg, ckpt):
             "subgrid_size": cfg["mesh"]["subgrid_size"], "max_level": cfg["mesh"]["max_level"],
             "parcelport": cfg["runtime"]["parcelport"], "restart": args.restart,
             "benchmark": bool(args.benchmark)}
-    rep = build_report(stats, phases=getattr(sim, "timers", None), parcels=_parcel_stats(),
-                       meta=meta, time=sim.time, step=sim.step, nlocalities=_nlocalities(sim),
+    rep = build_report(stats, phases=getattr(sim, "timers", None), parcels=_parcel_stats(rt),
+                       meta=meta, time=sim.time, step=sim.step, nlocalities=_world(rt)[1],
                        threads=cfg["runtime"]["threads"])
     rep["writer"] = writer
     return rep

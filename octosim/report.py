@@ -37,7 +37,8 @@ class RunStats:
         self.cells_per_subgrid = int(cells_per_subgrid)
         self.levels = {}          # level -> dict(subgrids, leaves, grid_steps)
         self.steps = 0
-        self.io_seconds = 0.0
+        self.io_seconds = 0.0         # writing snapshots and checkpoints, whole run
+        self.overhead_seconds = 0.0   # time between steps inside the run window (output, counting)
         self.wall_start = _time.perf_counter()
         self.wall_seconds = 0.0
         self.initial_totals = None
@@ -65,7 +66,8 @@ class RunStats:
 
     @property
     def compute_seconds(self):
-        return max(self.wall_seconds - self.io_seconds, 1e-12)
+        """Seconds of the step loop less what was spent between steps."""
+        return max(self.wall_seconds - self.overhead_seconds, 1e-12)
 
 
 def _rate(n, seconds):

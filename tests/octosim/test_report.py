@@ -28,7 +28,7 @@ def _report():
     tree = _Tree()
     for _ in range(3):
         st.count_step(tree)
-    st.wall_seconds, st.io_seconds = 2.5, 0.5
+    st.wall_seconds, st.overhead_seconds, st.io_seconds = 2.5, 0.5, 0.4
     st.initial_totals = {"mass": 2.0, "momentum_x": 0.0, "energy": 4.0}
     st.final_totals = {"mass": 2.0 * (1 + 1e-12), "momentum_x": 1e-15, "energy": 4.0}
     return build_report(st, phases={"hydro": 1.5, "exchange": 0.5},
