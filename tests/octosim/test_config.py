@@ -110,3 +110,10 @@ def test_gamma_defaults_to_the_problems(monkeypatch):
                         raising=False)
     assert config_from_text(BASE)["hydro"]["gamma"] == 1.4
     assert config_from_text(BASE + "hydro: {gamma: 1.2}")["hydro"]["gamma"] == 1.2
+
+
+def test_readme_schema_table_is_current():
+    import os
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    with open(readme, encoding="utf-8") as fh:
+        assert config.schema_table() in fh.read(), "regenerate the README table: schema_table()"

@@ -78,3 +78,15 @@ def test_text_and_json(tmp_path):
     assert documented <= set(back)
     assert set(back["levels"][0]) == {"level", "subgrids", "leaves", "grid_steps",
                                       "grids_per_second"}
+
+
+def test_every_json_key_is_documented_in_readme():
+    import os
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")) as fh:
+        readme = fh.read()
+    rep = _report()
+    keys = [k for k in rep if k not in ("levels", "totals", "parcels", "conservation")]
+    keys += [f"levels[].{k}" for k in rep["levels"][0] if k != "level"] + ["levels[].level"]
+    keys += [f"totals.{k}" for k in rep["totals"]] + [f"parcels.{k}" for k in rep["parcels"]]
+    missing = [k for k in keys if f"`{k}`" not in readme]
+    assert not missing, missing
