@@ -109,14 +109,14 @@ def exact(x, y, z, t, params, gamma):
     sol = _similarity(float(gamma))
     xi = r / R
     inside = xi < 1.0
-    xs = np.clip(xi[inside], sol.t[-1], 1.0)
-    f, g, h, _ = sol.sol(xs)
     rho = np.full(r.shape, P["rho0"])
     u = np.zeros(r.shape)
     p = np.full(r.shape, P["p0"])
-    rho[inside] = P["rho0"] * g
-    u[inside] = D * f
-    p[inside] = P["rho0"] * D * D * h
+    if inside.any():
+        f, g, h, _ = sol.sol(np.clip(xi[inside], sol.t[-1], 1.0))
+        rho[inside] = P["rho0"] * g
+        u[inside] = D * f
+        p[inside] = P["rho0"] * D * D * h
     with np.errstate(invalid="ignore", divide="ignore"):
         ur = np.where(r > 0, u / r, 0.0)
     return rho, ur * X, ur * Y, ur * Z, p
