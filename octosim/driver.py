@@ -71,6 +71,16 @@ def _hydro_kernels():
     return hydro
 
 
+def _load_problem(name):
+    """Return the problem module ``name`` from the registry (or the package as fallback)."""
+    import importlib
+
+    import octosim.problems as problems
+    if hasattr(problems, "get_problem"):
+        return problems.get_problem(name)
+    return importlib.import_module(f"octosim.problems.{name}")
+
+
 def _recon_code(kernels, name):
     table = {"ppm": getattr(kernels, "RECON_PPM", 1), "plm": getattr(kernels, "RECON_PLM", 0)}
     if isinstance(name, str):
@@ -103,8 +113,7 @@ class Simulation:
         self.kernels = kernels if kernels is not None else _hydro_kernels()
         name = cfg["problem"].get("name")
         if problem is None:
-            from octosim.problems import get_problem
-            problem = get_problem(name)
+            problem = _load_problem(name)
         self.problem = problem
         self.params = _problem_params(problem, cfg, name)
         self.gamma = float(h["gamma"])

@@ -26,16 +26,19 @@ neighbour by the area average of the four fine face fluxes, which with one globa
 makes the update conservative to round-off.
 """
 
+import functools
+
 import numpy as np
 
 from octosim.fields import GHOST
-from octosim.kernels_amr import (BC_OUTFLOW, BC_REFLECT, fill_boundary, interior_bounds,
+from octosim.kernels_amr import (BC_OUTFLOW, BC_REFLECT, copy_box, fill_boundary, interior_bounds,
                                  prolong_region, restrict_block, restrict_face, shell_bounds)
-from octosim.tree import FACES, DIRECTIONS, children, octant, parent
+from octosim.tree import FACES, children, octant, parent
 
 _BC_CODES = {"outflow": BC_OUTFLOW, "reflect": BC_REFLECT}
 
 
+@functools.lru_cache(maxsize=None)
 def _ghost_slices(d, N):
     """Return the target's ghost slices for direction ``d`` (3 slices)."""
     G = GHOST
@@ -43,6 +46,7 @@ def _ghost_slices(d, N):
                  for a in d)
 
 
+@functools.lru_cache(maxsize=None)
 def _source_slices(d, N):
     """Return the neighbour's interior slices that fill the target's ghosts in direction ``d``."""
     G = GHOST
@@ -66,6 +70,19 @@ def unpack_ghost(U, d, slab):
     N = U.shape[1] - 2 * GHOST
     sx, sy, sz = _ghost_slices(d, N)
     U[:, sx, sy, sz] = slab
+
+
+@functools.lru_cache(maxsize=None)
+def _box(d, N):
+    g = _ghost_slices(d, N)
+    s = _source_slices(d, N)
+    return (g[0].start, g[1].start, g[2].start, s[0].start, s[1].start, s[2].start,
+            g[0].stop - g[0].start, g[1].stop - g[1].start, g[2].stop - g[2].start)
+
+
+def copy_ghost(U, d, Usrc):
+    """Copy the neighbour ``Usrc`` (direction ``d``) straight into ``U``'s ghosts (same locality)."""
+    copy_box(U, Usrc, *_box(d, U.shape[1] - 2 * GHOST))
 
 
 # -- parent -> child ---------------------------------------------------------------------------
@@ -162,15 +179,20 @@ def fill_physical(mesh, key, U, fill=None):
 
 
 def fill_node_ghosts(mesh, key, fill=None):
-    """Fill one node's ghosts: prolong from its parent, copy from neighbours, apply BCs."""
+    """Fill one node's ghosts: prolong from its parent, copy from neighbours, apply BCs.
+
+    The prolongation is skipped when neighbour copies and boundaries overwrite every ghost.
+    """
     tree = mesh.tree
     U = mesh.subgrids[key].U
-    if key[0] > 0:
+    if key[0] > 0 and not tree.surrounded(key):
         prolong_ghosts(U, pack_parent_block(mesh.subgrids[parent(key)].U, octant(key)))
-    for d in DIRECTIONS:
-        nb = tree.neighbor(key, d)
-        if nb is not None:
-            unpack_ghost(U, d, pack_ghost(mesh.subgrids[nb].U, d))
+    subgrids = mesh.subgrids
+    for d, nb in tree.neighbor_list(key):
+        if nb == key:   # periodic wrap onto itself: copy through a packed slab
+            unpack_ghost(U, d, pack_ghost(U, d))
+        else:
+            copy_ghost(U, d, subgrids[nb].U)
     fill_physical(mesh, key, U, fill)
 
 

@@ -142,3 +142,13 @@ def shell_bounds():
 def interior_bounds(N):
     """Return (lo, hi) index arrays that make ``prolong_region`` fill the interior only."""
     return (np.full(3, GHOST, dtype=np.int64), np.full(3, GHOST + N, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def copy_box(dst, src, d0, d1, d2, s0, s1, s2, n0, n1, n2):
+    """Copy the box of ``n0 x n1 x n2`` cells at ``src[:, s0.., s1.., s2..]`` to ``dst[:, d0..]``."""
+    for f in range(dst.shape[0]):
+        for i in range(n0):
+            for j in range(n1):
+                for k in range(n2):
+                    dst[f, d0 + i, d1 + j, d2 + k] = src[f, s0 + i, s1 + j, s2 + k]

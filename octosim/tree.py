@@ -112,6 +112,7 @@ class Octree:
         self.periodic = tuple(bool(p) for p in periodic)
         self.nodes = {ROOT} if nodes is None else set(nodes)
         self._leaves = None
+        self._cache = {}
         assert ROOT in self.nodes
 
     @classmethod
@@ -155,10 +156,37 @@ class Octree:
         return sorted(self.nodes, key=lambda k: morton_key(k, self.max_level))
 
     def levels(self):
-        """Return a list, per level, of the nodes of that level in Morton order."""
-        out = [[] for _ in range(self.depth() + 1)]
-        for k in self.sorted_nodes():
-            out[k[0]].append(k)
+        """Return a list, per level, of the nodes of that level in Morton order (cached)."""
+        out = self._cache.get("levels")
+        if out is None:
+            out = [[] for _ in range(self.depth() + 1)]
+            for k in self.sorted_nodes():
+                out[k[0]].append(k)
+            self._cache["levels"] = out
+        return [list(x) for x in out]
+
+    def neighbor_list(self, key):
+        """Return ``((d, neighbour key), ...)`` of the existing same-level neighbours (cached)."""
+        return self._neighbor_info(key)[0]
+
+    def surrounded(self, key):
+        """Return True when every in-domain neighbour region of ``key`` is a same-level node."""
+        return self._neighbor_info(key)[1]
+
+    def _neighbor_info(self, key):
+        table = self._cache.setdefault("nb", {})
+        out = table.get(key)
+        if out is None:
+            found, inside = [], 0
+            for d in DIRECTIONS:
+                nb = self.neighbor_key(key, d)
+                if nb is None:
+                    continue
+                inside += 1
+                if nb in self.nodes:
+                    found.append((d, nb))
+            out = (tuple(found), len(found) == inside)
+            table[key] = out
         return out
 
     def depth(self):
@@ -212,10 +240,14 @@ class Octree:
         return True
 
     # -- modification -----------------------------------------------------------------------
+    def _changed(self):
+        self._leaves = None
+        self._cache = {}
+
     def _split(self, key):
         for c in children(key):
             self.nodes.add(c)
-        self._leaves = None
+        self._changed()
 
     def refine(self, key):
         """Split leaf ``key``, first splitting coarser touching leaves to keep 2:1 balance.
@@ -259,7 +291,7 @@ class Octree:
         assert self.can_coarsen(key), key
         for c in children(key):
             self.nodes.discard(c)
-        self._leaves = None
+        self._changed()
 
     def _touches(self, a, b):
         """Return True when nodes ``a`` and ``b`` (any levels) share a face, edge or corner."""

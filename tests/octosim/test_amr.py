@@ -128,3 +128,13 @@ def test_refinement_follows_moving_pulse():
         x0 = sim.mesh[k].origin[0]
         if -1.0 <= x0 and x0 + sim.mesh[k].N * sim.mesh[k].dx <= -0.5:
             assert k[0] < 3, k
+
+
+def test_conservation_fails_without_flux_correction(monkeypatch):
+    """Negative control: the conservation test detects a missing coarse/fine flux correction."""
+    monkeypatch.setattr(exchange, "correct_fluxes", lambda mesh: None)
+    sim = Simulation(_config(), problem=_blob(amp=1.5, width2=0.03, c=(-0.25, 0.25, -0.25),
+                                              v=(1.0, 0.6, -0.4)))
+    m0 = sim.conserved_totals()["mass"]
+    sim.run(stop_step=4)
+    assert abs(sim.conserved_totals()["mass"] - m0) > 1e-10 * m0
