@@ -120,6 +120,8 @@ def _load(args):
         cfg = config_from_text(_benchmark_text(), source="--benchmark", overrides=ovs)
     else:
         raise UsageError("missing INPUT.yaml (try --help)")
+    if ckpt is not None and ckpt.config:
+        _check_restart_compatible(cfg, ckpt.config, args.restart)
     if args.benchmark:
         for sec, key in (("output", "every"), ("output", "checkpoint_every")):
             cfg[sec][key] = 0
@@ -128,6 +130,19 @@ def _load(args):
             cfg["time"]["stop_step"] = (ckpt.step if ckpt else 0) + BENCHMARK_STEPS
             cfg["time"]["stop_time"] = None
     return cfg, ckpt
+
+
+_RESTART_FIXED = (("problem", "name"), ("mesh", "subgrid_size"), ("mesh", "xscale"),
+                  ("mesh", "boundary"))
+
+
+def _check_restart_compatible(cfg, old, path):
+    """Refuse keys that change the meaning of the checkpoint's arrays."""
+    for sec, key in _RESTART_FIXED:
+        was = (old.get(sec) or {}).get(key)
+        if was is not None and was != cfg[sec][key]:
+            raise ConfigError(f"--restart {path}: {sec}.{key} = {cfg[sec][key]!r} differs from "
+                              f"the checkpoint's {was!r}")
 
 
 def _where(exc):
@@ -399,14 +414,17 @@ def main(argv=None):
         print(f"error: {exc} (try --help)", file=sys.stderr)
         return 2
     from octosim.io import SnapshotError
+    rank, size = _world()
     try:
         cfg, ckpt = _load(args)
         rep = _run(args, cfg, ckpt)
     except (ConfigError, SnapshotError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if rank == 0:                   # every locality sees the same input: say it once
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except RunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        where = f"[locality {rank}] " if size > 1 else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -143,6 +143,15 @@ def test_restart_is_bitwise_identical(full_run):
 
 
 @needs_driver
+def test_restart_refuses_a_different_mesh(full_run):
+    d, _ = full_run
+    r = octosim("--restart", d / "full" / "checkpoint_000002.h5", "--set",
+                "mesh.subgrid_size=8", "--output", "nope", cwd=d)
+    assert r.returncode == 2 and "mesh.subgrid_size = 8 differs" in r.stderr
+    assert not os.path.exists(d / "nope")
+
+
+@needs_driver
 def test_failure_mid_run_exit_1_keeps_checkpoint(full_run):
     d, _ = full_run
     os.makedirs(d / "fail" / "checkpoint_000002.h5")     # the step-2 checkpoint cannot land
