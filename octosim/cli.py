@@ -169,8 +169,8 @@ class _Outputs:
     """Decides and writes snapshots and checkpoints after each step (rank 0 writes)."""
 
     def __init__(self, sim, cfg, stats, writer, ckpt_extra=None, benchmark=False,
-                 nlocalities=1):
-        self.sim, self.cfg, self.stats, self.writer = sim, cfg, stats, writer
+                 nlocalities=1, rt=None):
+        self.sim, self.cfg, self.stats, self.writer, self.rt = sim, cfg, stats, writer, rt
         self.nlocalities = nlocalities
         out = cfg["output"]
         self.dir = out["dir"]
@@ -197,7 +197,7 @@ class _Outputs:
         sim = self.sim
         if self.last_snapshot_step == sim.step:
             return
-        cells = sim.leaf_table()
+        cells = _gathered(sim, self.rt, "leaf_table")
         if self.writer:
             write_snapshot(os.path.join(self.dir, snapshot_name(sim.step)), sim.time, sim.step,
                            self.cfg, cells, nlocalities=self.nlocalities, xdmf=self.xdmf)
@@ -206,7 +206,7 @@ class _Outputs:
     def checkpoint(self):
         from octosim.io import checkpoint_name, write_checkpoint
         sim = self.sim
-        keys, arrays = _node_state(sim)
+        keys, arrays = _gathered(sim, self.rt, "state")
         extra = {"next_output": self.next_out, "last_snapshot_step": self.last_snapshot_step}
         if self.writer:
             path = os.path.join(self.dir, checkpoint_name(sim.step))
@@ -249,6 +249,24 @@ def _node_state(sim):
     mesh = sim.mesh
     keys = mesh.tree.sorted_nodes()
     return keys, [mesh.subgrids[k].U for k in keys]
+
+
+def _gathered(sim, rt, what):
+    """Return the whole mesh's leaf table (``what='leaf_table'``) or ``(keys, arrays)``
+    (``what='state'``).
+
+    A driver whose ``leaf_table()``/``state()`` return only this locality's part says so with
+    ``sim.distributed = True``; the parts are then gathered (collective) in locality order.
+    """
+    part = sim.leaf_table() if what == "leaf_table" else _node_state(sim)
+    if rt is None or rt.size == 1 or not getattr(sim, "distributed", False):
+        return part
+    import numpy as np
+    import runtime
+    parts = runtime.all_gather(part, name=f"octosim.io.{what}")
+    if what == "leaf_table":
+        return {k: np.concatenate([p[k] for p in parts]) for k in part}
+    return ([k for p in parts for k in p[0]], [a for p in parts for a in p[1]])
 
 
 def _world(rt=None):
@@ -356,7 +374,7 @@ def _run_sim(args, cfg, ckpt, rt):
         stats = RunStats(N ** 3)
         stats.initial_totals = _conserved(sim)
         outputs = _Outputs(sim, cfg, stats, writer, ckpt.extra if ckpt else None,
-                           benchmark=args.benchmark, nlocalities=_world(rt)[1])
+                           benchmark=args.benchmark, nlocalities=_world(rt)[1], rt=rt)
         t = cfg["time"]
         prog = Progress(t["stop_time"], t["stop_step"], every=cfg["output"]["progress_every"],
                         quiet=args.quiet or not writer)
