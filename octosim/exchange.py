@@ -8,6 +8,7 @@ zero-copy:
 message                source side                 target side
 =====================  ==========================  =====================================
 same-level ghosts      ``pack_ghost(U, d)``        ``unpack_ghost(U, d, slab)``
+(same locality)        ``copy_ghost(U, d, Usrc)``  (no intermediate slab)
 parent -> child ghost  ``pack_parent_block``       ``prolong_ghosts`` / ``prolong_interior``
 child -> parent data   ``pack_restrict(U)``        ``unpack_restrict(U, octant, block)``
 fine -> coarse flux    ``pack_fine_flux(F, ...)``  ``apply_fine_flux(F, ...)``

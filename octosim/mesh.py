@@ -30,7 +30,9 @@ class Mesh:
     """An Octree and the dict ``key -> Subgrid`` of its nodes (leaves and interior)."""
 
     def __init__(self, N, nf, xscale, max_level, boundary="outflow", tree=None):
-        assert N >= 2 and N % 2 == 0, f"subgrid size must be even, got {N}"
+        if N < 2 * ((GHOST + 1) // 2) or N % 2:
+            raise ValueError(f"mesh.subgrid_size = {N}: must be even and at least {GHOST + 1} "
+                             f"(a neighbour's interior fills {GHOST} ghost layers)")
         self.N = int(N)
         self.nf = int(nf)
         self.xscale = float(xscale)

@@ -138,3 +138,19 @@ def test_conservation_fails_without_flux_correction(monkeypatch):
     m0 = sim.conserved_totals()["mass"]
     sim.run(stop_step=4)
     assert abs(sim.conserved_totals()["mass"] - m0) > 1e-10 * m0
+
+
+def test_mixed_boundaries_conserve_mass_energy_and_periodic_momentum():
+    """Periodic in x, reflecting in y and z: mass, energy and x-momentum conserved."""
+    cfg = _config(boundary=["periodic", "reflect", "reflect"], regrid_every=1)
+    sim = Simulation(cfg, problem=_blob(amp=1.5, width2=0.03, c=(-0.75, 0.75, -0.75),
+                                        v=(1.5, 0.5, -0.5)))
+    c0 = sim.conserved_totals()
+    levels = set()
+    sim.run(stop_step=6, on_step=lambda s: levels.update(k[0] for k in s.mesh.leaves()))
+    c = sim.conserved_totals()
+    for k in ("mass", "energy"):
+        assert abs(c[k] - c0[k]) <= 1e-13 * abs(c0[k]), (k, c[k] - c0[k])
+    assert abs(c["momentum_x"] - c0["momentum_x"]) <= 1e-13 * c0["mass"]
+    assert abs(c["momentum_y"] - c0["momentum_y"]) > 1e-8   # walls push back
+    assert len(levels) >= 2

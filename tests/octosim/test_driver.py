@@ -110,3 +110,17 @@ def test_restart_is_bitwise_identical():
     c = Simulation.from_state(cfg, time, step, [locational_code(k) for k in keys], arrays,
                               problem=sod)
     assert c.mesh.leaves() == keys
+
+
+def test_validated_config_and_default_problem_lookup():
+    """A config from octosim.config.validate runs, the problem found by name."""
+    from octosim.config import validate
+    cfg = validate({"problem": {"name": "sod"}, "sod": {"x0": 0.1},
+                    "mesh": {"subgrid_size": 4, "max_level": 1, "regrid_every": 1},
+                    "hydro": {"gamma": 1.4}, "time": {"stop_step": 2}})
+    sim = Simulation(cfg)
+    assert sim.problem.__name__.endswith("sod") and sim.params["x0"] == 0.1
+    sim.run()
+    assert sim.step == 2 and sim.regrids == 2
+    assert sum(s["grid_steps"] for s in sim.level_stats()) > 0
+
