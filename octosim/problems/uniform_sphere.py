@@ -1,9 +1,9 @@
 """Uniform-density sphere at rest: the gravity solver's analytic test.
 
 Density ``rho_in`` inside radius ``radius`` about ``(x0, y0, z0)``, ``rho_out`` outside, with
-each cell's density averaged over ``subsample^3`` points so the mass is right to the volume
-fraction.  The potential of the sphere (mass ``M = 4/3 pi R^3 rho_in``) is
-``-G M (3R^2 - r^2) / (2R^3)`` inside and ``-G M / r`` outside; ``exact_potential`` returns
+each cell's density set by the volume fraction inside (exact chords along x, ``subsample^2``
+points across), so the mass is right.  The potential of the sphere, of mass
+``M = 4/3 pi R^3 rho_in``, is ``-G M (3R^2 - r^2) / (2R^3)`` inside and ``-G M / r`` outside; ``exact_potential`` returns
 it with the acceleration.  The pressure is uniform: this problem is for gravity, not for a
 hydrostatic run.
 """
@@ -12,7 +12,7 @@ import numpy as np
 
 from octosim.fields import RHO
 from octosim.problems import criteria
-from octosim.problems.state import mesh, resolve, set_primitive
+from octosim.problems.state import interior, mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
 
@@ -25,8 +25,10 @@ PARAMS = {
     "y0": (float, 0.0, None, "centre y"),
     "z0": (float, 0.0, None, "centre z"),
     "G": (float, 1.0, (0.0, None), "gravitational constant of the analytic potential"),
-    "subsample": (int, 4, (1, 64), "points per cell edge for volume-fraction averaging"),
+    "subsample": (int, 4, (1, 64), "points per cell edge (y, z) for volume fractions"),
     "refine_rho": (float, 1e-3, (0.0, None), "refine blocks whose density exceeds this"),
+    "refine_on": (str, "density", None, "density: blocks above refine_rho; surface: blocks "
+                  "with partly filled cells (the surface), where the discretisation errs most"),
 }
 
 
@@ -37,18 +39,23 @@ def _width(x):
 
 
 def inside_fraction(x, y, z, P):
-    """Return the fraction of each cell (1-D centres x, y, z) that lies inside the sphere."""
+    """Return the fraction of each cell (1-D centres x, y, z) that lies inside the sphere.
+
+    The chord through the sphere along x is exact; y and z use ``subsample`` midpoints.
+    """
     s = int(P["subsample"])
     dx = _width(x)
     off = ((np.arange(s) + 0.5) / s - 0.5) * dx
     X, Y, Z = mesh(np.asarray(x) - P["x0"], np.asarray(y) - P["y0"], np.asarray(z) - P["z0"])
     frac = np.zeros(X.shape)
     R2 = P["radius"] ** 2
-    for a in off:
-        for b in off:
-            for c in off:
-                frac += ((X + a) ** 2 + (Y + b) ** 2 + (Z + c) ** 2 <= R2)
-    return frac / s ** 3
+    for b in off:
+        for c in off:
+            w = np.sqrt(np.maximum(R2 - (Y + b) ** 2 - (Z + c) ** 2, 0.0))
+            lo = np.maximum(X - 0.5 * dx, -w)
+            hi = np.minimum(X + 0.5 * dx, w)
+            frac += np.maximum(hi - lo, 0.0)
+    return frac / (s * s * dx)
 
 
 def init_data(U, x, y, z, params, gamma):
@@ -60,9 +67,17 @@ def init_data(U, x, y, z, params, gamma):
 
 
 def refine(U, level, dx, params):
-    """Refine blocks holding density above ``refine_rho`` (the sphere and its surface)."""
+    """Refine blocks holding density above ``refine_rho``, or only those the surface crosses."""
     P = resolve(PARAMS, params)
-    return criteria.density_floor_refine(U, level, P["refine_rho"])
+    if P["refine_on"] == "density":
+        return criteria.density_floor_refine(U, level, P["refine_rho"])
+    if P["refine_on"] != "surface":
+        raise ValueError(f"uniform_sphere.refine_on must be density or surface, "
+                         f"not {P['refine_on']!r}")
+    r = interior(U, RHO)
+    lo, hi = min(P["rho_in"], P["rho_out"]), max(P["rho_in"], P["rho_out"])
+    eps = 1e-12 * hi
+    return bool(np.any((r > lo + eps) & (r < hi - eps)))
 
 
 def exact(x, y, z, t, params, gamma):

@@ -1,0 +1,154 @@
+"""FMM gravity: algebra, accuracy against direct summation, momentum conservation."""
+
+import numpy as np
+import pytest
+
+from octosim.gravity import TreeDesc, build_keys, direct_desc, gravity_source, solve, solve_desc
+from octosim.gravity.codegen import generate
+from octosim.gravity.multipole import derivatives, tables
+
+
+def _refine(key):
+    """An irregular tree with coarse/fine boundaries at every level (no 2:1 balance)."""
+    L, ix, iy, iz = key
+    if L == 0:
+        return True
+    if L == 1:
+        return (ix + iy + iz) % 2 == 0
+    return L == 2 and ix in (1, 2) and iy in (1, 2) and iz in (1, 2)
+
+
+@pytest.fixture(scope="module")
+def random_tree():
+    desc = TreeDesc(build_keys(_refine, 3), 4, 1.0)
+    rng = np.random.default_rng(7)
+    rho = rng.random((desc.nnode, 4, 4, 4)) * (rng.random((desc.nnode, 4, 4, 4)) > 0.3)
+    P, A = direct_desc(desc, rho)
+    return desc, rho, P, A
+
+
+def _errors(desc, phi, g, P, A):
+    lv = desc.leaf
+    ep = np.sqrt(np.mean((phi[lv] - P[lv]) ** 2) / np.mean(P[lv] ** 2))
+    eg = np.sqrt(np.mean((g[lv] - A[lv]) ** 2) / np.mean(A[lv] ** 2))
+    return ep, eg
+
+
+def _forces(desc, rho, g):
+    cw = np.array([desc.dx(L) for L in desc.level])
+    m = rho * cw[:, None, None, None] ** 3
+    f = m[desc.leaf][:, None] * g[desc.leaf]
+    return f.sum(axis=(0, 2, 3, 4)), np.abs(f).sum()
+
+
+def test_derivative_tensors_match_finite_differences():
+    t = tables(4)
+    R = np.array([0.7, -0.4, 1.1])
+    D = np.empty(t.nterm)
+    derivatives(R[0], R[1], R[2], t.order, t.mi, t.minus1, t.minus2, D)
+    assert D[0] == pytest.approx(1.0 / np.linalg.norm(R), rel=1e-14)
+    h = 1e-5
+    for q, n in enumerate(t.index):
+        if sum(n) == 0:
+            continue
+        i = next(a for a in range(3) if n[a] > 0)
+        lower = t.lookup[tuple(n[a] - (a == i) for a in range(3))]
+        Dp, Dm = np.empty(t.nterm), np.empty(t.nterm)
+        e = np.eye(3)[i] * h
+        derivatives(*(R + e), t.order, t.mi, t.minus1, t.minus2, Dp)
+        derivatives(*(R - e), t.order, t.mi, t.minus1, t.minus2, Dm)
+        fd = (Dp[lower] - Dm[lower]) / (2 * h)
+        assert D[q] == pytest.approx(fd, rel=1e-6, abs=1e-8), n
+    # harmonic: the trace of every order-2 slice vanishes
+    tr = D[t.lookup[(2, 0, 0)]] + D[t.lookup[(0, 2, 0)]] + D[t.lookup[(0, 0, 2)]]
+    assert abs(tr) < 1e-14
+
+
+def test_unrolled_module_is_up_to_date():
+    import octosim.gravity._m2l3 as mod
+    with open(mod.__file__) as f:
+        assert f.read() == generate(3), "rerun python -m octosim.gravity.codegen"
+
+
+def test_unrolled_m2l_matches_generic(random_tree):
+    desc, rho, _, _ = random_tree
+    p1, g1 = solve_desc(desc, rho, theta=0.5)
+    p2, g2 = solve_desc(desc, rho, theta=0.5, generic=True)
+    assert np.abs(p1 - p2).max() <= 1e-13 * np.abs(p2).max()
+    assert np.abs(g1 - g2).max() <= 1e-13 * np.abs(g2).max()
+
+
+def test_theta_zero_is_the_direct_sum(random_tree):
+    desc, rho, P, A = random_tree
+    st = {}
+    phi, g = solve_desc(desc, rho, theta=0.0, stats=st)
+    assert st["m2l"] == 0
+    ep, eg = _errors(desc, phi, g, P, A)
+    assert ep < 1e-13 and eg < 1e-13
+
+
+def test_matches_direct_sum_on_refined_tree(random_tree):
+    desc, rho, P, A = random_tree
+    assert len(set(desc.level[desc.leaf])) == 3  # leaves on three levels
+    phi, g = solve_desc(desc, rho, theta=0.5)
+    ep, eg = _errors(desc, phi, g, P, A)
+    assert ep <= 1e-3 and eg <= 1e-3, (ep, eg)
+
+
+def test_error_shrinks_with_theta(random_tree):
+    desc, rho, P, A = random_tree
+    errs = [_errors(desc, *solve_desc(desc, rho, theta=th), P, A) for th in (0.8, 0.5, 0.3)]
+    for (p0, g0), (p1, g1) in zip(errs, errs[1:]):
+        assert p1 < 0.5 * p0 and g1 < 0.5 * g0, errs
+    # and with the expansion order
+    e2 = _errors(desc, *solve_desc(desc, rho, theta=0.5, order=2), P, A)
+    e4 = _errors(desc, *solve_desc(desc, rho, theta=0.5, order=4), P, A)
+    assert e4[0] < errs[1][0] < e2[0] and e4[1] < errs[1][1] < e2[1]
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_total_gravitational_force_vanishes(random_tree, order):
+    desc, rho, _, _ = random_tree
+    _, g = solve_desc(desc, rho, theta=0.5, order=order)
+    total, size = _forces(desc, rho, g)
+    assert np.all(np.abs(total) <= 1e-13 * size), total / size
+
+
+def test_mesh_interface_matches_tree_desc():
+    from octosim.fields import RHO
+    from octosim.mesh import Mesh
+
+    mesh = Mesh(4, 6, 1.0, 2)
+    mesh.tree.refine((0, 0, 0, 0))
+    for key in mesh.tree.nodes - set(mesh.subgrids):
+        mesh.add_node(key)
+    mesh.tree.refine((1, 1, 0, 1))
+    for key in mesh.tree.nodes - set(mesh.subgrids):
+        mesh.add_node(key)
+    rng = np.random.default_rng(3)
+    for key in mesh.leaves():
+        mesh[key].interior[RHO] = rng.random((4, 4, 4))
+    phi, g = solve(mesh, G=2.0, theta=0.5)
+    assert set(phi) == set(mesh.leaves()) and set(g) == set(mesh.leaves())
+    desc = TreeDesc.from_octree(mesh.tree, 4, 1.0)
+    rho = {k: mesh[k].interior[RHO] for k in mesh.leaves()}
+    P, A = direct_desc(desc, rho, G=2.0)
+    for k in mesh.leaves():
+        i = desc.index[k]
+        assert g[k].shape == (3, 4, 4, 4)
+        assert np.abs(phi[k] - P[i]).max() <= 1e-3 * np.abs(P[i]).max()
+
+
+def test_gravity_source_terms():
+    from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ, TAU
+
+    N, G = 4, GHOST
+    rng = np.random.default_rng(5)
+    U = rng.random((7, N + 2 * G, N + 2 * G, N + 2 * G))
+    g = rng.standard_normal((3, N, N, N))
+    S = gravity_source(U, np.zeros((N, N, N)), g)
+    inner = U[:, G:G + N, G:G + N, G:G + N]
+    for a, f in enumerate((SX, SY, SZ)):
+        assert np.allclose(S[f], inner[RHO] * g[a])
+    assert np.allclose(S[EGAS], sum(inner[f] * g[a] for a, f in enumerate((SX, SY, SZ))))
+    assert np.all(S[[RHO, TAU, 6]] == 0.0)
