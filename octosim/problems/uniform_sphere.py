@@ -102,6 +102,6 @@ def exact_potential(X, Y, Z, params):
     r = np.sqrt(r2)
     inside = r <= R
     phi = np.where(inside, -G * M * (3 * R * R - r2) / (2 * R ** 3),
-                   -G * M / np.maximum(r, 1e-300))
-    k = np.where(inside, G * M / R ** 3, G * M / np.maximum(r, 1e-300) ** 3)
+                   -G * M / np.maximum(r, 1e-100))
+    k = np.where(inside, G * M / R ** 3, G * M / np.maximum(r, 1e-100) ** 3)
     return phi, -k * dx, -k * dy, -k * dz
