@@ -8,7 +8,8 @@ from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
 3. (first stage) the CFL time step, a min-reduction over leaves,
 4. face fluxes of every leaf (``hydro.compute_fluxes``),
 5. flux correction at coarse/fine faces (``exchange.correct_fluxes``),
-6. the stage update of every leaf (``hydro.rk_stage``) and its dual-energy sync.
+6. the stage update of every leaf (``hydro.rk_stage``, or ``rk_stage_src`` with the FMM
+   gravity source of ``octosim.gravity`` when ``gravity.enable``) and its dual-energy sync.
 
 After the step each leaf gets the density and energy floors (cells counted), and every
 ``mesh.regrid_every`` steps the mesh is regridded (``amr.regrid``).
@@ -40,7 +41,7 @@ _BUILTIN_DEFAULTS = {
     "time": {"stop_time": None, "stop_step": None},
 }
 
-TIMERS = ("exchange", "timestep", "hydro", "floors", "regrid", "init")
+TIMERS = ("exchange", "timestep", "hydro", "gravity", "floors", "regrid", "init")
 
 
 def _defaults():
@@ -116,7 +117,9 @@ class Simulation:
             problem = _load_problem(name)
         self.problem = problem
         self.params = _problem_params(problem, cfg, name)
-        self.gamma = float(h["gamma"])
+        gamma = h.get("gamma")
+        self.gamma = float(gamma if gamma is not None
+                           else getattr(problem, "DEFAULT_GAMMA", 5.0 / 3.0))
         self.cfl = float(h["cfl"])
         self.recon = _recon_code(self.kernels, h["reconstruction"])
         self.de_switch = float(h["dual_energy_switch"])
@@ -137,6 +140,11 @@ class Simulation:
         self.regrids = 0
         self.grid_steps = [0] * (self.mesh.max_level + 1)
         self._flux_work = None
+        g = cfg.get("gravity") or {}
+        self.gravity = bool(g.get("enable", False))
+        self.grav = {"G": float(g.get("G", 1.0)), "theta": float(g.get("theta", 0.5)),
+                     "order": int(g.get("order", 2))}
+        self._accel = None
         if _init:
             t0 = _time.perf_counter()
             self._initialize()
@@ -220,10 +228,21 @@ class Simulation:
         else:
             k.compute_fluxes(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz)
 
+    def _solve_gravity(self):
+        """Return ``(phi, g)`` dicts over the leaves from the FMM (``octosim.gravity``)."""
+        from octosim.gravity import solve
+        p = self.grav
+        return solve(self.mesh, G=p["G"], theta=p["theta"], order=max(p["order"], 1))
+
     def _task_update(self, key, dt, a):
         sg = self.mesh.subgrids[key]
         U0, Fx, Fy, Fz = sg.work_buffers()
-        self.kernels.rk_stage(sg.U, U0, Fx, Fy, Fz, dt, sg.dx, a)
+        if self._accel is not None:
+            from octosim.gravity import gravity_source
+            S = gravity_source(sg.U, None, self._accel[key])
+            self.kernels.rk_stage_src(sg.U, U0, Fx, Fy, Fz, S, dt, sg.dx, a)
+        else:
+            self.kernels.rk_stage(sg.U, U0, Fx, Fy, Fz, dt, sg.dx, a)
         self.kernels.dual_energy_sync(sg.U, self.gamma, self.de_switch)
 
     def _task_dt(self, key):
@@ -260,6 +279,11 @@ class Simulation:
                 t2 = _time.perf_counter()
                 T["timestep"] += t2 - t1
                 t1 = t2
+            if self.gravity:
+                self._accel = self._solve_gravity()[1]
+                t2 = _time.perf_counter()
+                T["gravity"] += t2 - t1
+                t1 = t2
             for key in leaves:
                 self._task_fluxes(key)
             t2 = _time.perf_counter()
@@ -270,6 +294,7 @@ class Simulation:
             t4 = _time.perf_counter()
             T["hydro"] += (t2 - t1) + (t4 - t3)
             T["exchange"] += t3 - t2
+        self._accel = None
         t0 = _time.perf_counter()
         nfl = sum(self._task_floors(k) for k in leaves)
         T["floors"] += _time.perf_counter() - t0
@@ -319,7 +344,8 @@ class Simulation:
         """Return ``{mass, momentum_x, momentum_y, momentum_z, energy}`` summed over leaves.
 
         Each leaf's sum is taken in a fixed order and the leaves are added in Morton order
-        with ``math.fsum``, so the result does not depend on where leaves live.
+        with ``math.fsum``, so the result does not depend on where leaves live.  With gravity
+        on, ``potential_energy`` (1/2 sum rho phi dV) and ``total_energy`` are added.
         """
         fields = {"mass": RHO, "momentum_x": SX, "momentum_y": SY, "momentum_z": SZ,
                   "energy": EGAS}
@@ -330,7 +356,15 @@ class Simulation:
             inner = sg.interior
             for name, f in fields.items():
                 parts[name].append(float(np.sum(inner[f])) * vol)
-        return {k: math.fsum(v) for k, v in parts.items()}
+        out = {k: math.fsum(v) for k, v in parts.items()}
+        if self.gravity:
+            from octosim.gravity import potential_energy
+            phi, _ = self._solve_gravity()
+            out["potential_energy"] = math.fsum(
+                potential_energy(self.mesh.subgrids[k].interior[RHO], phi[k],
+                                 self.mesh.subgrids[k].dx) for k in self.mesh.leaves())
+            out["total_energy"] = out["energy"] + out["potential_energy"]
+        return out
 
     def leaf_table(self):
         """Return the leaf cells as 1-D arrays: x, y, z, dx, level and every field by name."""
