@@ -7,14 +7,15 @@ the traceback of a run failure.
 """
 
 import argparse
-import math
 import os
 import sys
 import time as _time
 import traceback
 
 from octosim import __version__
-from octosim.config import ConfigError, config_from_text, dump_config, load_config, parse_scalar
+from octosim.config import (ConfigError, config_from_text, dump_config, load_config,
+                            parse_scalar, parse_set)
+from octosim.io.outputs import OutputSchedule
 
 BENCHMARK_STEPS = 10
 
@@ -70,7 +71,6 @@ def _overrides(args):
     """Return ``(label, section, key, value)`` for every --set and key option, in order."""
     out = []
     for text in args.set:
-        from octosim.config import parse_set
         try:
             out.append((f"--set {text}",) + parse_set(text))
         except ConfigError as exc:
@@ -161,110 +161,6 @@ def _write_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
             fh.write(text)
-
-
-class _Outputs:
-    """Decides and writes snapshots and checkpoints after each step (rank 0 writes)."""
-
-    def __init__(self, sim, cfg, stats, writer, ckpt_extra=None, benchmark=False,
-                 nlocalities=1, rt=None):
-        self.sim, self.cfg, self.stats, self.writer, self.rt = sim, cfg, stats, writer, rt
-        self.nlocalities = nlocalities
-        out = cfg["output"]
-        self.dir = out["dir"]
-        self.every, self.dt, self.ckpt_every = out["every"], out["dt"], out["checkpoint_every"]
-        self.xdmf = out["format"] == "xdmf"
-        self.benchmark = benchmark
-        extra = ckpt_extra or {}
-        if self.dt:
-            self.next_out = int(extra.get("next_output", math.floor(sim.time / self.dt) + 1))
-        else:
-            self.next_out = None
-        self.last_snapshot_step = extra.get("last_snapshot_step")
-        self.last_checkpoint = None
-
-    def _timed(self, fn, *a):
-        t0 = _time.perf_counter()
-        try:
-            return fn(*a)
-        finally:
-            self.stats.io_seconds += _time.perf_counter() - t0
-
-    def snapshot(self):
-        from octosim.io import snapshot_name, write_snapshot
-        sim = self.sim
-        if self.last_snapshot_step == sim.step:
-            return
-        cells = _gathered(sim, self.rt, "leaf_table")
-        if self.writer:
-            write_snapshot(os.path.join(self.dir, snapshot_name(sim.step)), sim.time, sim.step,
-                           self.cfg, cells, nlocalities=self.nlocalities, xdmf=self.xdmf)
-        self.last_snapshot_step = sim.step
-
-    def checkpoint(self):
-        from octosim.io import checkpoint_name, write_checkpoint
-        sim = self.sim
-        keys, arrays = _gathered(sim, self.rt, "state")
-        extra = {"next_output": self.next_out, "last_snapshot_step": self.last_snapshot_step}
-        if self.writer:
-            path = os.path.join(self.dir, checkpoint_name(sim.step))
-            write_checkpoint(path, sim.time, sim.step, self.cfg, keys, arrays, extra)
-            self.last_checkpoint = path
-
-    def start(self):
-        if not self.benchmark and (self.every or self.dt) and self.sim.step == 0:
-            self._timed(self.snapshot)
-
-    def after_step(self):
-        if self.benchmark:
-            return
-        sim = self.sim
-        due = bool(self.every) and sim.step % self.every == 0
-        if self.dt:
-            while sim.time >= self.next_out * self.dt * (1.0 - 1e-12):
-                due = True
-                self.next_out += 1
-        if due:
-            self._timed(self.snapshot)
-        if self.ckpt_every and sim.step % self.ckpt_every == 0:
-            self._timed(self.checkpoint)
-
-    def finish(self):
-        if self.benchmark:
-            return
-        self._timed(self.snapshot)
-        if self.ckpt_every and self.last_checkpoint != os.path.join(
-                self.dir, f"checkpoint_{self.sim.step:06d}.h5"):
-            self._timed(self.checkpoint)
-
-
-def _node_state(sim):
-    """Return ``(node_keys, node_arrays)`` of every node of the mesh, parents first."""
-    state = getattr(sim, "state", None)
-    if callable(state):
-        st = state()            # (time, step, keys, arrays) from the driver
-        return st[-2], st[-1]
-    mesh = sim.mesh
-    keys = mesh.tree.sorted_nodes()
-    return keys, [mesh.subgrids[k].U for k in keys]
-
-
-def _gathered(sim, rt, what):
-    """Return the whole mesh's leaf table (``what='leaf_table'``) or ``(keys, arrays)``
-    (``what='state'``).
-
-    A driver whose ``leaf_table()``/``state()`` return only this locality's part says so with
-    ``sim.distributed = True``; the parts are then gathered (collective) in locality order.
-    """
-    part = sim.leaf_table() if what == "leaf_table" else _node_state(sim)
-    if rt is None or rt.size == 1 or not getattr(sim, "distributed", False):
-        return part
-    import numpy as np
-    import runtime
-    parts = runtime.all_gather(part, name=f"octosim.io.{what}")
-    if what == "leaf_table":
-        return {k: np.concatenate([p[k] for p in parts]) for k in part}
-    return ([k for p in parts for k in p[0]], [a for p in parts for a in p[1]])
 
 
 def _world(rt=None):
@@ -371,7 +267,7 @@ def _run_sim(args, cfg, ckpt, rt):
         N = cfg["mesh"]["subgrid_size"]
         stats = RunStats(N ** 3)
         stats.initial_totals = _conserved(sim)
-        outputs = _Outputs(sim, cfg, stats, writer, ckpt.extra if ckpt else None,
+        outputs = OutputSchedule(sim, cfg, stats, writer, ckpt.extra if ckpt else None,
                            benchmark=args.benchmark, nlocalities=_world(rt)[1], rt=rt)
         t = cfg["time"]
         prog = Progress(t["stop_time"], t["stop_step"], every=cfg["output"]["progress_every"],
