@@ -88,9 +88,6 @@ class Runtime:
         self._pending = {}
         self._plock = threading.Lock()
         self._cont = itertools.count(1)
-        self._td_lock = threading.Lock()
-        self.app_sent = 0
-        self.app_done = 0
         self._old_hooks = None
         self._fatal_once = threading.Lock()
         self._switch = switch_interval
@@ -102,10 +99,12 @@ class Runtime:
         if _current is not None:
             raise RuntimeError("the runtime is already running")
         _register_types()
+        self._dumps_archive = _ser().dumps_archive
         self.pp.start()
         self.here, self.size = self.pp.rank, self.pp.size
         self.agas = Agas(self.here)
-        self.sched = Scheduler(self.threads, progress=self.pp.progress, on_error=self._task_error)
+        self.sched = Scheduler(self.threads, progress=self.pp.progress, on_error=self._task_error,
+                               pending=lambda: not self.pp.idle())
         self.coll = {}  # collectives' state, see collectives.py
         self.chan = {}  # channel slots, see channels.py
         self.chan_lock = threading.Lock()
@@ -156,8 +155,8 @@ class Runtime:
         prev, pause = None, 2e-4
         while True:
             busy = 1 if self.sched.busy() else 0
-            with self._td_lock:
-                mine = [self.app_sent, self.app_done, busy]
+            st = self.stats.snapshot()
+            mine = [st.get("app_sent", 0), st.get("app_done", 0), busy]
             tot = all_reduce(mine, "sum", timeout=max(0.1, deadline - time.monotonic()), internal=True)
             tot = [int(x) for x in tot]
             if tot[0] == tot[1] and tot[2] == 0 and tot == prev:
@@ -221,15 +220,12 @@ class Runtime:
         return loc
 
     def _send(self, dest, route, args, on_sent=None, internal=False):
-        ser = _ser()
         t0 = time.perf_counter()
-        ar = ser.dumps_archive(args)
+        ar = self._dumps_archive(args)
         dt = time.perf_counter() - t0
         self.stats.add_many(parcels_sent=1, serialization_time_s=dt,
-                            bytes_zero_copy=ar.bytes_zero_copy, bytes_copied=ar.bytes_copied)
-        if not internal:
-            with self._td_lock:
-                self.app_sent += 1
+                            bytes_zero_copy=ar.bytes_zero_copy, bytes_copied=ar.bytes_copied,
+                            app_sent=0 if internal else 1)
         self.pp.send(dest, route, ar, on_sent)
         self.sched.kick()
 
@@ -338,8 +334,7 @@ class Runtime:
 
     def _count_done(self, flags):
         if not flags & F_INTERNAL:
-            with self._td_lock:
-                self.app_done += 1
+            self.stats.add("app_done")
 
     def _finish_remote(self, source, cont, flags, act, ok, value):
         try:

@@ -43,10 +43,19 @@ class Future:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._event = None  # made by the first thread that waits
         self._state = _PENDING
         self._result = None
         self._callbacks = []
+
+    def _get_event(self):
+        """Return an Event set on completion (created on demand: most futures never block)."""
+        with self._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._state != _PENDING:
+                    self._event.set()
+            return self._event
 
     def done(self):
         """Return True once a value or an exception is set."""
@@ -63,7 +72,9 @@ class Future:
                 raise RuntimeError("future already satisfied")
             self._state, self._result = state, result
             callbacks, self._callbacks = self._callbacks, None
-        self._event.set()
+            ev = self._event
+        if ev is not None:
+            ev.set()
         for cb in callbacks:
             cb(self)
 
@@ -75,7 +86,7 @@ class Future:
         if _wait_hook is not None:
             _wait_hook(self, timeout)
         else:
-            self._event.wait(timeout)
+            self._get_event().wait(timeout)
         return self._state != _PENDING
 
     def get(self, timeout=None):

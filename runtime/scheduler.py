@@ -24,31 +24,45 @@ def is_worker():
 
 
 class Backoff:
-    """Poll-then-sleep schedule: ``spin`` yields after activity, then sleeps doubling to ``max_sleep``."""
+    """Poll-then-sleep schedule, by time since the last activity.
 
-    __slots__ = ("spin", "min_sleep", "max_sleep", "idle")
+    Within ``spin_s`` of activity (``pending_spin_s`` while transfers are in flight, since
+    MPI libraries move large messages only while someone polls) the caller just yields;
+    after that it sleeps, doubling from ``min_sleep`` up to ``max_sleep`` (``pending_max_sleep``
+    while transfers are in flight).
+    """
 
-    def __init__(self, spin=64, min_sleep=2e-5, max_sleep=1e-3):
-        self.spin, self.min_sleep, self.max_sleep = spin, min_sleep, max_sleep
-        self.idle = 0
+    __slots__ = ("spin_s", "pending_spin_s", "min_sleep", "max_sleep", "pending_max_sleep",
+                 "last", "sleep")
+
+    def __init__(self, spin_s=2e-4, pending_spin_s=2e-3, min_sleep=2e-5, max_sleep=1e-3,
+                 pending_max_sleep=1e-4):
+        self.spin_s, self.pending_spin_s = spin_s, pending_spin_s
+        self.min_sleep, self.max_sleep, self.pending_max_sleep = min_sleep, max_sleep, pending_max_sleep
+        self.reset()
 
     def reset(self):
-        self.idle = 0
+        self.last = time.monotonic()
+        self.sleep = self.min_sleep
 
-    def delay(self):
-        """Return seconds to sleep now (0 means just yield) and count one idle round."""
-        self.idle += 1
-        if self.idle <= self.spin:
+    def delay(self, pending=False):
+        """Return seconds to sleep now (0.0 means just yield the processor)."""
+        idle_for = time.monotonic() - self.last
+        if idle_for < (self.pending_spin_s if pending else self.spin_s):
             return 0.0
-        return min(self.max_sleep, self.min_sleep * (1 << min(20, (self.idle - self.spin) // 4)))
+        cap = self.pending_max_sleep if pending else self.max_sleep
+        s = min(self.sleep, cap)
+        self.sleep = min(self.sleep * 2, cap)
+        return s
 
 
 class Scheduler:
     """A pool of worker threads plus a parcelport progress thread."""
 
-    def __init__(self, nthreads=1, progress=None, on_error=None, max_sleep=1e-3):
+    def __init__(self, nthreads=1, progress=None, on_error=None, max_sleep=1e-3, pending=None):
         self.nthreads = max(1, int(nthreads))
         self._progress = progress
+        self._pending = pending or (lambda: False)
         self._on_error = on_error
         self._max_sleep = max_sleep
         self._q = collections.deque()
@@ -56,6 +70,8 @@ class Scheduler:
         self._running = 0
         self._stop = False
         self._wake = threading.Event()
+        self._helpers = 0       # threads polling in help_wait (approximate; only a hint)
+        self._sleeping = False  # the progress thread is in a timed wait
         self._threads = []
         self.tasks_run = 0
 
@@ -93,8 +109,9 @@ class Scheduler:
         return len(self._q) + self._running
 
     def kick(self):
-        """Wake the progress thread (a send was posted)."""
-        self._wake.set()
+        """Wake the progress thread if it sleeps (a send was posted)."""
+        if self._sleeping:
+            self._wake.set()
 
     def _run(self, fn, args):
         try:
@@ -139,9 +156,13 @@ class Scheduler:
 
     def _progress_loop(self):
         _tls.progress = True
-        backoff = Backoff(max_sleep=self._max_sleep)
+        backoff = Backoff(spin_s=2e-4, max_sleep=self._max_sleep)
         progress = self._progress
         while not self._stop:
+            if self._helpers:  # a thread blocked in get() is polling: do not fight it for the GIL
+                self._wake.wait(self._max_sleep)
+                self._wake.clear()
+                continue
             try:
                 did = progress()
             except BaseException:  # noqa: BLE001
@@ -152,11 +173,13 @@ class Scheduler:
             if did:
                 backoff.reset()
                 continue
-            d = backoff.delay()
+            d = backoff.delay(self._pending())
             if d == 0.0:
                 os.sched_yield()
             else:
+                self._sleeping = True
                 self._wake.wait(d)
+                self._sleeping = False
                 if self._wake.is_set():
                     self._wake.clear()
                     backoff.reset()
@@ -166,8 +189,18 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         worker = is_worker()
         progress = self._progress
-        backoff = Backoff(spin=200, max_sleep=self._max_sleep)
-        while not future.done():
+        backoff = Backoff(spin_s=1e-3, max_sleep=self._max_sleep)
+        ev = None
+        with self._cv:
+            self._helpers += 1
+        try:
+            self._help_loop(future, deadline, worker, progress, backoff, ev)
+        finally:
+            with self._cv:
+                self._helpers -= 1
+
+    def _help_loop(self, future, deadline, worker, progress, backoff, ev):
+        while future._state == 0:
             did = False
             if worker:
                 did = self.try_run_one()
@@ -179,11 +212,13 @@ class Scheduler:
             now = time.monotonic()
             if now >= deadline:
                 return
-            d = backoff.delay()
+            d = backoff.delay(self._pending())
             if d == 0.0:
                 os.sched_yield()
             else:
-                future._event.wait(min(d, deadline - now))
+                if ev is None:
+                    ev = future._get_event()
+                ev.wait(min(d, deadline - now))
 
 
 def set_switch_interval(seconds):

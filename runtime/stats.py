@@ -8,6 +8,7 @@ KEYS = (
     "messages_sent", "messages_received", "bytes_sent", "bytes_received",
     "bytes_zero_copy", "bytes_copied", "bytes_received_zero_copy",
     "serialization_time_s", "deserialization_time_s", "actions_executed",
+    "app_sent", "app_done",  # parcels of the program (not the runtime's own bookkeeping)
 )
 
 

@@ -26,7 +26,7 @@ class LocalParcelport(Parcelport):
         self._lock = threading.Lock()
 
     def send(self, dest, route, archive, on_sent=None):
-        from ..serialization import decode_header
+        from ..serialization import decode_header  # noqa: cached by the import system
         assert dest == 0, f"local parcelport has one locality, not {dest}"
         frames = archive.frames
         t0 = time.perf_counter()

@@ -7,6 +7,11 @@ Frame 0 that does not fit follows as its own message; then one message per point
 caller's buffer and received straight into the array that ``decode_header().allocate()``
 returned (zero-copy receive; buffer-mode Isend/Irecv only, nothing pickled).
 
+Chunks of at least ``pool_min_bytes`` are received into arrays from a RecvPool (warm pages,
+recycled once the program drops them) instead of fresh ``allocate()`` arrays; smaller ones
+into ``decode_header(frame0).allocate()``.  While a large receive is in flight it is polled
+back to back for up to ``spin_s`` (MPI moves large messages only while polled).
+
 Tags: each parcel takes a fresh range of follow-up tags from a per-destination counter in
 ``[2, MPI.TAG_UB]`` that wraps around; a range is not reused while its sends are in flight,
 and the receiver posts receives per source in header order, so MPI's non-overtaking rule
@@ -21,8 +26,11 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from . import register_parcelport
 from .base import Parcelport, byte_view
+from .recvpool import RecvPool
 from ..parcel import ROUTE_SIZE
 
 __all__ = ["MpiParcelport"]
@@ -61,8 +69,11 @@ class MpiParcelport(Parcelport):
     distributed = True
 
     def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
-                 tag_ub=None, **options):
+                 tag_ub=None, spin_bytes=1 << 18, spin_s=0.02, pool_min_bytes=1 << 20,
+                 pool_max_bytes=1 << 30, **options):
         super().__init__(runtime)
+        self.spin_bytes, self.spin_s = int(spin_bytes), float(spin_s)
+        self.pool = RecvPool(pool_min_bytes, pool_max_bytes) if pool_min_bytes else None
         if options:
             raise TypeError(f"unknown option(s) for the mpi parcelport: {', '.join(sorted(options))}")
         self.eager_threshold = int(eager_threshold)
@@ -92,6 +103,8 @@ class MpiParcelport(Parcelport):
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         ub = MPI.COMM_WORLD.Get_attr(MPI.TAG_UB) or 32767
         self.tag_ub = min(ub, self._tag_ub_opt) if self._tag_ub_opt else ub
+        from ..serialization import decode_header
+        self._decode_header = decode_header
         self.hdr_size = _XPORT.size + ROUTE_SIZE + self.eager_threshold
         self._slots = []
         for _ in range(self.nslots):
@@ -203,7 +216,6 @@ class MpiParcelport(Parcelport):
             source = st.Get_source()
             req.Start()
             self._head = (self._head + 1) % self.nslots
-            self.stats.add_many(messages_received=1, bytes_received=n)
             self._on_header(source, data)
             did = True
         return did
@@ -214,7 +226,7 @@ class MpiParcelport(Parcelport):
         r.source, r.tag, r.ntags, r.flen, r.eager = source, tag, ntags, flen, eager
         o = _XPORT.size
         r.route = data[o:o + ROUTE_SIZE]
-        r.bufs, r.hdr, r.nbytes, r.nmsg, r.dt = [], None, 0, 0, 0.0
+        r.bufs, r.hdr, r.nbytes, r.nmsg, r.dt = [], None, len(data), 1, 0.0
         self._posting[source].append(r)
         if eager:
             r.frame0 = memoryview(data)[o + ROUTE_SIZE:]
@@ -224,19 +236,25 @@ class MpiParcelport(Parcelport):
             r.frame0 = bytearray(flen)
             r.ready = False
             r.reqs = [self.comm.Irecv([r.frame0, self.MPI.BYTE], source, tag)]
-            r.nmsg, r.nbytes = 1, flen
+            r.nmsg += 1
+            r.nbytes += flen
             self._recvs.append(r)
 
     def _post_ready(self, source):
         """Post chunk receives for parcels from ``source`` whose frame 0 is here, in header order."""
-        from ..serialization import decode_header
+        decode_header = self._decode_header
         q = self._posting[source]
         MPI, comm, mm = self.MPI, self.comm, self.max_message
         while q and q[0].ready:
             r = q.popleft()
             t0 = time.perf_counter()
-            r.hdr = decode_header(r.frame0)
-            r.bufs = bufs = r.hdr.allocate()
+            r.hdr = hdr = decode_header(r.frame0)
+            pool = self.pool
+            if pool is not None and any(pool.wants(c.nbytes) for c in hdr.chunks):
+                r.bufs = bufs = [pool.empty(c.shape, c.dtype) if pool.wants(c.nbytes)
+                                 else np.empty(c.shape, c.dtype) for c in hdr.chunks]
+            else:
+                r.bufs = bufs = hdr.allocate()
             r.dt += time.perf_counter() - t0
             t = r.tag + (0 if r.eager else 1)
             reqs = []
@@ -261,8 +279,16 @@ class MpiParcelport(Parcelport):
             return False
         did = False
         Testall = self.MPI.Request.Testall
+        spin_bytes, spin_s = self.spin_bytes, self.spin_s
         for r in list(self._recvs):
-            if not Testall(r.reqs):
+            done = Testall(r.reqs)
+            if not done and r.hdr is not None and spin_bytes and r.nbytes >= spin_bytes:
+                # a large transfer in flight: MPI moves it only while polled, so poll it
+                # back to back for a bounded time (the GIL is released in each call)
+                deadline = time.monotonic() + spin_s
+                while not done and time.monotonic() < deadline:
+                    done = Testall(r.reqs)
+            if not done:
                 continue
             self._recvs.remove(r)
             did = True

@@ -1,0 +1,230 @@
+"""OSU-style latency / bandwidth / bi-directional bandwidth of runtime actions, with baselines.
+
+    mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi]
+        [--threads K] [--min-size B] [--max-size B] [--json FILE]
+
+As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
+argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
+the payload); ``bw`` issues a window of actions with a SerializeBuffer argument from locality
+0 to 1 and waits for all of them, ``loop`` times; ``bibw`` does that both ways at once.  In
+the same run, before the runtime starts, the same patterns run with native mpi4py buffer
+Send/Recv (Isend/Irecv windows, one ack per window) and with mpi4py.util.pkl5 object
+send/recv.  Latency is one-way (half the round trip), bandwidth in MB/s (10^6 bytes/s).
+Sizes are powers of two from 1 B to 64 MiB; the window shrinks for large messages so that
+a window holds at most 256 MiB, the same for all three variants.
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import runtime
+from runtime.parcelport.mpi import _mpi
+from runtime.serialization import SerializeBuffer
+
+TAG, ACK = 100, 101
+
+
+def _loop(size, kind):
+    if kind == "latency":
+        return int(min(1000, max(20, 2e8 / (size + 2e5))))
+    return int(min(100, max(5, 1e9 / (size * _window(size) + 1e6))))
+
+
+def _window(size, base=64):
+    return int(max(1, min(base, (256 << 20) // max(size, 1))))
+
+
+def _sizes(lo, hi):
+    s, out = max(1, lo), []
+    while s <= hi:
+        out.append(s)
+        s *= 2
+    return out
+
+
+# ---- native mpi4py ----------------------------------------------------------------------
+
+def native(comm, kind, size, loop, window, skip):
+    MPI = _mpi()
+    rank = comm.Get_rank()
+    peer = 1 - rank
+    sbuf = np.ones(size, np.uint8)
+    rbufs = [np.empty(size, np.uint8) for _ in range(window if kind != "latency" else 1)]
+    ack = np.zeros(1, np.uint8)
+    comm.Barrier()
+    for i in range(loop + skip):
+        if i == skip:
+            comm.Barrier()
+            t0 = time.perf_counter()
+        if kind == "latency":
+            if rank == 0:
+                comm.Send([sbuf, MPI.BYTE], peer, TAG)
+                comm.Recv([rbufs[0], MPI.BYTE], peer, TAG)
+            else:
+                comm.Recv([rbufs[0], MPI.BYTE], peer, TAG)
+                comm.Send([sbuf, MPI.BYTE], peer, TAG)
+            continue
+        reqs = []
+        if kind == "bibw" or rank == 1:
+            reqs += [comm.Irecv([b, MPI.BYTE], peer, TAG) for b in rbufs]
+        if kind == "bibw" or rank == 0:
+            reqs += [comm.Isend([sbuf, MPI.BYTE], peer, TAG) for _ in range(window)]
+        MPI.Request.Waitall(reqs)
+        if rank == 0:
+            comm.Recv([ack, MPI.BYTE], peer, ACK)
+        else:
+            comm.Send([ack, MPI.BYTE], peer, ACK)
+    return time.perf_counter() - t0
+
+
+def pickle5(comm, kind, size, loop, window, skip):
+    from mpi4py.util import pkl5
+    c = pkl5.Intracomm(comm)
+    rank = comm.Get_rank()
+    peer = 1 - rank
+    obj = np.ones(size, np.uint8)
+    comm.Barrier()
+    for i in range(loop + skip):
+        if i == skip:
+            comm.Barrier()
+            t0 = time.perf_counter()
+        if kind == "latency":
+            if rank == 0:
+                c.send(obj, peer, TAG)
+                c.recv(None, peer, TAG)
+            else:
+                c.send(c.recv(None, peer, TAG), peer, TAG)
+            continue
+        reqs = []
+        if kind == "bibw" or rank == 0:
+            reqs = [c.isend(obj, peer, TAG) for _ in range(window)]
+        if kind == "bibw" or rank == 1:
+            for _ in range(window):
+                c.recv(None, peer, TAG)
+        pkl5.Request.waitall(reqs)
+        if rank == 0:
+            c.recv(None, peer, ACK)
+        else:
+            c.send(b"", peer, ACK)
+    return time.perf_counter() - t0
+
+
+# ---- the runtime ------------------------------------------------------------------------
+
+@runtime.action(name="runtime.benchmarks.osu.echo", direct=True)
+def echo(buf):
+    """Return the message (the ping-pong's pong)."""
+    return buf
+
+
+@runtime.action(name="runtime.benchmarks.osu.sink", direct=True)
+def sink(buf):
+    """Receive a message and return nothing."""
+
+
+@runtime.action(name="runtime.benchmarks.osu.echo_task")
+def echo_task(buf):
+    return buf
+
+
+@runtime.action(name="runtime.benchmarks.osu.sink_task")
+def sink_task(buf):
+    pass
+
+
+def with_runtime(kind, size, loop, window, skip, direct=True):
+    me = runtime.here()
+    peer = 1 - me
+    buf = SerializeBuffer(np.ones(size, np.uint8))
+    e, s = (echo, sink) if direct else (echo_task, sink_task)
+    runtime.barrier()
+    for i in range(loop + skip):
+        if i == skip:
+            runtime.barrier()
+            t0 = time.perf_counter()
+        if kind == "latency":
+            if me == 0:
+                runtime.async_(e, peer, buf).get()
+            continue
+        if kind == "bibw" or me == 0:
+            runtime.when_all([runtime.async_(s, peer, buf) for _ in range(window)]).get()
+    t = time.perf_counter() - t0
+    runtime.barrier()
+    return t
+
+
+def _metric(kind, size, loop, window, t):
+    if kind == "latency":
+        return t / (2 * loop) * 1e6  # us one-way
+    n = 2 if kind == "bibw" else 1
+    return n * size * window * loop / t / 1e6  # MB/s
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m runtime.benchmarks.osu", description=__doc__.split("\n\n")[0])
+    ap.add_argument("kind", choices=["latency", "bw", "bibw"])
+    ap.add_argument("--parcelport", default="mpi")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-size", type=int, default=1)
+    ap.add_argument("--max-size", type=int, default=64 << 20)
+    ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--tasks", action="store_true", help="run the actions as tasks on workers, not direct")
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--json", metavar="FILE")
+    a = ap.parse_args(argv)
+
+    MPI = _mpi()
+    if not MPI.Is_initialized():
+        MPI.Init_thread(MPI.THREAD_MULTIPLE)
+    world = MPI.COMM_WORLD
+    if world.Get_size() != 2:
+        if world.Get_rank() == 0:
+            print("osu: run on exactly 2 ranks (mpiexec -n 2 ...)", file=sys.stderr)
+        sys.exit(2)
+    rank = world.Get_rank()
+    sizes = _sizes(a.min_size, a.max_size)
+    rows = {s: {"size": s, "loop": _loop(s, a.kind), "window": _window(s, a.window)} for s in sizes}
+    if not a.no_baselines:
+        comm = world.Dup()
+        for s in sizes:
+            r = rows[s]
+            skip = max(2, r["loop"] // 10)
+            r["native"] = _metric(a.kind, s, r["loop"], r["window"], native(comm, a.kind, s, r["loop"], r["window"], skip))
+            r["pkl5"] = _metric(a.kind, s, r["loop"], r["window"], pickle5(comm, a.kind, s, r["loop"], r["window"], skip))
+        comm.Free()
+    rt = runtime.init(parcelport=a.parcelport, threads=a.threads)
+    for s in sizes:
+        r = rows[s]
+        skip = max(2, r["loop"] // 10)
+        st0 = runtime.statistics()
+        t = with_runtime(a.kind, s, r["loop"], r["window"], skip, direct=not a.tasks)
+        st1 = runtime.statistics()
+        r["runtime"] = _metric(a.kind, s, r["loop"], r["window"], t)
+        r["bytes_zero_copy"] = st1["bytes_zero_copy"] - st0["bytes_zero_copy"]
+        r["bytes_copied"] = st1["bytes_copied"] - st0["bytes_copied"]
+    stats = runtime.gather_statistics()
+    rt.finalize()
+    if rank == 0:
+        unit = "us (one-way)" if a.kind == "latency" else "MB/s"
+        print(f"# osu {a.kind}, parcelport {a.parcelport}, {a.threads} threads, "
+              f"{'task' if a.tasks else 'direct'} actions; {unit}")
+        print(f"{'size':>10} {'runtime':>11} {'native':>11} {'pkl5':>11} {'rt/native':>9} {'rt/pkl5':>8} "
+              f"{'zero-copy B':>12} {'copied B':>10}")
+        for s in sizes:
+            r = rows[s]
+            nat, pk = r.get("native", float("nan")), r.get("pkl5", float("nan"))
+            print(f"{s:>10} {r['runtime']:>11.2f} {nat:>11.2f} {pk:>11.2f} {r['runtime'] / nat:>9.3f} "
+                  f"{r['runtime'] / pk:>8.3f} {r['bytes_zero_copy']:>12} {r['bytes_copied']:>10}")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"benchmark": a.kind, "parcelport": a.parcelport, "threads": a.threads,
+                           "actions": "task" if a.tasks else "direct", "unit": unit,
+                           "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)
+    MPI.Finalize()
+
+
+if __name__ == "__main__":
+    main()
