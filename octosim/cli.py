@@ -286,10 +286,14 @@ def _run_sim(args, cfg, ckpt, rt):
                         len(sim.mesh.tree.leaves()))
             t_io[0] += _time.perf_counter() - t0
         stage = "running"
+        level_stats = getattr(sim, "level_stats", None)
+        levels_before = level_stats() if callable(level_stats) else None
         stats.wall_start = _time.perf_counter()
         sim.run(stop_time=t["stop_time"], stop_step=t["stop_step"], on_step=on_step)
         stats.stop()
         stats.overhead_seconds = t_io[0]     # output and bookkeeping between steps
+        if levels_before is not None:   # the driver counts the leaves each step advanced
+            stats.take_driver_levels(levels_before, level_stats())
         prog.finish()
         stage = "writing the final output"
         outputs.finish()

@@ -61,6 +61,14 @@ class RunStats:
             self.levels[lev]["grid_steps"] += leaf
         self.steps += 1
 
+    def take_driver_levels(self, before, after):
+        """Use the driver's own per-level counters (``sim.level_stats()`` at the start and the
+        end of the run: dicts with level, subgrids, leaves, grid_steps) instead of the census."""
+        start = {r["level"]: r["grid_steps"] for r in before}
+        self.levels = {r["level"]: {"subgrids": r["subgrids"], "leaves": r["leaves"],
+                                    "grid_steps": r["grid_steps"] - start.get(r["level"], 0)}
+                       for r in after}
+
     def stop(self):
         self.wall_seconds = _time.perf_counter() - self.wall_start
 

@@ -90,3 +90,13 @@ def test_every_json_key_is_documented_in_readme():
     keys += [f"totals.{k}" for k in rep["totals"]] + [f"parcels.{k}" for k in rep["parcels"]]
     missing = [k for k in keys if f"`{k}`" not in readme]
     assert not missing, missing
+
+
+def test_driver_level_counters_take_precedence():
+    st = RunStats(8)
+    st.count_step(_Tree())
+    st.take_driver_levels([{"level": 0, "subgrids": 1, "leaves": 1, "grid_steps": 5}],
+                          [{"level": 0, "subgrids": 1, "leaves": 0, "grid_steps": 6},
+                           {"level": 1, "subgrids": 8, "leaves": 8, "grid_steps": 16}])
+    assert st.levels == {0: {"subgrids": 1, "leaves": 0, "grid_steps": 1},
+                         1: {"subgrids": 8, "leaves": 8, "grid_steps": 16}}
