@@ -1,0 +1,79 @@
+"""Lane-Emden solutions, the polytrope problem and its gravity (FMM) in equilibrium."""
+
+import numpy as np
+import pytest
+
+from octosim.gravity import solve_desc
+from octosim.gravity.setup import problem_tree
+from octosim.problems import polytrope
+from octosim.problems.lane_emden import LaneEmden, lane_emden
+
+
+def test_lane_emden_closed_forms():
+    x = np.linspace(0.0, 3.0, 301)
+    le0 = lane_emden(0)
+    assert le0.xi1 == pytest.approx(np.sqrt(6.0), rel=1e-10)
+    assert np.allclose(le0.theta(np.minimum(x, 2.4)), 1 - np.minimum(x, 2.4) ** 2 / 6, atol=1e-10)
+    le1 = lane_emden(1)
+    assert le1.xi1 == pytest.approx(np.pi, rel=1e-10)
+    xs = x[1:]
+    assert np.allclose(le1.theta(xs), np.sin(xs) / xs, atol=1e-10)
+    assert le1.theta(0.0) == 1.0 and le1.theta(3.5) == 0.0
+    assert le1.mass_integral() == pytest.approx(np.pi, rel=1e-6)
+
+
+def test_lane_emden_n15_tabulated_values():
+    le = lane_emden(1.5)
+    assert le.xi1 == pytest.approx(3.65375, abs=2e-5)            # Chandrasekhar's table
+    assert le.mass_integral() == pytest.approx(2.71406, abs=2e-5)
+    coarse = LaneEmden(1.5, h=4e-3)                                # step convergence
+    assert abs(coarse.xi1 - le.xi1) < 1e-8
+
+
+def test_polytrope_setup_is_hydrostatic_and_has_its_mass():
+    params = {"n": 1.0, "radius": 0.5, "rho_c": 2.0}
+    le, alpha, K = polytrope.structure(params)
+    r = np.linspace(0.0, 0.499, 2001)
+    rho, p = polytrope.profile(r, params)
+    assert rho[0] == pytest.approx(2.0) and p[0] == pytest.approx(K * 4.0)
+    # dP/dr = -G m(r) rho / r^2 with m(r) = 4 pi alpha^3 rho_c (-xi^2 theta')
+    xi = r[1:] / alpha
+    m = 4 * np.pi * alpha ** 3 * 2.0 * (-xi ** 2 * le.dtheta(xi))
+    dpdr = np.gradient(p, r)[1:]
+    inner = slice(10, -10)
+    assert np.allclose(dpdr[inner], -m[inner] * rho[1:][inner] / r[1:][inner] ** 2,
+                       rtol=2e-3, atol=1e-4 * p[0])
+    with pytest.raises(ValueError):
+        polytrope.init_data(np.zeros((6, 10, 10, 10)), [0, 1], [0, 1], [0, 1], {"nn": 1}, 2.0)
+
+
+@pytest.fixture(scope="module")
+def star():
+    params = {"n": 1.0, "radius": 0.5, "refine_rho": 1e-3}
+    desc, rho = problem_tree(polytrope, params, N=8, max_level=2, xscale=0.75)
+    phi, g = solve_desc(desc, rho, G=1.0, theta=0.5)
+    return params, desc, rho, phi, g
+
+
+def test_polytrope_mass_on_the_mesh(star):
+    params, desc, rho, _, _ = star
+    M = sum(rho[n].sum() * desc.dx(desc.level[n]) ** 3 for n in desc.leaves())
+    assert M == pytest.approx(polytrope.mass(params), rel=5e-3)
+
+
+def test_fmm_gravity_of_polytrope_matches_analytic(star):
+    params, desc, rho, phi, g = star
+    le, alpha, _ = polytrope.structure(params)
+    err, gmax = [], 0.0
+    for n in desc.leaves():
+        X = np.array(np.meshgrid(*desc.cell_centers(n), indexing="ij"))
+        r = np.sqrt((X ** 2).sum(axis=0))
+        xi = np.minimum(r / alpha, le.xi1)
+        m = 4 * np.pi * alpha ** 3 * params.get("rho_c", 1.0) * (-xi ** 2 * le.dtheta(xi))
+        m = np.where(r / alpha >= le.xi1, polytrope.mass(params), m)
+        gex = -m / r ** 3 * X
+        sel = (r > 0.1) & (r < 0.45)
+        err.append(np.sqrt(((g[n] - gex) ** 2).sum(axis=0))[sel])
+        gmax = max(gmax, np.sqrt((gex ** 2).sum(axis=0)).max())
+    err = np.concatenate(err)
+    assert err.max() <= 1e-2 * gmax, err.max() / gmax
