@@ -120,6 +120,10 @@ def _load(args):
         raise UsageError("missing INPUT.yaml (try --help)")
     if ckpt is not None and ckpt.config:
         _check_restart_compatible(cfg, ckpt.config, args.restart)
+    nloc = _world()[1]
+    if cfg["runtime"]["parcelport"] == "local" and nloc > 1:
+        raise ConfigError(f"runtime.parcelport = 'local' cannot join {nloc} localities; "
+                          "use auto, mpi or rma")
     if args.benchmark:
         for sec, key in (("output", "every"), ("output", "checkpoint_every")):
             cfg[sec][key] = 0
