@@ -143,11 +143,12 @@ def test_restart_is_bitwise_identical(full_run):
 
 
 @needs_driver
-def test_restart_refuses_a_different_mesh(full_run):
+def test_restart_refuses_a_different_mesh(full_run, monkeypatch, capsys):
     d, _ = full_run
-    r = octosim("--restart", d / "full" / "checkpoint_000002.h5", "--set",
-                "mesh.subgrid_size=8", "--output", "nope", cwd=d)
-    assert r.returncode == 2 and "mesh.subgrid_size = 8 differs" in r.stderr
+    monkeypatch.chdir(d)
+    rc = cli.main(["--restart", str(d / "full" / "checkpoint_000002.h5"), "--set",
+                   "mesh.subgrid_size=8", "--output", "nope"])
+    assert rc == 2 and "mesh.subgrid_size = 8 differs" in capsys.readouterr().err
     assert not os.path.exists(d / "nope")
 
 
