@@ -164,37 +164,62 @@ def restrict_all(mesh):
                 unpack_restrict(U, octant(c), pack_restrict(mesh.subgrids[c].U))
 
 
-def fill_physical(mesh, key, U, fill=None):
-    """Apply the physical (non-periodic) boundaries of the faces of ``key`` on the domain edge."""
-    fill = fill_boundary if fill is None else fill
-    level = key[0]
-    n = 1 << level
+def boundary_faces(mesh, key):
+    """Return ``[(axis, side, bc code), ...]`` of the node's faces on a non-periodic domain edge."""
+    n = 1 << key[0]
+    out = []
     for axis in range(3):
         kind = mesh.boundary[axis]
         if kind == "periodic":
             continue
         if key[1 + axis] == 0:
-            fill(U, axis, 0, _BC_CODES[kind])
+            out.append((axis, 0, _BC_CODES[kind]))
         if key[1 + axis] == n - 1:
-            fill(U, axis, 1, _BC_CODES[kind])
+            out.append((axis, 1, _BC_CODES[kind]))
+    return out
+
+
+def fill_physical(mesh, key, U, fill=None):
+    """Apply the physical (non-periodic) boundaries of the faces of ``key`` on the domain edge."""
+    fill = fill_boundary if fill is None else fill
+    for axis, side, code in boundary_faces(mesh, key):
+        fill(U, axis, side, code)
+
+
+def ghost_plan(mesh, key):
+    """Return the messages that fill a node's ghosts, in the order they must be applied.
+
+    ``("prolong", parent_key, octant)`` (absent when copies cover every ghost), then
+    ``("copy", neighbour_key, d)`` per existing same-level neighbour, then
+    ``("boundary", axis, side, code)`` per physical face.  A distributed driver turns each
+    into an action carrying ``pack_parent_block`` / ``pack_ghost`` of the source.
+    """
+    tree = mesh.tree
+    plan = []
+    if key[0] > 0 and not tree.surrounded(key):
+        plan.append(("prolong", parent(key), octant(key)))
+    plan += [("copy", nb, d) for d, nb in tree.neighbor_list(key)]
+    plan += [("boundary",) + f for f in boundary_faces(mesh, key)]
+    return plan
 
 
 def fill_node_ghosts(mesh, key, fill=None):
-    """Fill one node's ghosts: prolong from its parent, copy from neighbours, apply BCs.
-
-    The prolongation is skipped when neighbour copies and boundaries overwrite every ghost.
-    """
-    tree = mesh.tree
-    U = mesh.subgrids[key].U
-    if key[0] > 0 and not tree.surrounded(key):
-        prolong_ghosts(U, pack_parent_block(mesh.subgrids[parent(key)].U, octant(key)))
+    """Fill one node's ghosts by its ``ghost_plan``: prolong, copy neighbours, apply BCs."""
+    fill = fill_boundary if fill is None else fill
     subgrids = mesh.subgrids
-    for d, nb in tree.neighbor_list(key):
-        if nb == key:   # periodic wrap onto itself: copy through a packed slab
-            unpack_ghost(U, d, pack_ghost(U, d))
+    U = subgrids[key].U
+    for msg in ghost_plan(mesh, key):
+        kind = msg[0]
+        if kind == "copy":
+            _, nb, d = msg
+            if nb == key:   # periodic wrap onto itself: copy through a packed slab
+                unpack_ghost(U, d, pack_ghost(U, d))
+            else:
+                copy_ghost(U, d, subgrids[nb].U)
+        elif kind == "prolong":
+            prolong_ghosts(U, pack_parent_block(subgrids[msg[1]].U, msg[2]))
         else:
-            copy_ghost(U, d, subgrids[nb].U)
-    fill_physical(mesh, key, U, fill)
+            fill(U, msg[1], msg[2], msg[3])
 
 
 def fill_ghosts(mesh, fill=None):
@@ -204,20 +229,32 @@ def fill_ghosts(mesh, fill=None):
             fill_node_ghosts(mesh, key, fill)
 
 
+def flux_plan(tree, key):
+    """Return ``[(fine_key, axis, side, octant), ...]``: the fine face fluxes a leaf receives.
+
+    ``side`` is the coarse leaf's face; the fine leaf sends ``pack_fine_flux(F, axis,
+    1 - side)`` and the coarse leaf applies it with ``apply_fine_flux(F, axis, side,
+    octant, block)``.
+    """
+    out = []
+    for axis, side in FACES:
+        d = [0, 0, 0]
+        d[axis] = 1 if side else -1
+        nb = tree.neighbor(key, tuple(d))
+        if nb is None or tree.is_leaf(nb):
+            continue
+        for c in children(nb):
+            oc = octant(c)
+            if oc[axis] == 1 - side:
+                out.append((c, axis, side, oc))
+    return out
+
+
 def correct_fluxes(mesh):
     """Replace coarse-leaf fluxes at faces shared with refined neighbours by fine averages."""
     tree = mesh.tree
     for key in tree.leaves():
-        sg = mesh.subgrids[key]
-        for axis, side in FACES:
-            d = [0, 0, 0]
-            d[axis] = 1 if side else -1
-            nb = tree.neighbor(key, tuple(d))
-            if nb is None or tree.is_leaf(nb):
-                continue
-            for c in children(nb):
-                oc = octant(c)
-                if oc[axis] != 1 - side:
-                    continue
-                block = pack_fine_flux(mesh.subgrids[c].flux(axis), axis, 1 - side)
-                apply_fine_flux(sg.flux(axis), axis, side, oc, block)
+        F = mesh.subgrids[key]
+        for c, axis, side, oc in flux_plan(tree, key):
+            block = pack_fine_flux(mesh.subgrids[c].flux(axis), axis, 1 - side)
+            apply_fine_flux(F.flux(axis), axis, side, oc, block)
