@@ -103,21 +103,31 @@ def write_snapshot(path, time, step, config, cells, nlocalities=1, xdmf=False):
                 ds = cg.create_dataset(name, data=col[order])
                 ds.attrs["unit"] = _column_unit(name)
     if xdmf:
-        write_xdmf(path, time, n, [c for c in cells if c not in ("x", "y", "z")])
+        write_xdmf(path, time, n, {c: np.asarray(v).dtype for c, v in cells.items()
+                                   if c not in ("x", "y", "z")})
+
+
+def _xdmf_type(dtype):
+    dtype = np.dtype(dtype)
+    kind = {"f": "Float", "i": "Int", "u": "UInt"}.get(dtype.kind, "Float")
+    return f'NumberType="{kind}" Precision="{dtype.itemsize}"'
 
 
 def write_xdmf(h5path, time, n, columns):
-    """Write an XDMF file beside ``h5path`` describing its cells as a point cloud."""
+    """Write an XDMF file beside ``h5path`` describing its cells as a point cloud.
+
+    ``columns`` maps each non-coordinate column name to its dtype.
+    """
     base = os.path.basename(h5path)
     attrs = "".join(
         f'    <Attribute Name="{c}" Center="Node"><DataItem Dimensions="{n}" '
-        f'NumberType="Float" Precision="8" Format="HDF">{base}:/cells/{c}</DataItem>'
-        f'</Attribute>\n' for c in columns)
+        f'{_xdmf_type(dt)} Format="HDF">{base}:/cells/{c}</DataItem>'
+        f'</Attribute>\n' for c, dt in columns.items())
     geom = "".join(
         f'      <DataItem Dimensions="{n}" NumberType="Float" Precision="8" '
         f'Format="HDF">{base}:/cells/{a}</DataItem>\n' for a in ("x", "y", "z"))
     text = (f'<?xml version="1.0" ?>\n<Xdmf Version="3.0">\n <Domain>\n'
-            f'  <Grid Name="leaves" GridType="Uniform">\n   <Time Value="{time!r}"/>\n'
+            f'  <Grid Name="leaves" GridType="Uniform">\n   <Time Value="{float(time)!r}"/>\n'
             f'   <Topology TopologyType="Polyvertex" NumberOfElements="{n}"/>\n'
             f'   <Geometry GeometryType="X_Y_Z">\n{geom}   </Geometry>\n{attrs}'
             f'  </Grid>\n </Domain>\n</Xdmf>\n')

@@ -33,7 +33,13 @@ def test_snapshot_round_trip(tmp_path):
     order = np.lexsort((cells["x"], cells["y"], cells["z"]))
     for k, v in cells.items():
         assert np.array_equal(s.cells[k], v[order]) and s.cells[k].dtype == v.dtype
-    assert (tmp_path / "snapshot_000007.xdmf").read_text().count("<Attribute") == 5
+    import xml.etree.ElementTree as ET
+    root = ET.parse(tmp_path / "snapshot_000007.xdmf").getroot()
+    names = [a.get("Name") for a in root.iter("Attribute")]
+    assert names == ["dx", "level", "rho", "sx", "spc_0"]
+    assert root.find(".//Time").get("Value") == "0.125"
+    level = [a for a in root.iter("Attribute") if a.get("Name") == "level"][0][0]
+    assert (level.get("NumberType"), level.get("Precision")) == ("Int", "4")
 
 
 def test_snapshot_independent_of_row_order(tmp_path):
