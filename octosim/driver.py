@@ -334,7 +334,8 @@ class Simulation:
             if stop_time is not None and self.time >= stop_time:
                 break
             dt_max = None if stop_time is None else stop_time - self.time
-            self.advance(dt_max)
+            if self.advance(dt_max) == dt_max:
+                self.time = float(stop_time)   # land on stop_time exactly
             if on_step is not None and on_step(self):
                 break
         return self

@@ -155,3 +155,39 @@ def test_flux_correction_replaces_coarse_face_by_fine_average():
     assert np.array_equal(coarse.Fx[:, :N], before[:, :N])
     assert coarse.Fx[:, N].shape == (NF, N, N)
     assert BC_OUTFLOW == 0
+
+
+@pytest.mark.parametrize("boundary", ["outflow", "periodic"])
+def test_flux_plan_matches_brute_force_face_adjacency(boundary):
+    """Every (coarse leaf, fine leaf) pair sharing a face area appears once in the plans."""
+    mesh = random_mesh(9, max_level=3, nsplit=6, boundary=boundary)
+    tree = mesh.tree
+    got = set()
+    for key in tree.leaves():
+        for c, axis, side, oc in exchange.flux_plan(tree, key):
+            assert tree.is_leaf(c) and c[0] == key[0] + 1
+            got.add((key, c, axis, side))
+    want = set()
+    leaves = tree.leaves()
+    for a in leaves:
+        for b in leaves:
+            if b[0] != a[0] + 1:
+                continue
+            n = 1 << b[0]
+            for axis in range(3):
+                for side in (0, 1):
+                    # a's face (axis, side) in fine index units, b's opposite face
+                    fa = (2 * a[1 + axis] + 2 * side)
+                    fb = b[1 + axis] + (1 - side)
+                    if mesh.boundary[axis] == "periodic":
+                        fa, fb = fa % n, fb % n
+                    if fa != fb:
+                        continue
+                    if all(2 * a[1 + t] <= b[1 + t] < 2 * a[1 + t] + 2
+                           for t in range(3) if t != axis):
+                        want.add((a, b, axis, side))
+    assert got == want and len(want) > 0
+    for key in tree.nodes:
+        plan = exchange.ghost_plan(mesh, key)
+        kinds = [m[0] for m in plan]
+        assert kinds == sorted(kinds, key=["prolong", "copy", "boundary"].index)
