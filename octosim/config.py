@@ -315,8 +315,11 @@ def problem_params(name):
     if problems is not None and hasattr(problems, "get_problem"):
         try:
             mod = problems.get_problem(name)
-        except (KeyError, ValueError, ImportError, ModuleNotFoundError):
+        except (KeyError, ValueError):
             mod = None
+        except ImportError as exc:
+            raise ConfigError(f"problem.name = {name!r}: its module does not import "
+                              f"({type(exc).__name__}: {exc})") from None
     if mod is None:
         known = _problem_names()
         hint = f" (available: {', '.join(known)})" if known else ""
