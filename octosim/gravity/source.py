@@ -46,3 +46,15 @@ def gravity_source(U, phi, g, S=None):
 def potential_energy(rho, phi, dx):
     """Return ``1/2 sum rho phi dV`` over the cells of one subgrid (interior arrays)."""
     return 0.5 * float(np.sum(rho * phi)) * dx ** 3
+
+
+def leaf_sources(mesh, G=1.0, theta=0.5, order=3):
+    """Solve gravity on a mesh and return ``{leaf key: S}`` for ``rk_stage_src``, with phi, g.
+
+    One call per Runge-Kutta stage, on the stage's current leaf densities.
+    """
+    from octosim.gravity.solver import solve
+
+    phi, g = solve(mesh, G=G, theta=theta, order=order)
+    S = {k: gravity_source(mesh.subgrids[k].U, phi[k], g[k]) for k in phi}
+    return S, phi, g
