@@ -187,7 +187,13 @@ class Simulation:
         sim = cls(config, kernels=kernels, problem=problem, _init=False)
         keys = [key_from_code(k) if isinstance(k, (int, np.integer)) else tuple(int(v) for v in k)
                 for k in node_keys]
+        deepest = max(k[0] for k in keys)
+        if deepest > sim.mesh.max_level:
+            raise ValueError(f"state has level-{deepest} nodes but mesh.max_level = "
+                             f"{sim.mesh.max_level}")
         tree = Octree.from_leaves(keys, sim.mesh.max_level, sim.mesh.tree.periodic)
+        if not tree.is_balanced():
+            raise ValueError("state's leaves violate 2:1 balance (corrupt or foreign state)")
         sim.mesh = Mesh(sim.mesh.N, sim.mesh.nf, sim.mesh.xscale, tree.max_level,
                         sim.mesh.boundary, tree)
         G, N = GHOST, sim.mesh.N

@@ -155,3 +155,16 @@ def test_gravity_source_conserves_mass_and_momentum():
     tab = sim.leaf_table()
     left = (tab["x"] < 0.0) & (tab["x"] > -0.3) & (np.abs(tab["y"] + 0.1) < 0.2)
     assert np.all(tab["sx"][left] > 0.0)
+
+
+def test_from_state_rejects_inconsistent_trees():
+    cfg = _sod_config({"criterion": "none"}, max_level=1)
+    arr = np.zeros((6, 4, 4, 4))
+    with pytest.raises(ValueError, match="max_level"):
+        Simulation.from_state(cfg, 0.0, 0, [(2, 0, 0, 0)], [arr], problem=sod)
+    cfg = _sod_config({"criterion": "none"}, max_level=3)
+    from octosim.tree import children
+    keys = [k for k in children((0, 0, 0, 0)) if k != (1, 0, 0, 0)]
+    keys += [c for c in children((1, 0, 0, 0)) if c != (2, 1, 1, 1)] + children((2, 1, 1, 1))
+    with pytest.raises(ValueError, match="balance"):
+        Simulation.from_state(cfg, 0.0, 0, keys, [arr] * len(keys), problem=sod)
