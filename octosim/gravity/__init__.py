@@ -9,5 +9,5 @@ from octosim.gravity.source import gravity_source, leaf_sources, potential_energ
 from octosim.gravity.solver import solve, solve_desc
 from octosim.gravity.treedesc import TreeDesc, build_keys
 
-__all__ = ["solve", "solve_desc", "direct_desc", "gravity_source", "leaf_sources", "potential_energy",
-           "TreeDesc", "build_keys"]
+__all__ = ["solve", "solve_desc", "direct_desc", "gravity_source", "leaf_sources",
+           "potential_energy", "TreeDesc", "build_keys"]

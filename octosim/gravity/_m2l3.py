@@ -7,7 +7,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def m2l3(x, y, z, M, A, B, G, C):
-    """Add to ``C[A]`` and ``C[B]`` the mutual M2L of cells A, B; ``(x, y, z) = z_A - z_B``."""
+    """Add to ``C[A]``, ``C[B]`` the mutual M2L of cells A, B; ``(x, y, z) = z_A - z_B``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i

@@ -76,7 +76,8 @@ def _table(rows, theta, problem):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m octosim.gravity.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m octosim.gravity.bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--N", type=int, default=8, help="subgrid size (even)")
     ap.add_argument("--theta", type=float, default=0.5)

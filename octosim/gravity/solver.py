@@ -57,8 +57,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
            tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad)
     t1 = time.perf_counter()
     nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, rad, mom, float(G), float(theta),
-                          bool(self_term), desc.max_level, bool(generic), tab.order, tab.mi, tab.minus1,
-                          tab.minus2, tab.m2l_k, tab.m2l_m, tab.m2l_km, tab.m2l_sa,
+                          bool(self_term), desc.max_level, bool(generic), tab.order, tab.mi,
+                          tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m, tab.m2l_km, tab.m2l_sa,
                           tab.m2l_sb, loc, phid, gd)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
