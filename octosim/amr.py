@@ -100,11 +100,13 @@ def _create_children(mesh, new_nodes, fill=None):
             fill_node_ghosts(mesh, key, fill)
 
 
-def regrid(mesh, flags, fill=None):
+def regrid(mesh, flags, fill=None, criterion=None):
     """Refine flagged leaves (with 2:1 balance), then derefine unflagged sibling groups.
 
     ``flags`` maps leaf keys to True (refine) or False (may derefine); leaves missing from it
-    are left alone.  Returns ``(n_refined, n_derefined)`` counts of split and merged nodes.
+    are left alone.  With ``criterion``, a sibling group is merged only if its parent (holding
+    the restricted data, ghosts filled) would not itself be flagged, so a merge is not undone
+    at the next regrid.  Returns ``(n_refined, n_derefined)`` counts of split and merged nodes.
     """
     tree = mesh.tree
     before = set(tree.nodes)
@@ -125,6 +127,8 @@ def regrid(mesh, flags, fill=None):
         if not all(flags.get(c) is False and c in tree.nodes for c in kids):
             continue
         if not tree.can_coarsen(key):
+            continue
+        if criterion is not None and key not in new_nodes and criterion(mesh.subgrids[key]):
             continue
         U = mesh.subgrids[key].U
         for c in kids:

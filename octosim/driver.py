@@ -320,7 +320,7 @@ class Simulation:
         t0 = _time.perf_counter()
         self._exchange()
         flags = amr.flag_leaves(self.mesh, self.criterion)
-        amr.regrid(self.mesh, flags, self._fill)
+        amr.regrid(self.mesh, flags, self._fill, self.criterion)
         exchange.restrict_all(self.mesh)
         self.regrids += 1
         self.timers["regrid"] += _time.perf_counter() - t0

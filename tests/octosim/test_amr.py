@@ -154,3 +154,19 @@ def test_mixed_boundaries_conserve_mass_energy_and_periodic_momentum():
     assert abs(c["momentum_x"] - c0["momentum_x"]) <= 1e-13 * c0["mass"]
     assert abs(c["momentum_y"] - c0["momentum_y"]) > 1e-8   # walls push back
     assert len(levels) >= 2
+
+
+@pytest.mark.parametrize("criterion", [{"criterion": "density", "density_floor": 1.3},
+                                       {"criterion": "gradient", "gradient_threshold": 0.05}])
+def test_regrid_of_static_data_is_idempotent(criterion):
+    """Regridding unchanged data twice gives the same mesh (no refine/derefine flicker)."""
+    cfg = _config(max_level=3)
+    cfg["refinement"] = criterion
+    sim = Simulation(cfg, problem=_blob(amp=2.0, width2=0.03, c=(-0.25, 0.25, -0.25)))
+    meshes = []
+    for _ in range(3):
+        sim.regrid()
+        assert_balanced(sim.mesh.tree)
+        meshes.append(sim.mesh.leaves())
+    assert meshes[1] == meshes[2] and meshes[0] == meshes[1]
+    assert len({k[0] for k in meshes[-1]}) >= 2
