@@ -14,7 +14,8 @@ import time
 import traceback
 
 from . import futures as _fut
-from .actions import Action, action, lookup
+from .actions import Action, action
+from .actions import _by_id as _actions_by_id
 from .agas import Agas, GlobalId
 from .futures import Future, Promise, RemoteError
 from .parcel import F_INTERNAL, F_NOREPLY, pack_route, unpack_route
@@ -311,17 +312,16 @@ class Runtime:
         """Run a parcel received by the parcelport (called from the progress thread)."""
         flags, source, gl, lid, aid, cont = unpack_route(route)
         self.stats.add("parcels_received")
-        try:
-            act = lookup(aid)
-        except KeyError as e:
-            act = None
-            err = e
-        gid = GlobalId(gl, lid) if lid else None
+        act = _actions_by_id.get(aid)
         finish = functools.partial(self._finish_remote, source, cont, flags, act)
         if act is None:
-            finish(False, (err, ""))
+            finish(False, (KeyError(f"no action with id {aid:#x} is registered on locality {self.here}"), ""))
             return
-        requeue = functools.partial(self._forward, route, args, flags)
+        if lid:
+            gid = GlobalId(gl, lid)
+            requeue = functools.partial(self._forward, route, args, flags)
+        else:
+            gid = requeue = None
         if act.direct:
             self._run(act, gid, args, finish, requeue)
         else:

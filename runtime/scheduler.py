@@ -35,7 +35,7 @@ class Backoff:
     __slots__ = ("spin_s", "pending_spin_s", "min_sleep", "max_sleep", "pending_max_sleep",
                  "last", "sleep")
 
-    def __init__(self, spin_s=2e-4, pending_spin_s=2e-3, min_sleep=2e-5, max_sleep=1e-3,
+    def __init__(self, spin_s=2e-4, pending_spin_s=2e-2, min_sleep=2e-5, max_sleep=1e-3,
                  pending_max_sleep=1e-4):
         self.spin_s, self.pending_spin_s = spin_s, pending_spin_s
         self.min_sleep, self.max_sleep, self.pending_max_sleep = min_sleep, max_sleep, pending_max_sleep

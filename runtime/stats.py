@@ -1,4 +1,7 @@
-"""Per-locality counters, like HPX performance counters (/parcels/count/sent, ...)."""
+"""Per-locality counters, like HPX performance counters (/parcels/count/sent, ...).
+
+Each thread counts into its own dict (no lock on the hot path); ``snapshot()`` sums them.
+"""
 import threading
 
 __all__ = ["Statistics", "KEYS"]
@@ -17,23 +20,39 @@ class Statistics:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._c = dict.fromkeys(KEYS, 0)
+        self._tls = threading.local()
+        self._all = []
+        self._base = dict.fromkeys(KEYS, 0)
+
+    def _mine(self):
+        try:
+            return self._tls.c
+        except AttributeError:
+            c = self._tls.c = {}
+            with self._lock:
+                self._all.append(c)
+            return c
 
     def add(self, key, n=1):
-        with self._lock:
-            self._c[key] = self._c.get(key, 0) + n
+        c = self._mine()
+        c[key] = c.get(key, 0) + n
 
     def add_many(self, **kv):
-        with self._lock:
-            c = self._c
-            for k, v in kv.items():
-                c[k] = c.get(k, 0) + v
+        c = self._mine()
+        get = c.get
+        for k, v in kv.items():
+            c[k] = get(k, 0) + v
 
     def snapshot(self):
         with self._lock:
-            return dict(self._c)
+            out = dict(self._base)
+            for c in self._all:
+                for k, v in list(c.items()):
+                    out[k] = out.get(k, 0) + v
+        return out
 
     def reset(self):
         with self._lock:
-            for k in self._c:
-                self._c[k] = 0
+            for c in self._all:
+                for k in list(c):
+                    c[k] = 0

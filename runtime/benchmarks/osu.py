@@ -30,7 +30,7 @@ TAG, ACK = 100, 101
 def _loop(size, kind):
     if kind == "latency":
         return int(min(1000, max(20, 2e8 / (size + 2e5))))
-    return int(min(100, max(5, 1e9 / (size * _window(size) + 1e6))))
+    return int(min(100, max(10, 1e9 / (size * _window(size) + 1e6))))
 
 
 def _window(size, base=64):
@@ -205,6 +205,8 @@ def main(argv=None):
         r["runtime"] = _metric(a.kind, s, r["loop"], r["window"], t)
         r["bytes_zero_copy"] = st1["bytes_zero_copy"] - st0["bytes_zero_copy"]
         r["bytes_copied"] = st1["bytes_copied"] - st0["bytes_copied"]
+        r["recv_pool_hits"] = st1.get("recv_pool_hits", 0) - st0.get("recv_pool_hits", 0)
+        r["parcels_received"] = st1["parcels_received"] - st0["parcels_received"]
     stats = runtime.gather_statistics()
     rt.finalize()
     if rank == 0:

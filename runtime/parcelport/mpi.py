@@ -251,8 +251,10 @@ class MpiParcelport(Parcelport):
             r.hdr = hdr = decode_header(r.frame0)
             pool = self.pool
             if pool is not None and any(pool.wants(c.nbytes) for c in hdr.chunks):
+                h0 = pool.hits
                 r.bufs = bufs = [pool.empty(c.shape, c.dtype) if pool.wants(c.nbytes)
                                  else np.empty(c.shape, c.dtype) for c in hdr.chunks]
+                self.stats.add("recv_pool_hits", pool.hits - h0)
             else:
                 r.bufs = bufs = hdr.allocate()
             r.dt += time.perf_counter() - t0
@@ -286,8 +288,12 @@ class MpiParcelport(Parcelport):
                 # a large transfer in flight: MPI moves it only while polled, so poll it
                 # back to back for a bounded time (the GIL is released in each call)
                 deadline = time.monotonic() + spin_s
+                k = 0
                 while not done and time.monotonic() < deadline:
                     done = Testall(r.reqs)
+                    k += 1
+                    if not done and k % 16 == 0:
+                        self._progress_headers()  # post the receives of parcels behind it
             if not done:
                 continue
             self._recvs.remove(r)

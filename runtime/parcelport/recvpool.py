@@ -16,6 +16,8 @@ import numpy as np
 
 __all__ = ["RecvPool"]
 
+_HUGE = 4 << 20
+
 
 class RecvPool:
     """Hand out C-contiguous arrays of at least ``min_bytes``; keep at most ``max_cached`` bytes."""
@@ -46,6 +48,11 @@ class RecvPool:
                 self.misses += 1
         if raw is None:
             raw = mmap.mmap(-1, size)
+            if size >= _HUGE and hasattr(mmap, "MADV_HUGEPAGE"):
+                try:  # as numpy does for its large arrays: fewer faults and TLB misses
+                    raw.madvise(mmap.MADV_HUGEPAGE)
+                except OSError:
+                    pass
         holder = (ctypes.c_char * nbytes).from_buffer(raw)
         weakref.finalize(holder, self._release, raw, size)
         return np.frombuffer(holder, dtype=dtype, count=count).reshape(shape)
