@@ -6,6 +6,7 @@ block onto itself (single-block runs only; on a mesh periodicity is neighbour wr
 Each call fills the whole transverse extent, ghosts included, so filling x, then y, then z
 also fills edges and corners.
 """
+import numpy as np
 from numba import njit
 
 from octosim.fields import GHOST, SX
@@ -18,40 +19,44 @@ BC_PERIODIC = 2
 
 
 @njit(**KW)
+def _layer_sources(M, side, kind):
+    """Return (dst, src) index arrays of the 3 ghost layers of one face along an axis of M cells."""
+    G = GHOST
+    N = M - 2 * G
+    dst = np.empty(G, np.int64)
+    src = np.empty(G, np.int64)
+    for g in range(G):
+        if side == 0:
+            d = G - 1 - g
+            s = G + g if kind == BC_REFLECT else (G + (d - G) % N if kind == BC_PERIODIC else G)
+        else:
+            d = M - G + g
+            s = (M - G - 1 - g if kind == BC_REFLECT
+                 else (G + (d - G) % N if kind == BC_PERIODIC else M - G - 1))
+        dst[g] = d
+        src[g] = s
+    return dst, src
+
+
+@njit(**KW)
 def fill_boundary(U, axis, side, kind):
     """Fill the 3 ghost layers of ``U`` on face (``axis``, ``side``: 0 low / 1 high) by ``kind``."""
     nf, Mx, My, Mz = U.shape
-    G = GHOST
-    M = U.shape[1 + axis]
-    N = M - 2 * G
-    Mt = Mx * My * Mz
-    U2 = U.reshape((nf, Mt))
-    if axis == 0:
-        s, na, sa, nb, sb = My * Mz, My, Mz, Mz, 1
-    elif axis == 1:
-        s, na, sa, nb, sb = Mz, Mx, My * Mz, Mz, 1
-    else:
-        s, na, sa, nb, sb = 1, Mx, My * Mz, My, Mz
-    for g in range(G):
-        if side == 0:
-            dst = G - 1 - g
-            if kind == BC_REFLECT:
-                src = G + g
-            elif kind == BC_PERIODIC:
-                src = G + (dst - G) % N
+    dst, src = _layer_sources(U.shape[1 + axis], side, kind)
+    for f in range(nf):
+        sign = -1.0 if (kind == BC_REFLECT and f == SX + axis) else 1.0
+        for g in range(GHOST):
+            d = dst[g]
+            s = src[g]
+            if axis == 0:
+                for j in range(My):
+                    for k in range(Mz):
+                        U[f, d, j, k] = sign * U[f, s, j, k]
+            elif axis == 1:
+                for i in range(Mx):
+                    for k in range(Mz):
+                        U[f, i, d, k] = sign * U[f, i, s, k]
             else:
-                src = G
-        else:
-            dst = M - G + g
-            if kind == BC_REFLECT:
-                src = M - G - 1 - g
-            elif kind == BC_PERIODIC:
-                src = G + (dst - G) % N
-            else:
-                src = M - G - 1
-        for f in range(nf):
-            sign = -1.0 if (kind == BC_REFLECT and f == SX + axis) else 1.0
-            for a in range(na):
-                for b in range(nb):
-                    o = a * sa + b * sb
-                    U2[f, o + dst * s] = sign * U2[f, o + src * s]
+                for i in range(Mx):
+                    for j in range(My):
+                        U[f, i, j, d] = sign * U[f, i, j, s]

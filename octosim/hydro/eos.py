@@ -44,50 +44,63 @@ def pencil_geometry(shape, d):
 
 
 @njit(**KW)
+def _sweep_view(U, d):
+    """Return U with axes ordered (field, along d, first transverse, second transverse)."""
+    if d == 0:
+        return U.transpose((0, 1, 2, 3))
+    if d == 1:
+        return U.transpose((0, 2, 1, 3))
+    return U.transpose((0, 3, 1, 2))
+
+
+@njit(**KW)
 def prim_dir(U, Wd, d, gamma, de_switch):
     """Fill directional primitives ``Wd[f, m*T + a*Nb + b]`` (T = Na*Nb) along ``d``.
 
     ``m`` runs over all cells of the pencil along ``d`` (ghosts included), (a, b) over the
     transverse interior, so the sweep's inner loops are long and contiguous.
     """
-    nf, Mx, My, Mz = U.shape
+    nf = U.shape[0]
     G = GHOST
-    U2 = U.reshape((nf, Mx * My * Mz))
-    Md, Na, Nb, sm, sa, sb = pencil_geometry(U.shape, d)
-    T = Na * Nb
-    base = G * sa + G * sb
+    Ut = _sweep_view(U, d)
+    Md = Ut.shape[1]
+    Na = Ut.shape[2] - 2 * G
+    Nb = Ut.shape[3] - 2 * G
+    n = Md * Na * Nb
     gm1 = gamma - 1.0
+    R = Wd[RHO, :n].reshape((Md, Na, Nb))
+    VX = Wd[SX, :n].reshape((Md, Na, Nb))
+    VY = Wd[SY, :n].reshape((Md, Na, Nb))
+    VZ = Wd[SZ, :n].reshape((Md, Na, Nb))
+    P = Wd[EGAS, :n].reshape((Md, Na, Nb))
     for m in range(Md):
         for a in range(Na):
-            o = base + m * sm + a * sa
-            w0 = m * T + a * Nb
             for b in range(Nb):
-                c = o + b * sb
-                w = w0 + b
-                rho = U2[RHO, c]
+                rho = Ut[RHO, m, G + a, G + b]
                 ri = 1.0 / rho
-                sx = U2[SX, c]
-                sy = U2[SY, c]
-                sz = U2[SZ, c]
-                eg = U2[EGAS, c]
-                e = eg - 0.5 * (sx * sx + sy * sy + sz * sz) * ri
-                Wd[RHO, w] = rho
-                Wd[SX, w] = sx * ri
-                Wd[SY, w] = sy * ri
-                Wd[SZ, w] = sz * ri
-                Wd[EGAS, w] = e
-                Wd[TAU, w] = U2[TAU, c] * ri
+                sx = Ut[SX, m, G + a, G + b]
+                sy = Ut[SY, m, G + a, G + b]
+                sz = Ut[SZ, m, G + a, G + b]
+                R[m, a, b] = rho
+                VX[m, a, b] = sx * ri
+                VY[m, a, b] = sy * ri
+                VZ[m, a, b] = sz * ri
+                P[m, a, b] = Ut[EGAS, m, G + a, G + b] - 0.5 * (sx * sx + sy * sy + sz * sz) * ri
+    # dual-energy rule in a second pass: the rare tau^gamma branch stays out of the SIMD loop
+    for m in range(Md):
+        for a in range(Na):
             for b in range(Nb):
-                c = o + b * sb
-                eg = U2[EGAS, c]
-                e = Wd[EGAS, w0 + b]
-                if not e > de_switch * eg:
-                    tau = U2[TAU, c]
+                e = P[m, a, b]
+                if not e > de_switch * Ut[EGAS, m, G + a, G + b]:
+                    tau = Ut[TAU, m, G + a, G + b]
                     e = tau ** gamma if tau > 0.0 else 0.0
-                Wd[EGAS, w0 + b] = gm1 * e
-            for f in range(TAU + 1, nf):
+                P[m, a, b] = gm1 * e
+    for f in range(TAU, nf):
+        X = Wd[f, :n].reshape((Md, Na, Nb))
+        for m in range(Md):
+            for a in range(Na):
                 for b in range(Nb):
-                    Wd[f, w0 + b] = U2[f, o + b * sb] / U2[RHO, o + b * sb]
+                    X[m, a, b] = Ut[f, m, G + a, G + b] / R[m, a, b]
 
 
 @njit(**KW)

@@ -24,78 +24,84 @@ KW = dict(cache=True, nogil=True, error_model="numpy")
 
 @njit(**KW)
 def kt_pencils(QM, QP, Fd, d, nv, Md, T, gamma):
-    """Fill ``Fd[f, (m-3)*T + t]`` with central-upwind fluxes of faces m-1|m, m = 3..Md-3."""
+    """Fill ``Fd[f, (m-3)*T + t]`` with central-upwind fluxes of faces m-1|m, m = 3..Md-3.
+
+    Loops index shifted views from 0 (no negative-index checks, so LLVM vectorizes).
+    """
     G = GHOST
-    un_f = SX + d
     g1 = 1.0 / (gamma - 1.0)
-    for m in range(G, Md - G + 1):
-        for t in range(T):
-            cR = m * T + t
-            cL = cR - T
-            o = (m - G) * T + t
-            rL = QP[RHO, cL]
-            uL = QP[SX, cL]
-            vL = QP[SX + 1, cL]
-            wL = QP[SX + 2, cL]
-            pL = max(QP[EGAS, cL], 0.0)
-            rR = QM[RHO, cR]
-            uR = QM[SX, cR]
-            vR = QM[SX + 1, cR]
-            wR = QM[SX + 2, cR]
-            pR = max(QM[EGAS, cR], 0.0)
-            unL = QP[un_f, cL]
-            unR = QM[un_f, cR]
-            csL = np.sqrt(gamma * pL / rL)
-            csR = np.sqrt(gamma * pR / rR)
-            ap = max(max(unL + csL, unR + csR), 0.0)
-            am = min(min(unL - csL, unR - csR), 0.0)
-            den = ap - am
-            w = 1.0 / den if den > 0.0 else 0.0
-            apam = ap * am
-            mL = rL * unL
-            mR = rR * unR
-            EL = pL * g1 + 0.5 * rL * (uL * uL + vL * vL + wL * wL)
-            ER = pR * g1 + 0.5 * rR * (uR * uR + vR * vR + wR * wR)
-            fr = (ap * mL - am * mR + apam * (rR - rL)) * w
-            fp = (ap * pL - am * pR) * w
-            fu = (ap * (mL * uL) - am * (mR * uR) + apam * (rR * uR - rL * uL)) * w
-            fv = (ap * (mL * vL) - am * (mR * vR) + apam * (rR * vR - rL * vL)) * w
-            fw = (ap * (mL * wL) - am * (mR * wR) + apam * (rR * wR - rL * wL)) * w
-            fe = (ap * ((EL + pL) * unL) - am * ((ER + pR) * unR) + apam * (ER - EL)) * w
-            Fd[RHO, o] = fr
-            Fd[SX, o] = fu + (fp if d == 0 else 0.0)
-            Fd[SX + 1, o] = fv + (fp if d == 1 else 0.0)
-            Fd[SX + 2, o] = fw + (fp if d == 2 else 0.0)
-            Fd[EGAS, o] = fe
-            # upwind mass fractions: consistent multi-fluid advection
-            Fd[TAU, o] = fr * (QP[TAU, cL] if fr >= 0.0 else QM[TAU, cR])
+    n = (Md - 2 * G + 1) * T
+    cl = (G - 1) * T
+    cr = G * T
+    rL, uL, vL, wL, pL, xL = (QP[RHO, cl:], QP[SX, cl:], QP[SX + 1, cl:], QP[SX + 2, cl:],
+                              QP[EGAS, cl:], QP[TAU, cl:])
+    rR, uR, vR, wR, pR, xR = (QM[RHO, cr:], QM[SX, cr:], QM[SX + 1, cr:], QM[SX + 2, cr:],
+                              QM[EGAS, cr:], QM[TAU, cr:])
+    nL = QP[SX + d, cl:]
+    nR = QM[SX + d, cr:]
+    fr_, fu_, fv_, fw_, fe_, fx_ = Fd[RHO], Fd[SX], Fd[SX + 1], Fd[SX + 2], Fd[EGAS], Fd[TAU]
+    px = 1.0 if d == 0 else 0.0
+    py = 1.0 if d == 1 else 0.0
+    pz = 1.0 if d == 2 else 0.0
+    for i in range(n):
+        rl = rL[i]
+        ul = uL[i]
+        vl = vL[i]
+        wl = wL[i]
+        pl = max(pL[i], 0.0)
+        rr = rR[i]
+        ur = uR[i]
+        vr = vR[i]
+        wr = wR[i]
+        pr = max(pR[i], 0.0)
+        unl = nL[i]
+        unr = nR[i]
+        csl = np.sqrt(gamma * pl / rl)
+        csr = np.sqrt(gamma * pr / rr)
+        ap = max(max(unl + csl, unr + csr), 0.0)
+        am = min(min(unl - csl, unr - csr), 0.0)
+        den = ap - am
+        w = 1.0 / den if den > 0.0 else 0.0
+        apam = ap * am
+        ml = rl * unl
+        mr = rr * unr
+        el = pl * g1 + 0.5 * rl * (ul * ul + vl * vl + wl * wl)
+        er = pr * g1 + 0.5 * rr * (ur * ur + vr * vr + wr * wr)
+        fr = (ap * ml - am * mr + apam * (rr - rl)) * w
+        fp = (ap * pl - am * pr) * w
+        fr_[i] = fr
+        fu_[i] = (ap * (ml * ul) - am * (mr * ur) + apam * (rr * ur - rl * ul)) * w + fp * px
+        fv_[i] = (ap * (ml * vl) - am * (mr * vr) + apam * (rr * vr - rl * vl)) * w + fp * py
+        fw_[i] = (ap * (ml * wl) - am * (mr * wr) + apam * (rr * wr - rl * wl)) * w + fp * pz
+        fe_[i] = (ap * ((el + pl) * unl) - am * ((er + pr) * unr) + apam * (er - el)) * w
+        # upwind mass fractions: consistent multi-fluid advection
+        xl = xL[i]
+        xr = xR[i]
+        fx_[i] = fr * (xl if fr >= 0.0 else xr)
     for f in range(TAU + 1, nv):
-        for m in range(G, Md - G + 1):
-            for t in range(T):
-                cR = m * T + t
-                o = (m - G) * T + t
-                fr = Fd[RHO, o]
-                Fd[f, o] = fr * (QP[f, cR - T] if fr >= 0.0 else QM[f, cR])
+        xl = QP[f, cl:]
+        xr = QM[f, cr:]
+        out = Fd[f]
+        for i in range(n):
+            fr = fr_[i]
+            a = xl[i]
+            b = xr[i]
+            out[i] = fr * (a if fr >= 0.0 else b)
 
 
 @njit(**KW)
 def _scatter(Fd, F, d):
-    """Copy directional fluxes into ``F`` (nf, ...) of direction 1 (y) or 2 (z)."""
-    nv, A, B, C = F.shape
-    if d == 1:
-        T = A * C
-        for f in range(nv):
-            for a in range(A):
-                for m in range(B):
-                    for b in range(C):
-                        F[f, a, m, b] = Fd[f, m * T + a * C + b]
-    else:
-        T = A * B
-        for f in range(nv):
+    """Copy directional fluxes ``Fd`` into ``F`` (nf, ...) of direction 1 (y) or 2 (z)."""
+    nv = F.shape[0]
+    Ft = F.transpose((0, 2, 1, 3)) if d == 1 else F.transpose((0, 3, 1, 2))
+    _, Mf, A, B = Ft.shape
+    n = Mf * A * B
+    for f in range(nv):
+        src = Fd[f, :n].reshape((Mf, A, B))
+        for m in range(Mf):
             for a in range(A):
                 for b in range(B):
-                    for m in range(C):
-                        F[f, a, b, m] = Fd[f, m * T + a * B + b]
+                    Ft[f, m, a, b] = src[m, a, b]
 
 
 def make_work(U):
@@ -104,7 +110,7 @@ def make_work(U):
     G = GHOST
     N = (Mx - 2 * G, My - 2 * G, Mz - 2 * G)
     L = max((N[d] + 2 * G) * (N[0] * N[1] * N[2] // N[d]) for d in range(3))
-    return np.zeros((4, nf, L))
+    return np.zeros((5, nf, L))
 
 
 @njit(**KW)
@@ -118,7 +124,7 @@ def compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work):
         Md, Na, Nb, _, _, _ = pencil_geometry(U.shape, d)
         T = Na * Nb
         prim_dir(U, Wd, d, gamma, de_switch)
-        reconstruct_pencils(Wd, QM, QP, nv, Md, T, recon)
+        reconstruct_pencils(Wd, QM, QP, work[4, 0], nv, Md, T, recon)
         if d == 0:
             kt_pencils(QM, QP, Fx.reshape((nv, Fx.shape[1] * T)), 0, nv, Md, T, gamma)
         else:
@@ -132,5 +138,5 @@ def compute_fluxes(U, gamma, recon, de_switch, Fx, Fy, Fz):
     nf, Mx, My, Mz = U.shape
     Nx, Ny, Nz = Mx - 6, My - 6, Mz - 6
     L = max(max(Mx * Ny * Nz, My * Nx * Nz), Mz * Nx * Ny)
-    work = np.empty((4, nf, L))
+    work = np.empty((5, nf, L))
     compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work)

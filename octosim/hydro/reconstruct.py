@@ -44,58 +44,80 @@ def minmod_slope(am, a0, ap):
 
 
 @njit(**KW)
-def ppm_pencils(W, QM, QP, nv, Md, T):
-    """Fill edge states ``QM``/``QP`` by PPM (CW84) on directional arrays."""
+def ppm_pencils(W, QM, QP, D, nv, Md, T):
+    """Fill edge states ``QM``/``QP`` by PPM (CW84) on directional arrays.
+
+    ``D`` (length >= Md*T) is scratch for the MC slopes of one field.  Loops index
+    shifted views from 0 so numba emits no negative-index checks and LLVM vectorizes.
+    """
     G = GHOST
     sixth = 1.0 / 6.0
+    n1 = (Md - 2) * T
+    c0 = (G - 1) * T
+    n2 = (Md - 2 * G + 2) * T
     for f in range(nv):
-        for m in range(G - 1, Md - G + 1):
-            c0 = m * T
-            for t in range(T):
-                c = c0 + t
-                am2 = W[f, c - 2 * T]
-                am1 = W[f, c - T]
-                a0 = W[f, c]
-                ap1 = W[f, c + T]
-                ap2 = W[f, c + 2 * T]
-                dm = mc_slope(am2, am1, a0)
-                d0 = mc_slope(am1, a0, ap1)
-                dp = mc_slope(a0, ap1, ap2)
-                aL = 0.5 * (am1 + a0) + (dm - d0) * sixth
-                aR = 0.5 * (a0 + ap1) + (d0 - dp) * sixth
-                da = aR - aL
-                h = da * (a0 - 0.5 * (aL + aR))
-                q = da * da * sixth
-                flat = (aR - a0) * (a0 - aL) <= 0.0
-                bL = 3.0 * a0 - 2.0 * aR if h > q else aL
-                bR = 3.0 * a0 - 2.0 * aL if -q > h else aR
-                QM[f, c] = a0 if flat else bL
-                QP[f, c] = a0 if flat else bR
+        Wf = W[f]
+        wm = Wf[0:]
+        w0 = Wf[T:]
+        wp = Wf[2 * T:]
+        dd = D[T:]
+        for i in range(n1):
+            dd[i] = mc_slope(wm[i], w0[i], wp[i])
+        wm = Wf[c0 - T:]
+        w0 = Wf[c0:]
+        wp = Wf[c0 + T:]
+        dm = D[c0 - T:]
+        d0 = D[c0:]
+        dp = D[c0 + T:]
+        qm = QM[f, c0:]
+        qp = QP[f, c0:]
+        for i in range(n2):
+            am1 = wm[i]
+            a0 = w0[i]
+            ap1 = wp[i]
+            s0 = d0[i]
+            aL = 0.5 * (am1 + a0) + (dm[i] - s0) * sixth
+            aR = 0.5 * (a0 + ap1) + (s0 - dp[i]) * sixth
+            da = aR - aL
+            h = da * (a0 - 0.5 * (aL + aR))
+            q = da * da * sixth
+            flat = (aR - a0) * (a0 - aL) <= 0.0
+            bL = 3.0 * a0 - 2.0 * aR if h > q else aL
+            bR = 3.0 * a0 - 2.0 * aL if -q > h else aR
+            qm[i] = a0 if flat else bL
+            qp[i] = a0 if flat else bR
 
 
 @njit(**KW)
 def plm_pencils(W, QM, QP, nv, Md, T, minmod):
     """Fill edge states ``QM``/``QP`` by limited PLM on directional arrays."""
     G = GHOST
+    c0 = (G - 1) * T
+    n2 = (Md - 2 * G + 2) * T
     for f in range(nv):
-        for m in range(G - 1, Md - G + 1):
-            c0 = m * T
-            for t in range(T):
-                c = c0 + t
-                a0 = W[f, c]
-                if minmod:
-                    dl = minmod_slope(W[f, c - T], a0, W[f, c + T])
-                else:
-                    dl = mc_slope(W[f, c - T], a0, W[f, c + T])
-                QM[f, c] = a0 - 0.5 * dl
-                QP[f, c] = a0 + 0.5 * dl
+        wm = W[f, c0 - T:]
+        w0 = W[f, c0:]
+        wp = W[f, c0 + T:]
+        qm = QM[f, c0:]
+        qp = QP[f, c0:]
+        for i in range(n2):
+            a0 = w0[i]
+            if minmod:
+                dl = minmod_slope(wm[i], a0, wp[i])
+            else:
+                dl = mc_slope(wm[i], a0, wp[i])
+            qm[i] = a0 - 0.5 * dl
+            qp[i] = a0 + 0.5 * dl
 
 
 @njit(**KW)
-def reconstruct_pencils(W, QM, QP, nv, Md, T, recon):
-    """Fill edge states with the method ``recon`` (RECON_PLM, RECON_PPM, RECON_PLM_MINMOD)."""
+def reconstruct_pencils(W, QM, QP, D, nv, Md, T, recon):
+    """Fill edge states with the method ``recon`` (RECON_PLM, RECON_PPM, RECON_PLM_MINMOD).
+
+    ``D`` is a 1-D scratch array of length >= Md*T.
+    """
     if recon == RECON_PPM:
-        ppm_pencils(W, QM, QP, nv, Md, T)
+        ppm_pencils(W, QM, QP, D, nv, Md, T)
     elif recon == RECON_PLM_MINMOD:
         plm_pencils(W, QM, QP, nv, Md, T, True)
     else:
