@@ -18,8 +18,9 @@ API
     (nf, Nx, Ny, Nz+1).  Reads all 3 ghost layers on faces (not edges/corners).  Pressure
     from the dual-energy rule: ``e = egas - rho v^2/2`` if ``e > de_switch*egas`` else
     ``tau^gamma`` (de_switch default 1e-3).  tau and species flux = mass flux times the
-    upwind mass fraction.  Allocates 3 work arrays of U's shape per call;
-    ``compute_fluxes_work(..., W, QM, QP)`` takes them from the caller instead.
+    upwind mass fraction.  Allocates one work array per call;
+    ``compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work)`` takes it from the
+    caller (``work = make_work(U)``, reusable for every block of that shape, one per thread).
 ``max_signal_speed(U, gamma, de_switch) -> float``
     max over interior cells and directions of ``|v_d| + c_s``; dt = cfl*dx/that.
 ``rk_stage(U, U0, Fx, Fy, Fz, dt, dx, a)``
@@ -38,16 +39,20 @@ API
 
 ``octosim.hydro.uniform.step_uniform(U, dx, gamma, cfl, recon, bc, ...)`` is a one-block
 SSP-RK3 reference step; ``python -m octosim.hydro.bench`` measures throughput.
+
+Numba's on-disk cache does not notice edits to a kernel in another file that a cached
+kernel calls (fluxes -> eos, reconstruct): after editing one of these modules, delete the
+stale ``*.nbi``/``*.nbc`` files under ``octosim/hydro/__pycache__``.
 """
 from octosim.hydro.boundary import BC_OUTFLOW, BC_PERIODIC, BC_REFLECT, fill_boundary
-from octosim.hydro.fluxes import compute_fluxes, compute_fluxes_work
+from octosim.hydro.fluxes import compute_fluxes, compute_fluxes_work, make_work
 from octosim.hydro.reconstruct import RECON_PLM, RECON_PLM_MINMOD, RECON_PPM
 from octosim.hydro.timestep import max_signal_speed, primitives
 from octosim.hydro.update import apply_floors, dual_energy_sync, rk_stage, rk_stage_src
 
 __all__ = [
     "RECON_PLM", "RECON_PPM", "RECON_PLM_MINMOD",
-    "compute_fluxes", "compute_fluxes_work", "max_signal_speed",
+    "compute_fluxes", "compute_fluxes_work", "make_work", "max_signal_speed",
     "rk_stage", "rk_stage_src", "apply_floors", "dual_energy_sync",
     "fill_boundary", "BC_OUTFLOW", "BC_REFLECT", "BC_PERIODIC", "primitives",
 ]

@@ -4,7 +4,8 @@ The internal energy density of a cell is ``e = egas - rho v^2 / 2`` where that e
 ``de_switch * egas``; elsewhere it is ``tau^gamma`` from the entropy tracer
 (Bryan et al. 1995, ApJ 448, 57; Marcello et al. 2021, MNRAS 504, 5345, sec. 2.2).
 Pressure is ``(gamma - 1) e``.  Primitive work arrays ``W`` have the layout of ``U`` with the
-fields ``rho, vx, vy, vz, p, tau/rho, X_0, ...`` (tracer and species as mass fractions).
+fields ``rho, vx, vy, vz, p, tau/rho, X_0, ...`` (tracer and species as mass fractions);
+``gather_dir`` copies them into the directional layout the sweeps use.
 """
 import math
 
@@ -28,79 +29,102 @@ def internal_energy(rho, sx, sy, sz, egas, tau, gamma, de_switch):
 
 
 @njit(**KW)
-def pencil_geometry(shape, d):
-    """Return (Md, Na, Nb, s_m, s_a, s_b) of direction ``d`` of a block of ``shape``.
+def prim_block(U, W):
+    """Fill primitives ``W`` (shape of U) on every cell of the block, except pressure.
 
-    Pencils run along ``d`` over all Md = N_d + 6 cells; the transverse interior is
-    Na x Nb cells; s_* are the flat strides of U for the three loop indices.
+    Long contiguous loops over the flattened block (SIMD); cells outside the stencils
+    (edge and corner ghosts) are computed too and never read.  ``W[EGAS]`` receives the
+    total-energy internal energy ``egas - rho v^2/2``; ``prim_pressure`` finishes it.
     """
+    nf, Mx, My, Mz = U.shape
+    Mt = Mx * My * Mz
+    U2 = U.reshape((nf, Mt))
+    W2 = W.reshape((nf, Mt))
+    r_, sx_, sy_, sz_, eg_ = U2[RHO], U2[SX], U2[SY], U2[SZ], U2[EGAS]
+    wr, wx, wy, wz, we = W2[RHO], W2[SX], W2[SY], W2[SZ], W2[EGAS]
+    for c in range(Mt):
+        rho = r_[c]
+        ri = 1.0 / rho
+        sx = sx_[c]
+        sy = sy_[c]
+        sz = sz_[c]
+        wr[c] = rho
+        wx[c] = sx * ri
+        wy[c] = sy * ri
+        wz[c] = sz * ri
+        we[c] = eg_[c] - 0.5 * (sx * sx + sy * sy + sz * sz) * ri
+    for f in range(TAU, nf):
+        a = U2[f]
+        w = W2[f]
+        for c in range(Mt):
+            w[c] = a[c] / r_[c]
+
+
+@njit(**KW)
+def prim_pressure(U, W, gamma, de_switch):
+    """Turn ``W[EGAS]`` from internal energy into pressure by the dual-energy rule."""
+    nf, Mx, My, Mz = U.shape
+    Mt = Mx * My * Mz
+    U2 = U.reshape((nf, Mt))
+    we = W.reshape((nf, Mt))[EGAS]
+    eg_ = U2[EGAS]
+    tau_ = U2[TAU]
+    nbad = 0
+    for c in range(Mt):
+        nbad += 0 if we[c] > de_switch * eg_[c] else 1
+    if nbad:
+        # the rare cold cells: tau^gamma, kept out of the SIMD loops
+        for c in range(Mt):
+            if not we[c] > de_switch * eg_[c]:
+                t = tau_[c]
+                we[c] = t ** gamma if t > 0.0 else 0.0
+    gm1 = gamma - 1.0
+    for c in range(Mt):
+        we[c] = gm1 * we[c]
+
+
+@njit(**KW)
+def gather_dir(W, Wd, d):
+    """Copy primitives ``W`` (block layout) into the directional layout ``Wd`` of ``d``.
+
+    ``Wd[f, m*T + a*Nb + b]`` (T = Na*Nb): ``m`` along ``d`` over all cells (ghosts
+    included), (a, b) over the transverse interior, so sweeps have long contiguous loops.
+    """
+    nf, Mx, My, Mz = W.shape
+    G = GHOST
+    Nx, Ny, Nz = Mx - 2 * G, My - 2 * G, Mz - 2 * G
+    for f in range(nf):
+        if d == 0:
+            D = Wd[f, :Mx * Ny * Nz].reshape((Mx, Ny, Nz))
+            for m in range(Mx):
+                for a in range(Ny):
+                    for b in range(Nz):
+                        D[m, a, b] = W[f, m, G + a, G + b]
+        elif d == 1:
+            D = Wd[f, :My * Nx * Nz].reshape((My, Nx, Nz))
+            for m in range(My):
+                for a in range(Nx):
+                    for b in range(Nz):
+                        D[m, a, b] = W[f, G + a, m, G + b]
+        else:
+            D = Wd[f, :Mz * Nx * Ny].reshape((Mz, Nx, Ny))
+            for a in range(Nx):
+                for b in range(Ny):
+                    for m in range(Mz):
+                        D[m, a, b] = W[f, G + a, G + b, m]
+
+
+@njit(**KW)
+def pencil_dims(shape, d):
+    """Return (Md, T): cells along ``d`` with ghosts, and transverse interior cells."""
     _, Mx, My, Mz = shape
     G = GHOST
+    Nx, Ny, Nz = Mx - 2 * G, My - 2 * G, Mz - 2 * G
     if d == 0:
-        return Mx, My - 2 * G, Mz - 2 * G, My * Mz, Mz, 1
+        return Mx, Ny * Nz
     if d == 1:
-        return My, Mx - 2 * G, Mz - 2 * G, Mz, My * Mz, 1
-    return Mz, Mx - 2 * G, My - 2 * G, 1, My * Mz, Mz
-
-
-@njit(**KW)
-def _sweep_view(U, d):
-    """Return U with axes ordered (field, along d, first transverse, second transverse)."""
-    if d == 0:
-        return U.transpose((0, 1, 2, 3))
-    if d == 1:
-        return U.transpose((0, 2, 1, 3))
-    return U.transpose((0, 3, 1, 2))
-
-
-@njit(**KW)
-def prim_dir(U, Wd, d, gamma, de_switch):
-    """Fill directional primitives ``Wd[f, m*T + a*Nb + b]`` (T = Na*Nb) along ``d``.
-
-    ``m`` runs over all cells of the pencil along ``d`` (ghosts included), (a, b) over the
-    transverse interior, so the sweep's inner loops are long and contiguous.
-    """
-    nf = U.shape[0]
-    G = GHOST
-    Ut = _sweep_view(U, d)
-    Md = Ut.shape[1]
-    Na = Ut.shape[2] - 2 * G
-    Nb = Ut.shape[3] - 2 * G
-    n = Md * Na * Nb
-    gm1 = gamma - 1.0
-    R = Wd[RHO, :n].reshape((Md, Na, Nb))
-    VX = Wd[SX, :n].reshape((Md, Na, Nb))
-    VY = Wd[SY, :n].reshape((Md, Na, Nb))
-    VZ = Wd[SZ, :n].reshape((Md, Na, Nb))
-    P = Wd[EGAS, :n].reshape((Md, Na, Nb))
-    for m in range(Md):
-        for a in range(Na):
-            for b in range(Nb):
-                rho = Ut[RHO, m, G + a, G + b]
-                ri = 1.0 / rho
-                sx = Ut[SX, m, G + a, G + b]
-                sy = Ut[SY, m, G + a, G + b]
-                sz = Ut[SZ, m, G + a, G + b]
-                R[m, a, b] = rho
-                VX[m, a, b] = sx * ri
-                VY[m, a, b] = sy * ri
-                VZ[m, a, b] = sz * ri
-                P[m, a, b] = Ut[EGAS, m, G + a, G + b] - 0.5 * (sx * sx + sy * sy + sz * sz) * ri
-    # dual-energy rule in a second pass: the rare tau^gamma branch stays out of the SIMD loop
-    for m in range(Md):
-        for a in range(Na):
-            for b in range(Nb):
-                e = P[m, a, b]
-                if not e > de_switch * Ut[EGAS, m, G + a, G + b]:
-                    tau = Ut[TAU, m, G + a, G + b]
-                    e = tau ** gamma if tau > 0.0 else 0.0
-                P[m, a, b] = gm1 * e
-    for f in range(TAU, nf):
-        X = Wd[f, :n].reshape((Md, Na, Nb))
-        for m in range(Md):
-            for a in range(Na):
-                for b in range(Nb):
-                    X[m, a, b] = Ut[f, m, G + a, G + b] / R[m, a, b]
+        return My, Nx * Nz
+    return Mz, Nx * Ny
 
 
 @njit(**KW)

@@ -7,7 +7,8 @@ tracer ``tau`` and species are advected consistently with the mass flux: their f
 mass flux times the upwind mass fraction (Plewa & Mueller 1999, A&A 342, 179), so mass
 fractions stay within the range of their neighbours.
 
-Per direction: primitives into a directional layout (``eos.prim_dir``), edge states
+Primitives once per block (``eos.prim_block``), then per direction: a copy into the
+directional layout (``eos.gather_dir``), edge states
 (``reconstruct``), fluxes of faces m-1|m into ``Fd[f, (m-3)*T + t]``, then a copy into
 ``Fy``/``Fz`` (for x, ``Fx`` itself has that layout).  ``Fx[:, i, j, k]`` is the flux through
 the x-face between interior cells i-1 and i; likewise y and z.
@@ -16,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from octosim.fields import GHOST, RHO, SX, EGAS, TAU
-from octosim.hydro.eos import pencil_geometry, prim_dir
+from octosim.hydro.eos import gather_dir, pencil_dims, prim_block, prim_pressure
 from octosim.hydro.reconstruct import reconstruct_pencils
 
 KW = dict(cache=True, nogil=True, error_model="numpy")
@@ -106,37 +107,43 @@ def _scatter(Fd, F, d):
 
 def make_work(U):
     """Return a work array for ``compute_fluxes_work`` fitting blocks shaped like ``U``."""
-    nf, Mx, My, Mz = U.shape
-    G = GHOST
-    N = (Mx - 2 * G, My - 2 * G, Mz - 2 * G)
-    L = max((N[d] + 2 * G) * (N[0] * N[1] * N[2] // N[d]) for d in range(3))
-    return np.zeros((5, nf, L))
+    return np.zeros(_work_shape(U.shape))
+
+
+@njit(**KW)
+def _work_shape(shape):
+    nf, Mx, My, Mz = shape
+    return (6, nf, Mx * My * Mz)    # the whole block is the largest slot
 
 
 @njit(**KW)
 def compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work):
-    """Fill ``Fx``, ``Fy``, ``Fz`` using the caller's ``work`` array (from ``make_work``)."""
-    nv = U.shape[0]
-    Wd = work[0]
-    QM = work[1]
-    QP = work[2]
+    """Fill ``Fx``, ``Fy``, ``Fz`` using the caller's ``work`` array (from ``make_work``).
+
+    Slots of ``work``: 0 block primitives, 1 directional primitives, 2/3 lower/upper edge
+    states, 4 directional fluxes, 5 slope scratch.
+    """
+    nv, Mx, My, Mz = U.shape
+    assert work.shape[1] == nv and work.shape[2] == Mx * My * Mz, "work is not make_work(U)"
+    W = work[0].reshape(U.shape)
+    prim_block(U, W)
+    prim_pressure(U, W, gamma, de_switch)
+    Wd = work[1]
+    QM = work[2]
+    QP = work[3]
     for d in range(3):
-        Md, Na, Nb, _, _, _ = pencil_geometry(U.shape, d)
-        T = Na * Nb
-        prim_dir(U, Wd, d, gamma, de_switch)
-        reconstruct_pencils(Wd, QM, QP, work[4, 0], nv, Md, T, recon)
+        Md, T = pencil_dims(U.shape, d)
+        gather_dir(W, Wd, d)
+        reconstruct_pencils(Wd, QM, QP, work[5, 0], nv, Md, T, recon)
         if d == 0:
             kt_pencils(QM, QP, Fx.reshape((nv, Fx.shape[1] * T)), 0, nv, Md, T, gamma)
         else:
-            kt_pencils(QM, QP, work[3], d, nv, Md, T, gamma)
-            _scatter(work[3], Fy if d == 1 else Fz, d)
+            kt_pencils(QM, QP, work[4], d, nv, Md, T, gamma)
+            _scatter(work[4], Fy if d == 1 else Fz, d)
 
 
 @njit(**KW)
 def compute_fluxes(U, gamma, recon, de_switch, Fx, Fy, Fz):
     """Fill the interior face fluxes ``Fx``, ``Fy``, ``Fz`` of block ``U`` (see package doc)."""
-    nf, Mx, My, Mz = U.shape
-    Nx, Ny, Nz = Mx - 6, My - 6, Mz - 6
-    L = max(max(Mx * Ny * Nz, My * Nx * Nz), Mz * Nx * Ny)
-    work = np.empty((5, nf, L))
+    work = np.empty(_work_shape(U.shape))
     compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work)

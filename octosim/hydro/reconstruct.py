@@ -5,7 +5,7 @@ monotonised-central (MC) slopes, then the monotonicity constraint on each parabo
 Contact steepening and flattening (CW84 sec. 3) are not applied.  PLM: piecewise-linear
 with the MC (van Leer 1977) or minmod limiter.
 
-Input and output are directional arrays ``A[f, m*T + t]`` (see ``eos.prim_dir``): ``m``
+Input and output are directional arrays ``A[f, m*T + t]`` (see ``eos.gather_dir``): ``m``
 the cell index along the sweep (ghosts included), ``t`` the transverse interior cell, so
 the stencil stride is ``T`` and the inner loop over ``t`` is long and contiguous.  The
 same loop body serves x, y and z, with bitwise-identical arithmetic.  ``QM``/``QP``
