@@ -265,3 +265,20 @@ def test_fill_boundary_kinds():
     assert np.all(V[:, :, :, -G:] == V[:, :, :, -G - 1:-G])
     fill_boundary(V, 0, 1, BC_PERIODIC)
     assert np.array_equal(V[:, -G:], V[:, G:2 * G])
+
+
+def test_sod_diagonal_3d_symmetric_under_axis_permutation():
+    """A diaphragm normal to (1,1,1): the 3-D solution is invariant under axis permutations."""
+    n = 16
+    U = block((n, n, n), 1)
+    x = (np.arange(n) + 0.5) / n - 0.5
+    P = {"direction": "diag"}
+    sod.init_data(U, x, x, x, P, 1.4)
+    run_uniform(U, 1 / n, 1.4, 0.1, bc=BC_OUTFLOW)
+    rho, vx, vy, vz, p = primitives(U, 1.4)
+    for perm in ((1, 0, 2), (0, 2, 1), (2, 1, 0), (1, 2, 0)):
+        assert np.allclose(rho, rho.transpose(perm), rtol=1e-13, atol=0)
+        assert np.allclose(p, p.transpose(perm), rtol=1e-13, atol=0)
+    assert np.allclose(vx, vy.transpose(1, 0, 2), rtol=1e-12, atol=1e-14)
+    ex = sod.exact(x, x, x, 0.1, P, 1.4)[0]
+    assert np.abs(rho - ex).mean() < 0.04
