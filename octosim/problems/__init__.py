@@ -3,8 +3,8 @@
 Each module ``octosim.problems.<name>`` provides:
 
 ``PARAMS``
-    dict name -> (type, default, (lo, hi) or None, one-line doc); the config section is
-    named like the problem (``sod.rho_l``).  Unknown names are errors (``state.resolve``).
+    dict name -> (type, default, (lo, hi) or None, one-line doc), for ``str`` a tuple of
+    choices in place of (lo, hi); the config section is named like the problem (``sod.rho_l``).  Unknown names are errors (``state.resolve``).
 ``DEFAULT_GAMMA``
     the adiabatic index the problem is usually run with.
 ``init_data(U, x, y, z, params, gamma)``

@@ -14,7 +14,7 @@ from octosim.problems.state import interior, mesh, resolve, set_primitive
 DEFAULT_GAMMA = 1.4
 
 PARAMS = {
-    "direction": (str, "x", None, "diaphragm normal: x, y, z or diag"),
+    "direction": (str, "x", ("x", "y", "z", "diag"), "diaphragm normal: x, y, z or diag"),
     "x0": (float, 0.0, None, "diaphragm position along the normal"),
     "rho_l": (float, 1.0, (0.0, None), "left density"),
     "u_l": (float, 0.0, None, "left normal velocity"),

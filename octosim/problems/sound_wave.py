@@ -17,7 +17,7 @@ PARAMS = {
     "rho0": (float, 1.0, (0.0, None), "background density"),
     "p0": (float, 0.6, (0.0, None), "background pressure (c = 1 for gamma = 5/3)"),
     "wavelength": (float, 1.0, (0.0, None), "wavelength (domain length for one wave)"),
-    "direction": (str, "x", None, "propagation axis: x, y or z"),
+    "direction": (str, "x", ("x", "y", "z"), "propagation axis: x, y or z"),
     "sign": (int, 1, (-1, 1), "+1 travels towards +axis, -1 towards -axis"),
     "v0": (float, 0.0, None, "uniform background velocity along the axis"),
 }

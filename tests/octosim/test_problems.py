@@ -35,7 +35,7 @@ def test_params_table_and_init(name):
     for key, spec in mod.PARAMS.items():
         typ, default, bounds, doc = spec
         assert isinstance(default, typ) and isinstance(doc, str) and doc
-        assert bounds is None or len(bounds) == 2
+        assert bounds is None or (typ is str and all(isinstance(c, str) for c in bounds)) or len(bounds) == 2
     with pytest.raises(ValueError, match="unknown parameter 'typo'"):
         resolve(mod.PARAMS, {"typo": 1})
     U = block(8, 2)
