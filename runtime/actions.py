@@ -61,9 +61,15 @@ def lookup(aid):
         raise KeyError(f"no action with id {aid:#x} is registered on this locality") from None
 
 
+_core = None
+
+
 def _rt():
-    from . import core
-    return core.current()
+    global _core
+    if _core is None:
+        from . import core
+        _core = core
+    return _core.current()
 
 
 def async_(act, target, *args):

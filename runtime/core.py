@@ -65,8 +65,12 @@ def _register_types():
     _types_registered = True
 
 
-def _outcome(f):
-    return (False, f._result) if f.has_exception() else (True, f._result)
+def _outcome_tb(f):
+    """Return ``(ok, value)`` of a finished future, an exception as ``(exc, traceback text)``."""
+    if f.has_exception():
+        e = f._result
+        return False, (e, "".join(traceback.format_exception(e)))
+    return True, f._result
 
 
 class Runtime:
@@ -291,14 +295,14 @@ class Runtime:
         finally:
             if obj is not None:
                 self.agas.unpin(gid)
-        self.stats.add("actions_executed")
         if isinstance(r, Future):
-            r.add_done_callback(lambda f: finish(True, f._result) if not f.has_exception()
-                                else finish(False, (f._result, "".join(traceback.format_exception(f._result)))))
+            r.add_done_callback(lambda f: finish(*_outcome_tb(f)))
         else:
             finish(True, r)
 
     def _finish_local(self, promise, act, ok, value):
+        if ok:
+            self.stats.add("actions_executed")
         if promise is None:
             if not ok:
                 self.fatal(f"action {act.name} (applied) raised:\n{value[1]}")
@@ -311,8 +315,18 @@ class Runtime:
     def deliver(self, route, args):
         """Run a parcel received by the parcelport (called from the progress thread)."""
         flags, source, gl, lid, aid, cont = unpack_route(route)
-        self.stats.add("parcels_received")
         act = _actions_by_id.get(aid)
+        if not lid and act is not None and act.direct:  # fast path: a direct action on this locality
+            try:
+                r = act.fn(*args)
+            except BaseException as e:  # noqa: BLE001 - travels to the caller
+                self._finish_remote(source, cont, flags, act, False, (e, traceback.format_exc()))
+                return
+            if not isinstance(r, Future):
+                self._finish_remote(source, cont, flags, act, True, r)
+                return
+            r.add_done_callback(lambda f: self._finish_remote(source, cont, flags, act, *_outcome_tb(f)))
+            return
         finish = functools.partial(self._finish_remote, source, cont, flags, act)
         if act is None:
             finish(False, (KeyError(f"no action with id {aid:#x} is registered on locality {self.here}"), ""))
@@ -332,11 +346,11 @@ class Runtime:
         self._send(dest, route, args, internal=bool(flags & F_INTERNAL))
         self._count_done(flags)
 
-    def _count_done(self, flags):
-        if not flags & F_INTERNAL:
-            self.stats.add("app_done")
+    def _count_done(self, flags, executed=0):
+        self.stats.add_many(app_done=0 if flags & F_INTERNAL else 1, actions_executed=executed)
 
     def _finish_remote(self, source, cont, flags, act, ok, value):
+        done = int(ok)
         try:
             name = act.name if act is not None else "?"
             if flags & F_NOREPLY:
@@ -346,6 +360,7 @@ class Runtime:
             if ok:
                 try:
                     self._reply(source, _set_value, (cont, value), flags)
+                    done = 1
                     return
                 except Exception:  # noqa: BLE001 - e.g. an unserializable result
                     ok, value = False, (None, traceback.format_exc())
@@ -353,7 +368,7 @@ class Runtime:
             text = f"{type(e).__name__}: {e}" if e is not None else "result could not be sent"
             self._reply(source, _set_exception, (cont, text, name, self.here, tb), flags)
         finally:
-            self._count_done(flags)
+            self._count_done(flags, done)
 
     def _reply(self, source, act, args, flags):
         route = pack_route(self.here, -1, 0, act.id, 0, F_NOREPLY | (flags & F_INTERNAL))

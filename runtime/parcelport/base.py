@@ -17,7 +17,8 @@ class Parcelport:
     header (bytes, see runtime/parcel.py), ``archive`` a serialization archive (``.frames``,
     frame 0 = index data and chunk table, frames[1:] pointer chunks).  ``on_sent()`` is called
     once every frame has left and its buffer may be reused.  For each parcel received the
-    parcelport decodes it (zero-copy where it can) and calls ``runtime.deliver(route, args)``.
+    parcelport decodes it (zero-copy where it can), counts it in ``stats`` (parcels_received,
+    messages_*, bytes_*, deserialization_time_s) and calls ``runtime.deliver(route, args)``.
     """
 
     name = "base"

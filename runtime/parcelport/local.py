@@ -48,7 +48,7 @@ class LocalParcelport(Parcelport):
             route, hdr, bufs, n, nmsg, dt = self._q.popleft()
         t0 = time.perf_counter()
         args = hdr.finish(bufs)
-        self.stats.add_many(messages_received=nmsg, bytes_received=n,
+        self.stats.add_many(parcels_received=1, messages_received=nmsg, bytes_received=n,
                             bytes_received_zero_copy=sum(b.nbytes for b in bufs),
                             deserialization_time_s=dt + time.perf_counter() - t0)
         self.runtime.deliver(route, args)
