@@ -20,6 +20,15 @@ order-0 coefficient and the acceleration minus the gradient.  Boundaries are fre
 Momentum is conserved to round-off: every interaction is computed once and applied with
 opposite signs, and the translations are exact for the truncated polynomials.  A leaf cell
 also feels its own uniform-cube potential ``-G m C / dx``, ``C = 3 ln(2 + sqrt 3) - pi/2``.
+
+Angular momentum (option ``angmom``): the truncated M2L leaves each pair a small net torque
+``T = R x F_A + tau_A + tau_B`` (``R = z_A - z_B``, ``tau`` the spin torques about the
+centres of mass).  In the spirit of Marcello (2017, ApJS 231, 5), each pair's torque is
+computed exactly from its expansion increments and cancelled by equal and opposite uniform
+accelerations ``+-f / M`` of the two cells, ``f = -(T x R) / R^2``; with the symmetric
+truncation ``T`` has no part along ``R`` (the tests check that the total torque vanishes to
+round-off), so this removes it all.  The net force is unchanged, so linear and angular
+momentum are both conserved to round-off; the potential is unchanged.
 """
 
 import math
@@ -133,13 +142,47 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
 
 
 @njit(cache=True, nogil=True)
+def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, u):
+    """Cancel the net torque of one mutual M2L (expansion increments ``T2[0]``, ``T2[1]``).
+
+    Adds opposite uniform accelerations of cells A and B to ``u``.
+    """
+    MA = mom[A, 0]
+    MB = mom[B, 0]
+    if MA <= 0.0 or MB <= 0.0:
+        return
+    F = np.zeros(3)
+    for q in range(frc.shape[0]):
+        F[frc[q, 0]] -= T2[0, frc[q, 1]] * mom[A, frc[q, 2]]
+    T = np.zeros(3)
+    for q in range(trq.shape[0]):
+        T[trq[q, 0]] -= trq_coef[q] * (T2[0, trq[q, 1]] * mom[A, trq[q, 2]]
+                                       + T2[1, trq[q, 1]] * mom[B, trq[q, 2]])
+    T[0] += ry * F[2] - rz * F[1]
+    T[1] += rz * F[0] - rx * F[2]
+    T[2] += rx * F[1] - ry * F[0]
+    r2 = rx * rx + ry * ry + rz * rz
+    # f = -(T x R) / R^2 on A, -f on B: torque R x f = -T (T is perpendicular to R)
+    fx = -(T[1] * rz - T[2] * ry) / r2
+    fy = -(T[2] * rx - T[0] * rz) / r2
+    fz = -(T[0] * ry - T[1] * rx) / r2
+    u[A, 0] += fx / MA
+    u[A, 1] += fy / MA
+    u[A, 2] += fz / MA
+    u[B, 0] -= fx / MB
+    u[B, 1] -= fy / MB
+    u[B, 2] -= fz / MB
+
+
+@njit(cache=True, nogil=True)
 def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_level, generic,
-             order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
-             loc, phid, gd):
+             angmom, order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
+             frc, trq, trq_coef, loc, phid, gd, u):
     """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
-    cells to ``phid`` and ``gd``.  Returns the counts of M2L and P2P interactions.
+    cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
+    (``spin_fix``).  Returns the counts of M2L and P2P interactions.
     """
     N3 = N * N * N
     unrolled = mom.shape[1] == 20 and not generic
@@ -148,6 +191,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
     sa = np.empty(cap, dtype=np.int64)
     sb = np.empty(cap, dtype=np.int64)
     D = np.empty(mom.shape[1])
+    T2 = np.zeros((2, mom.shape[1]))
     ka = np.empty(8, dtype=np.int64)
     kb = np.empty(8, dtype=np.int64)
     nm2l = 0
@@ -184,8 +228,19 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 rz = zc[A, 2] - zc[B, 2]
                 s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    if unrolled:
-                        m2l3(rx, ry, rz, mom, A, B, G, loc)
+                    if angmom:
+                        T2[:] = 0.0
+                        if unrolled:
+                            m2l3(rx, ry, rz, mom, A, B, G, T2, 0, 1)
+                        else:
+                            derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
+                            m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
+                                       m2l_sb, T2[0], T2[1])
+                        loc[A] += T2[0]
+                        loc[B] += T2[1]
+                        spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, u)
+                    elif unrolled:
+                        m2l3(rx, ry, rz, mom, A, B, G, loc, A, B)
                     else:
                         derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
                         m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
@@ -233,8 +288,11 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
 
 
 @njit(cache=True, nogil=True)
-def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, phi, g):
-    """Pass expansions to children (L2L), coarsest level first; read them at leaf cells."""
+def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, u, phi, g):
+    """Pass expansions to children (L2L), coarsest level first; read them at leaf cells.
+
+    The uniform accelerations ``u`` of the torque correction are passed down too.
+    """
     N3 = N * N * N
     nt = loc.shape[1]
     pw = np.empty(nt)
@@ -247,11 +305,13 @@ def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, 
             if leaf:
                 phi[c] = loc[c, 0] + phid[c]
                 for a in range(3):
-                    g[c, a] = gd[c, a] - loc[c, 1 + a]
+                    g[c, a] = gd[c, a] - loc[c, 1 + a] + u[c, a]
                 continue
             child_cells(c, N, children, kids)
-            for u in range(8):
-                s = kids[u]
+            for q8 in range(8):
+                s = kids[q8]
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
                           mi, fact, pw)
                 l2l_add(loc[c], pw, sh_n, sh_m, sh_d, loc[s])
+                for a in range(3):
+                    u[s, a] += u[c, a]

@@ -69,6 +69,18 @@ class Tables:
                     sh.append((lookup[n], lookup[m], lookup[tuple(n[j] - m[j] for j in range(3))]))
         s = np.array(sh, dtype=np.int64)
         self.sh_n, self.sh_m, self.sh_d = s[:, 0].copy(), s[:, 1].copy(), s[:, 2].copy()
+        # net force and spin torque of a cell's mass in an expansion about its centre:
+        # F_c = -sum_k C_{k+e_c} M^k, tau_a = -sum eps_abc (k_b + 1) C_{k+e_c} M^{k+e_b}
+        low = [k for k in idx if sum(k) <= p - 1]
+        up = [[lookup[tuple(k[j] + (j == c) for j in range(3))] for c in range(3)] for k in low]
+        self.frc = np.array([(c, up[q][c], lookup[k]) for q, k in enumerate(low)
+                             for c in range(3)], dtype=np.int64)
+        eps = {(0, 1, 2): 1, (1, 2, 0): 1, (2, 0, 1): 1, (0, 2, 1): -1, (2, 1, 0): -1,
+               (1, 0, 2): -1}
+        tq = [(a, up[q][c], up[q][b], e * (k[b] + 1)) for (a, b, c), e in eps.items()
+              for q, k in enumerate(low)]
+        self.trq = np.array([t[:3] for t in tq], dtype=np.int64)
+        self.trq_coef = np.array([t[3] for t in tq], dtype=np.float64)
 
     def arrays(self):
         """Return the tuple of arrays the kernels take, in their argument order."""

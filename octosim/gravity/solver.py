@@ -23,14 +23,16 @@ def _as_node_array(desc, rho):
     return rho
 
 
-def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False):
+def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
+               angmom=False):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
     masses must be non-negative.  ``theta`` is the opening angle (0 gives the direct sum),
     ``order`` the expansion order p.  When ``stats`` is a dict it receives the interaction
     counts and the time of each phase.  ``generic`` uses the table-driven M2L even at order 3
-    (instead of the unrolled one; for tests).
+    (instead of the unrolled one; for tests).  ``angmom`` cancels each M2L pair's net torque
+    (``fmm.spin_fix``) so angular momentum is conserved to round-off too.
     """
     assert theta >= 0.0, theta
     N = desc.N
@@ -49,6 +51,7 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     rad = np.empty(ncell)
     loc = np.zeros((ncell, tab.nterm))
     phid = np.zeros(ncell)
+    u = np.zeros((ncell, 3))
     gd = np.zeros((ncell, 3))
     phi = np.zeros(ncell)
     g = np.zeros((ncell, 3))
@@ -57,12 +60,13 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
            tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad)
     t1 = time.perf_counter()
     nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, rad, mom, float(G), float(theta),
-                          bool(self_term), desc.max_level, bool(generic), tab.order, tab.mi,
-                          tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m, tab.m2l_km, tab.m2l_sa,
-                          tab.m2l_sb, loc, phid, gd)
+                          bool(self_term), desc.max_level, bool(generic), bool(angmom),
+                          tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m,
+                          tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq, tab.trq_coef,
+                          loc, phid, gd, u)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
-             tab.sh_d, loc, phid, gd, phi, g)
+             tab.sh_d, loc, phid, gd, u, phi, g)
     t3 = time.perf_counter()
     if stats is not None:
         stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,
@@ -72,7 +76,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     return phi, g
 
 
-def solve(mesh_or_desc, G=1.0, theta=0.5, rho=None, order=3, self_term=True, stats=None):
+def solve(mesh_or_desc, G=1.0, theta=0.5, rho=None, order=3, self_term=True, stats=None,
+          angmom=False):
     """Solve for gravity with the FMM on a ``Mesh`` or a ``TreeDesc``.
 
     For a mesh (anything with ``tree``, ``subgrids``, ``N`` and ``xscale``), the density is
@@ -82,12 +87,12 @@ def solve(mesh_or_desc, G=1.0, theta=0.5, rho=None, order=3, self_term=True, sta
     """
     if isinstance(mesh_or_desc, TreeDesc):
         assert rho is not None, "solve(TreeDesc, ...) needs rho"
-        return solve_desc(mesh_or_desc, rho, G, theta, order, self_term, stats)
+        return solve_desc(mesh_or_desc, rho, G, theta, order, self_term, stats, angmom=angmom)
     mesh = mesh_or_desc
     desc = TreeDesc.from_octree(mesh.tree, mesh.N, mesh.xscale)
     if rho is None:
         rho = {key: mesh.subgrids[key].interior[RHO] for key in desc.keys
                if desc.leaf[desc.index[key]]}
-    phi, g = solve_desc(desc, rho, G, theta, order, self_term, stats)
+    phi, g = solve_desc(desc, rho, G, theta, order, self_term, stats, angmom=angmom)
     leaves = [k for k in desc.keys if desc.leaf[desc.index[k]]]
     return ({k: phi[desc.index[k]] for k in leaves}, {k: g[desc.index[k]] for k in leaves})

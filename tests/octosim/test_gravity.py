@@ -152,3 +152,28 @@ def test_gravity_source_terms():
         assert np.allclose(S[f], inner[RHO] * g[a])
     assert np.allclose(S[EGAS], sum(inner[f] * g[a] for a, f in enumerate((SX, SY, SZ))))
     assert np.all(S[[RHO, TAU, 6]] == 0.0)
+
+
+def _torque(desc, rho, g):
+    cw = np.array([desc.dx(L) for L in desc.level])
+    m = rho * cw[:, None, None, None] ** 3
+    X = np.zeros((desc.nnode, 3) + rho.shape[1:])
+    for n in desc.leaves():
+        X[n] = np.array(np.meshgrid(*desc.cell_centers(n), indexing="ij"))
+    t = np.cross(X[desc.leaf], m[desc.leaf][:, None] * g[desc.leaf], axis=1)
+    return np.abs(t.sum(axis=(0, 2, 3, 4))).max() / np.abs(t).sum()
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_angular_momentum_correction(random_tree, order):
+    desc, rho, P, A = random_tree
+    phi0, g0 = solve_desc(desc, rho, theta=0.5, order=order)
+    phi, g = solve_desc(desc, rho, theta=0.5, order=order, angmom=True)
+    assert np.array_equal(phi, phi0)                    # the potential is untouched
+    assert _torque(desc, rho, g0) > 1e-8               # the plain FMM leaves a net torque
+    assert _torque(desc, rho, g) <= 1e-13
+    total, size = _forces(desc, rho, g)
+    assert np.all(np.abs(total) <= 1e-13 * size)
+    ep, eg = _errors(desc, phi, g, P, A)
+    _, eg0 = _errors(desc, phi0, g0, P, A)
+    assert eg <= 1.2 * eg0 and eg <= (1e-3 if order >= 3 else 5e-3), (eg, eg0)
