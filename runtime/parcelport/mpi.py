@@ -146,6 +146,7 @@ class MpiParcelport(Parcelport):
         for _ in range(len(inflight) + 2):
             if t + n - 1 > self.tag_ub:
                 t = FIRST_TAG
+                self.stats.add("tag_wraps")
             clash = [s for s, m in inflight.items() if s < t + n and t < s + m]
             if not clash:
                 break
@@ -180,15 +181,47 @@ class MpiParcelport(Parcelport):
             reqs.append(comm.Isend([f0, MPI.BYTE], dest, t))
             t += 1
         nbytes = len(head) + (0 if eager else flen)
-        mm = self.max_message
-        for v in chunk_views:
+        creqs, cbytes = self._isend_chunks(dest, t, chunk_views)
+        reqs += creqs
+        self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
+        with self._send_lock:
+            self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+
+    def _isend_chunks(self, dest, tag, views):
+        """Send each pointer chunk (flat uint8 views) as messages from ``tag`` on; return (requests, bytes)."""
+        MPI, comm, mm = self.MPI, self.comm, self.max_message
+        reqs, nbytes, t = [], 0, tag
+        for v in views:
             for off in range(0, v.nbytes, mm):
                 reqs.append(comm.Isend([v[off:off + mm], MPI.BYTE], dest, t))
                 t += 1
             nbytes += v.nbytes
-        self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes)
-        with self._send_lock:
-            self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+        return reqs, nbytes
+
+    def _allocate(self, hdr):
+        """Return the receive buffers of a parcel's chunks (pooled when large)."""
+        pool = self.pool
+        if pool is not None and any(pool.wants(c.nbytes) for c in hdr.chunks):
+            h0 = pool.hits
+            bufs = [pool.empty(c.shape, c.dtype) if pool.wants(c.nbytes)
+                    else np.empty(c.shape, c.dtype) for c in hdr.chunks]
+            self.stats.add("recv_pool_hits", pool.hits - h0)
+            return bufs
+        return hdr.allocate()
+
+    def _irecv_chunks(self, source, tag, hdr, bufs):
+        """Post the receives of each chunk straight into ``bufs``; return (requests, bytes, next tag)."""
+        MPI, comm, mm = self.MPI, self.comm, self.max_message
+        reqs, nbytes, t = [], 0, tag
+        for b in bufs:
+            v = byte_view(b)
+            if v.nbytes:
+                self.recent_buffers.append((v.__array_interface__["data"][0], v.nbytes))
+            for off in range(0, v.nbytes, mm):
+                reqs.append(comm.Irecv([v[off:off + mm], MPI.BYTE], source, t))
+                t += 1
+            nbytes += v.nbytes
+        return reqs, nbytes, t
 
     def _progress_sends(self):
         if not self._sends:
@@ -260,30 +293,14 @@ class MpiParcelport(Parcelport):
         """Post chunk receives for parcels from ``source`` whose frame 0 is here, in header order."""
         decode_header = self._decode_header
         q = self._posting[source]
-        MPI, comm, mm = self.MPI, self.comm, self.max_message
         while q and q[0].ready:
             r = q.popleft()
             t0 = time.perf_counter()
             r.hdr = hdr = decode_header(r.frame0)
-            pool = self.pool
-            if pool is not None and any(pool.wants(c.nbytes) for c in hdr.chunks):
-                h0 = pool.hits
-                r.bufs = bufs = [pool.empty(c.shape, c.dtype) if pool.wants(c.nbytes)
-                                 else np.empty(c.shape, c.dtype) for c in hdr.chunks]
-                self.stats.add("recv_pool_hits", pool.hits - h0)
-            else:
-                r.bufs = bufs = hdr.allocate()
+            r.bufs = bufs = self._allocate(hdr)
             r.dt += time.perf_counter() - t0
-            t = r.tag + (0 if r.eager else 1)
-            reqs = []
-            for b in bufs:
-                v = byte_view(b)
-                if v.nbytes:
-                    self.recent_buffers.append((v.__array_interface__["data"][0], v.nbytes))
-                for off in range(0, v.nbytes, mm):
-                    reqs.append(comm.Irecv([v[off:off + mm], MPI.BYTE], source, t))
-                    t += 1
-                r.nbytes += v.nbytes
+            reqs, nbytes, t = self._irecv_chunks(source, r.tag + (0 if r.eager else 1), hdr, bufs)
+            r.nbytes += nbytes
             assert t - r.tag == r.ntags, f"parcel from {source}: {t - r.tag} messages, header says {r.ntags}"
             r.nmsg += len(reqs)
             if reqs:
