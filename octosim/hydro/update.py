@@ -30,12 +30,17 @@ def _stage(U, U0, Fx, Fy, Fz, S, use_src, dt, dx, a):
                     u = U[f, i + G, j + G, k + G] - dtdx * div
                     if use_src:
                         u += dt * S[f, i, j, k]
-                    U[f, i + G, j + G, k + G] = a * U0[f, i + G, j + G, k + G] + b * u
+                    if a != 0.0:
+                        u = a * U0[f, i + G, j + G, k + G] + b * u
+                    U[f, i + G, j + G, k + G] = u
 
 
 @njit(**KW)
 def rk_stage(U, U0, Fx, Fy, Fz, dt, dx, a):
-    """Update the interior in place: U <- a U0 + (1 - a) (U - dt/dx div F)."""
+    """Update the interior in place: U <- a U0 + (1 - a) (U - dt/dx div F).
+
+    With ``a == 0`` (first stage) ``U0`` is not read.
+    """
     _stage(U, U0, Fx, Fy, Fz, Fx, False, dt, dx, a)
 
 

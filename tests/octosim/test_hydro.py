@@ -189,7 +189,7 @@ def test_rk_stage_src_adds_dt_source():
     F = [np.zeros((nf, 5, 4, 4)), np.zeros((nf, 4, 5, 4)), np.zeros((nf, 4, 4, 5))]
     S = np.random.default_rng(0).normal(size=(nf, 4, 4, 4))
     A, B = U.copy(), U.copy()
-    rk_stage(A, U, *F, 0.1, 0.25, 0.0)
+    rk_stage(A, np.full_like(U, np.nan), *F, 0.1, 0.25, 0.0)    # a = 0 never reads U0
     rk_stage_src(B, U, *F, S, 0.1, 0.25, 0.75)
     assert np.array_equal(A, U)
     I = (slice(None),) + (slice(G, -G),) * 3
