@@ -2,8 +2,12 @@
 
 PPM: Colella & Woodward 1984, JCP 54, 174, eqs. (1.6)-(1.10): interface values from
 monotonised-central (MC) slopes, then the monotonicity constraint on each parabola.
-Contact steepening and flattening (CW84 sec. 3) are not applied.  PLM: piecewise-linear
-with the MC (van Leer 1977) or minmod limiter.
+Contact steepening and flattening (CW84 sec. 3) are not applied: flattening reads p
+four cells away, beyond the 3 ghost layers, and would make block faces depend on the
+decomposition.  PPM_EP: fourth-order interface values and the extremum-preserving
+limiter of Colella & Sekora 2008, JCP 227, 7069, eqs. (13)-(20) with C = 1.25, which keeps
+smooth extrema second order.  PLM: piecewise-linear with the MC (van Leer 1977) or minmod
+limiter.
 
 Input and output are directional arrays ``A[f, m*T + t]`` (see ``eos.gather_dir``): ``m``
 the cell index along the sweep (ghosts included), ``t`` the transverse interior cell, so
@@ -20,6 +24,7 @@ KW = dict(cache=True, nogil=True, error_model="numpy")
 RECON_PLM = 0          # PLM, MC limiter
 RECON_PPM = 1          # PPM (CW84), default
 RECON_PLM_MINMOD = 2   # PLM, minmod limiter
+RECON_PPM_EP = 3       # PPM with the extremum-preserving limiter of Colella & Sekora 2008
 
 
 @njit(**KW)
@@ -89,6 +94,80 @@ def ppm_pencils(W, QM, QP, D, nv, Md, T):
 
 
 @njit(**KW)
+def _limit_curvature(d2, d2l, d2c, d2r, C):
+    """Return sign(d2) min(|d2|, C|d2l|, C|d2c|, C|d2r|) if all agree in sign, else 0."""
+    m = min(abs(d2), C * min(abs(d2l), min(abs(d2c), abs(d2r))))
+    same = (d2 > 0.0 and d2l > 0.0 and d2c > 0.0 and d2r > 0.0) or \
+        (d2 < 0.0 and d2l < 0.0 and d2c < 0.0 and d2r < 0.0)
+    m = m if same else 0.0
+    return m if d2 >= 0.0 else -m
+
+
+@njit(**KW)
+def ppm_ep_pencils(W, QM, QP, A, nv, Md, T):
+    """Fill edge states by PPM with the Colella & Sekora (2008) limiter.
+
+    ``A`` (length >= Md*T) is scratch for the interface values of one field, the value
+    between cells m and m+1 stored at m.
+    """
+    G = GHOST
+    C = 1.25
+    c7 = 7.0 / 12.0
+    c1 = 1.0 / 12.0
+    n1 = (Md - 3) * T
+    c0 = (G - 1) * T
+    n2 = (Md - 2 * G + 2) * T
+    for f in range(nv):
+        Wf = W[f]
+        wm = Wf[0:]
+        w0 = Wf[T:]
+        wp = Wf[2 * T:]
+        wpp = Wf[3 * T:]
+        af = A[T:]
+        for i in range(n1):
+            am1 = wm[i]
+            a0 = w0[i]
+            a1 = wp[i]
+            a2 = wpp[i]
+            h = c7 * (a0 + a1) - c1 * (am1 + a2)
+            # CS08 eq. (18): a face value outside its neighbours is limited by curvature
+            d2 = 3.0 * (a0 - 2.0 * h + a1)
+            lim = _limit_curvature(d2, am1 - 2.0 * a0 + a1, d2, a0 - 2.0 * a1 + a2, C)
+            hl = 0.5 * (a0 + a1) - lim * (1.0 / 6.0)
+            af[i] = hl if (h - a0) * (a1 - h) < 0.0 else h
+        wmm = Wf[c0 - 2 * T:]
+        wm = Wf[c0 - T:]
+        w0 = Wf[c0:]
+        wp = Wf[c0 + T:]
+        wpp = Wf[c0 + 2 * T:]
+        fl = A[c0 - T:]
+        fr = A[c0:]
+        qm = QM[f, c0:]
+        qp = QP[f, c0:]
+        for i in range(n2):
+            a0 = w0[i]
+            am1 = wm[i]
+            ap1 = wp[i]
+            aL = fl[i]
+            aR = fr[i]
+            dl = aL - a0
+            dr = aR - a0
+            extremum = dr * dl >= 0.0 or (am1 - a0) * (a0 - ap1) <= 0.0
+            # CS08 eq. (20)-(21): at an extremum scale the parabola by the limited curvature
+            d2 = 6.0 * (aL - 2.0 * a0 + aR)
+            lim = _limit_curvature(d2, wmm[i] - 2.0 * am1 + a0, am1 - 2.0 * a0 + ap1,
+                                   a0 - 2.0 * ap1 + wpp[i], C)
+            r = lim / d2 if d2 != 0.0 else 0.0
+            eL = a0 + dl * r
+            eR = a0 + dr * r
+            # monotone cells: CW84 overshoot correction
+            mL = a0 - 2.0 * dr if abs(dl) >= 2.0 * abs(dr) else aL
+            mR = a0 - 2.0 * dl if abs(dr) >= 2.0 * abs(dl) else aR
+            qm[i] = eL if extremum else mL
+            qp[i] = eR if extremum else mR
+
+
+@njit(**KW)
 def plm_pencils(W, QM, QP, nv, Md, T, minmod):
     """Fill edge states ``QM``/``QP`` by limited PLM on directional arrays."""
     G = GHOST
@@ -112,12 +191,14 @@ def plm_pencils(W, QM, QP, nv, Md, T, minmod):
 
 @njit(**KW)
 def reconstruct_pencils(W, QM, QP, D, nv, Md, T, recon):
-    """Fill edge states with the method ``recon`` (RECON_PLM, RECON_PPM, RECON_PLM_MINMOD).
+    """Fill edge states with ``recon``: RECON_PLM, RECON_PPM, RECON_PLM_MINMOD, RECON_PPM_EP.
 
     ``D`` is a 1-D scratch array of length >= Md*T.
     """
     if recon == RECON_PPM:
         ppm_pencils(W, QM, QP, D, nv, Md, T)
+    elif recon == RECON_PPM_EP:
+        ppm_ep_pencils(W, QM, QP, D, nv, Md, T)
     elif recon == RECON_PLM_MINMOD:
         plm_pencils(W, QM, QP, nv, Md, T, True)
     else:
