@@ -11,7 +11,8 @@ fractions; central-upwind fluxes (Kurganov, Noelle & Petrova 2001); SSP-RK3 (Shu
 API
 ---
 ``RECON_PLM = 0`` (MC limiter), ``RECON_PPM = 1`` (CW84, default), ``RECON_PLM_MINMOD = 2``,
-``RECON_PPM_EP = 3`` (PPM with the extremum-preserving limiter of Colella & Sekora 2008).
+``RECON_PPM_EP = 3`` (PPM with the extremum-preserving limiter of Colella & Sekora 2008);
+``RECON_NAMES`` maps the config words plm, ppm, plm_minmod, ppm_ep to these codes.
 
 ``compute_fluxes(U, gamma, recon, de_switch, Fx, Fy, Fz)``
     Fill fluxes of interior faces: ``Fx`` (nf, Nx+1, Ny, Nz), ``Fx[:, i, j, k]`` through
@@ -47,12 +48,13 @@ stale ``*.nbi``/``*.nbc`` files under ``octosim/hydro/__pycache__``.
 """
 from octosim.hydro.boundary import BC_OUTFLOW, BC_PERIODIC, BC_REFLECT, fill_boundary
 from octosim.hydro.fluxes import compute_fluxes, compute_fluxes_work, make_work
-from octosim.hydro.reconstruct import RECON_PLM, RECON_PLM_MINMOD, RECON_PPM, RECON_PPM_EP
+from octosim.hydro.reconstruct import (RECON_NAMES, RECON_PLM, RECON_PLM_MINMOD, RECON_PPM,
+                                       RECON_PPM_EP)
 from octosim.hydro.timestep import max_signal_speed, primitives
 from octosim.hydro.update import apply_floors, dual_energy_sync, rk_stage, rk_stage_src
 
 __all__ = [
-    "RECON_PLM", "RECON_PPM", "RECON_PLM_MINMOD", "RECON_PPM_EP",
+    "RECON_PLM", "RECON_PPM", "RECON_PLM_MINMOD", "RECON_PPM_EP", "RECON_NAMES",
     "compute_fluxes", "compute_fluxes_work", "make_work", "max_signal_speed",
     "rk_stage", "rk_stage_src", "apply_floors", "dual_energy_sync",
     "fill_boundary", "BC_OUTFLOW", "BC_REFLECT", "BC_PERIODIC", "primitives",

@@ -26,6 +26,9 @@ RECON_PPM = 1          # PPM (CW84), default
 RECON_PLM_MINMOD = 2   # PLM, minmod limiter
 RECON_PPM_EP = 3       # PPM with the extremum-preserving limiter of Colella & Sekora 2008
 
+RECON_NAMES = {"plm": RECON_PLM, "ppm": RECON_PPM, "plm_minmod": RECON_PLM_MINMOD,
+               "ppm_ep": RECON_PPM_EP}
+
 
 @njit(**KW)
 def mc_slope(am, a0, ap):
