@@ -169,24 +169,42 @@ def _install(gid, type_name, state):
 def _migrate_out(gid, dest, timeout):
     rt = _rt()
     ag = rt.agas
-    with ag.lock:
-        if gid not in ag.local:  # moved meanwhile: chase it
-            return rt.call(_migrate_out, GlobalId(ag.resolve(gid), 0), (gid, dest, timeout))
-        if dest == ag.here:
-            return True
-        ag.migrating[gid] = []
     deadline = time.monotonic() + timeout
     while True:
         with ag.lock:
-            if not ag.pins.get(gid):
-                obj = ag.local[gid]
+            if gid in ag.migrating:  # another migration of it is under way: let it finish
+                pass
+            elif gid not in ag.local:  # moved meanwhile: chase it
+                loc = ag.resolve(gid)
+                if loc == ag.here:
+                    raise LookupError(f"no component {gid} on locality {ag.here}")
+                return rt.call(_migrate_out, GlobalId(loc, 0), (gid, dest, timeout))
+            elif dest == ag.here:
+                return True
+            else:
+                ag.migrating[gid] = []
                 break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"migration of {gid}: actions still running after {timeout} s")
-        time.sleep(1e-4)
-    state = obj.__getstate__() if hasattr(obj, "__getstate__") else dict(obj.__dict__)
-    state = {k: v for k, v in state.items() if k != "gid"} if isinstance(state, dict) else state
-    rt.call(_install, dest, (gid, component_type(type(obj)), state)).get(timeout)
+            raise TimeoutError(f"migration of {gid}: another migration still running after {timeout} s")
+        time.sleep(1e-3)
+    try:
+        while True:
+            with ag.lock:
+                if not ag.pins.get(gid):
+                    obj = ag.local[gid]
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"migration of {gid}: actions still running after {timeout} s")
+            time.sleep(1e-4)
+        state = obj.__getstate__() if hasattr(obj, "__getstate__") else dict(obj.__dict__)
+        state = {k: v for k, v in state.items() if k != "gid"} if isinstance(state, dict) else state
+        rt.call(_install, dest, (gid, component_type(type(obj)), state)).get(timeout)
+    except BaseException:  # it stays here: run what was queued meanwhile, then report
+        with ag.lock:
+            queued = ag.migrating.pop(gid)
+        for resend in queued:
+            resend(ag.here)
+        raise
     if gid.locality not in (ag.here, dest):
         rt.call(_update, gid.locality, (gid, dest)).get(timeout)
     with ag.lock:

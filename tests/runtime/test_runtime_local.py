@@ -171,3 +171,23 @@ def test_launcher_detection(monkeypatch):
     assert not launcher_detected()
     monkeypatch.setenv("PMI_SIZE", "2")
     assert launcher_detected()
+
+
+def test_receive_pool_recycles_only_dead_buffers():
+    import gc
+
+    from runtime.parcelport.recvpool import RecvPool
+    pool = RecvPool(min_bytes=1 << 16, max_cached=1 << 22)
+    a = pool.empty((300, 100), np.float64)
+    addr = a.__array_interface__["data"][0]
+    view = a[10:20]
+    del a
+    gc.collect()
+    b = pool.empty((300, 100), np.float64)  # the view still holds the first buffer
+    addr_b = b.__array_interface__["data"][0]
+    assert addr_b != addr and pool.hits == 0
+    del view, b
+    gc.collect()
+    c = pool.empty((30000,), np.float64)
+    assert pool.hits == 1 and c.flags.writeable and c.flags.c_contiguous
+    assert c.__array_interface__["data"][0] in (addr, addr_b)
