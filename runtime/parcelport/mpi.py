@@ -64,13 +64,23 @@ class _Recv:
 
 @register_parcelport("mpi")
 class MpiParcelport(Parcelport):
-    """Two-sided MPI transport: eager header, rendezvous pointer chunks."""
+    """Two-sided MPI transport: eager header, rendezvous pointer chunks.
+
+    Options (``runtime.init(parcelport="mpi", **options)``): ``eager_threshold`` (bytes of
+    frame 0 carried in the header message, 8192), ``max_message`` (largest single message;
+    bigger chunks are split, 1 GiB), ``header_slots`` (pre-posted header receives, 16),
+    ``tag_ub`` (cap on the tag space, to test wrap-around), ``spin_bytes``/``spin_s`` (poll
+    receives of at least this size back to back for up to this long, 256 KiB / 20 ms),
+    ``pool_min_bytes``/``pool_max_bytes`` (receive pool: chunk size from which it is used,
+    1 MiB, 0 disables; idle bytes it keeps, 256 MiB).  Subclasses may override
+    ``_isend_chunks``, ``_allocate`` and ``_irecv_chunks`` to move chunks another way.
+    """
 
     distributed = True
 
     def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
                  tag_ub=None, spin_bytes=1 << 18, spin_s=0.02, pool_min_bytes=1 << 20,
-                 pool_max_bytes=1 << 30, **options):
+                 pool_max_bytes=1 << 28, **options):
         super().__init__(runtime)
         self.spin_bytes, self.spin_s = int(spin_bytes), float(spin_s)
         self.pool = RecvPool(pool_min_bytes, pool_max_bytes) if pool_min_bytes else None

@@ -7,6 +7,7 @@ weakref finalizer on the ctypes object that exports the memory), so the next rec
 similar size writes into warm memory.  Buffers are still one per received chunk and belong
 to the decoded value for as long as the program keeps it.
 """
+import collections
 import ctypes
 import mmap
 import threading
@@ -20,11 +21,13 @@ _HUGE = 4 << 20
 
 
 class RecvPool:
-    """Hand out C-contiguous arrays of at least ``min_bytes``; keep at most ``max_cached`` bytes."""
+    """Hand out C-contiguous arrays of at least ``min_bytes``; keep at most ``max_cached`` idle
+    bytes, forgetting the least recently released first."""
 
     def __init__(self, min_bytes=1 << 20, max_cached=1 << 30):
         self.min_bytes, self.max_cached = int(min_bytes), int(max_cached)
         self._free = {}
+        self._order = collections.deque()  # cached mmaps, least recently released first
         self._lock = threading.Lock()
         self.cached = 0
         self.hits = self.misses = 0
@@ -42,6 +45,7 @@ class RecvPool:
             stack = self._free.get(size)
             raw = stack.pop() if stack else None
             if raw is not None:
+                self._order.remove(raw)
                 self.cached -= size
                 self.hits += 1
             else:
@@ -58,7 +62,14 @@ class RecvPool:
         return np.frombuffer(holder, dtype=dtype, count=count).reshape(shape)
 
     def _release(self, raw, size):
+        if size > self.max_cached:
+            return
         with self._lock:
-            if self.cached + size <= self.max_cached:
-                self._free.setdefault(size, []).append(raw)
-                self.cached += size
+            self._free.setdefault(size, []).append(raw)
+            self._order.append(raw)
+            self.cached += size
+            while self.cached > self.max_cached:  # forget the least recently released
+                old = self._order.popleft()
+                n = len(old)
+                self._free[n].remove(old)
+                self.cached -= n
