@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from octosim.gravity._m2l3 import m2l3
+from octosim.gravity._m2l import m2l2, m2l2s, m2l3, m2l3s
 from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
 
 #: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
@@ -142,19 +142,20 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
 
 
 @njit(cache=True, nogil=True)
-def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, u):
+def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u):
     """Cancel the net torque of one mutual M2L (expansion increments ``T2[0]``, ``T2[1]``).
 
-    Adds opposite uniform accelerations of cells A and B to ``u``.
+    Adds opposite uniform accelerations of cells A and B to ``u``; ``wk`` is scratch (6,).
     """
     MA = mom[A, 0]
     MB = mom[B, 0]
     if MA <= 0.0 or MB <= 0.0:
         return
-    F = np.zeros(3)
+    wk[:] = 0.0
+    F = wk[:3]
+    T = wk[3:]
     for q in range(frc.shape[0]):
         F[frc[q, 0]] -= T2[0, frc[q, 1]] * mom[A, frc[q, 2]]
-    T = np.zeros(3)
     for q in range(trq.shape[0]):
         T[trq[q, 0]] -= trq_coef[q] * (T2[0, trq[q, 1]] * mom[A, trq[q, 2]]
                                        + T2[1, trq[q, 1]] * mom[B, trq[q, 2]])
@@ -185,13 +186,16 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
     (``spin_fix``).  Returns the counts of M2L and P2P interactions.
     """
     N3 = N * N * N
-    unrolled = mom.shape[1] == 20 and not generic
+    unrolled = 0
+    if not generic:
+        unrolled = 3 if mom.shape[1] == 20 else (2 if mom.shape[1] == 10 else 0)
     th2 = theta * theta
     cap = 64 * (2 * max_level + 6)
     sa = np.empty(cap, dtype=np.int64)
     sb = np.empty(cap, dtype=np.int64)
     D = np.empty(mom.shape[1])
     T2 = np.zeros((2, mom.shape[1]))
+    wk = np.zeros(6)
     ka = np.empty(8, dtype=np.int64)
     kb = np.empty(8, dtype=np.int64)
     nm2l = 0
@@ -228,19 +232,28 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 rz = zc[A, 2] - zc[B, 2]
                 s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    if angmom:
+                    if angmom and unrolled == 3:
+                        m2l3s(rx, ry, rz, mom, A, B, G, loc, u)
+                    elif angmom and unrolled == 2:
+                        m2l2s(rx, ry, rz, mom, A, B, G, loc, u)
+                    elif angmom:
                         T2[:] = 0.0
-                        if unrolled:
+                        if unrolled == 3:
                             m2l3(rx, ry, rz, mom, A, B, G, T2, 0, 1)
+                        elif unrolled == 2:
+                            m2l2(rx, ry, rz, mom, A, B, G, T2, 0, 1)
                         else:
                             derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
                             m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
                                        m2l_sb, T2[0], T2[1])
-                        loc[A] += T2[0]
-                        loc[B] += T2[1]
-                        spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, u)
-                    elif unrolled:
+                        for t in range(T2.shape[1]):
+                            loc[A, t] += T2[0, t]
+                            loc[B, t] += T2[1, t]
+                        spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u)
+                    elif unrolled == 3:
                         m2l3(rx, ry, rz, mom, A, B, G, loc, A, B)
+                    elif unrolled == 2:
+                        m2l2(rx, ry, rz, mom, A, B, G, loc, A, B)
                     else:
                         derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
                         m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
