@@ -1,7 +1,27 @@
 """Newtonian self-gravity: a cell-based fast multipole method on the octree (Octo-Tiger).
 
-``solve(mesh_or_desc, G, theta)`` returns per-leaf potential and acceleration;
-``gravity_source(U, phi, g)`` turns them into the hydro stage's source term.
+API
+---
+``solve(mesh, G=1.0, theta=0.5, order=3, angmom=False) -> (phi, g)``
+    ``phi[key]`` (N, N, N) and ``g[key]`` (3, N, N, N) over the mesh's leaves, from the
+    leaves' interior density.  ``theta`` is the opening angle (0 gives the direct sum),
+    ``order`` the expansion order p (multipoles and Taylor expansions through p; 3 is
+    Octo-Tiger's 20 coefficients and the default; 2 and 3 have unrolled fast kernels).
+    ``angmom`` also conserves angular momentum to round-off (linear momentum always is).
+``solve_desc(desc, rho, ...) -> (phi, g)``
+    The same on a ``TreeDesc`` (plain arrays: per node level, coords, parent, children,
+    leaf) with ``rho`` (nnode, N, N, N) or a dict; node-indexed arrays back.  ``stats={}``
+    receives the M2L/P2P counts and phase times.
+``gravity_source(U, phi, g) -> S`` (nf, N, N, N)
+    ``rho g`` for the momenta, ``s . g`` (= rho v . g) for egas, zero elsewhere; for
+    ``rk_stage_src``.  ``leaf_sources(mesh, G, theta)`` does solve + source for all leaves.
+``potential_energy(rho, phi, dx)``
+    ``1/2 sum rho phi dV`` of one subgrid, for the energy budget.
+``direct_desc(desc, rho)``
+    O(n^2) reference with the same point-mass cells and self term.
+
+Kernels (``fmm``, ``multipole``, ``_m2l``) are numba functions of arrays and scalars;
+``python -m octosim.gravity.bench`` times the solver against the direct sum.
 """
 
 from octosim.gravity.direct import direct_desc

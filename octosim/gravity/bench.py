@@ -26,12 +26,12 @@ def _problem(name):
 
 
 def run(levels=(1, 2, 3), N=8, theta=0.5, problem="polytrope", direct_max_cells=150_000,
-        repeat=1):
+        repeat=1, order=3, angmom=False):
     """Return one dict of timings per level (see the module docstring)."""
     prob = _problem(problem)
     params = {}
     desc0, rho0 = problem_tree(prob, params, N=N, max_level=0)
-    solve_desc(desc0, rho0, theta=theta)                    # compile outside the timings
+    solve_desc(desc0, rho0, theta=theta, order=order, angmom=angmom)  # compile first
     direct_desc(desc0, rho0)
     rows, rate = [], None
     for L in levels:
@@ -40,7 +40,7 @@ def run(levels=(1, 2, 3), N=8, theta=0.5, problem="polytrope", direct_max_cells=
         st, best, wall = {}, np.inf, np.inf
         for _ in range(repeat):
             t0, w0 = time.process_time(), time.perf_counter()
-            phi, _ = solve_desc(desc, rho, theta=theta, stats=st)
+            phi, _ = solve_desc(desc, rho, theta=theta, stats=st, order=order, angmom=angmom)
             best = min(best, time.process_time() - t0)
             wall = min(wall, time.perf_counter() - w0)
         row = {"max_level": L, "subgrids": int(desc.nnode), "leaves": int(desc.leaf.sum()),
@@ -63,8 +63,10 @@ def run(levels=(1, 2, 3), N=8, theta=0.5, problem="polytrope", direct_max_cells=
     return rows
 
 
-def _table(rows, theta, problem):
-    out = [f"FMM gravity ({problem}, theta = {theta}, order 3) vs direct sum, same leaf cells",
+def _table(rows, theta, problem, order=3, angmom=False):
+    am = ", angular momentum correction" if angmom else ""
+    out = [f"FMM gravity ({problem}, theta = {theta}, order {order}{am}) vs direct sum, "
+           "same leaf cells",
            f"{'level':>5} {'subgrids':>8} {'leaves':>6} {'cells':>8} {'M2L':>10} {'P2P':>9} "
            f"{'FMM cpu s':>9} {'ms/subgrid':>10} {'direct s':>10} {'speedup':>8} {'max err':>8}"]
     for r in rows:
@@ -87,16 +89,19 @@ def main(argv=None):
     ap.add_argument("--problem", default="polytrope", help="problem module for the masses")
     ap.add_argument("--direct-max-cells", type=int, default=150_000)
     ap.add_argument("--repeat", type=int, default=1, help="FMM repetitions (best is kept)")
+    ap.add_argument("--order", type=int, default=3, help="expansion order p")
+    ap.add_argument("--angmom", action="store_true", help="angular momentum correction")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     a = ap.parse_args(argv)
     if a.N < 2 or a.N % 2:
         ap.error("--N must be even and >= 2")
-    rows = run(a.levels, a.N, a.theta, a.problem, a.direct_max_cells, a.repeat)
-    print(_table(rows, a.theta, a.problem))
+    rows = run(a.levels, a.N, a.theta, a.problem, a.direct_max_cells, a.repeat, a.order,
+               a.angmom)
+    print(_table(rows, a.theta, a.problem, a.order, a.angmom))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"theta": a.theta, "N": a.N, "problem": a.problem, "rows": rows}, f,
-                      indent=1)
+            json.dump({"theta": a.theta, "N": a.N, "problem": a.problem, "order": a.order,
+                       "angmom": a.angmom, "rows": rows}, f, indent=1)
     return 0
 
 
