@@ -7,8 +7,6 @@ Pressure is ``(gamma - 1) e``.  Primitive work arrays ``W`` have the layout of `
 fields ``rho, vx, vy, vz, p, tau/rho, X_0, ...`` (tracer and species as mass fractions);
 ``gather_dir`` copies them into the directional layout the sweeps use.
 """
-import math
-
 from numba import njit
 
 from octosim.fields import GHOST, RHO, SX, SY, SZ, EGAS, TAU
@@ -125,11 +123,3 @@ def pencil_dims(shape, d):
     if d == 1:
         return My, Nx * Nz
     return Mz, Nx * Ny
-
-
-@njit(**KW)
-def sound_speed(rho, p, gamma):
-    """Return the adiabatic sound speed sqrt(gamma p / rho), zero for p <= 0."""
-    if p <= 0.0:
-        return 0.0
-    return math.sqrt(gamma * p / rho)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from octosim.fields import EGAS, GHOST, RHO, SPECIES0, SX, TAU, nfields
+from octosim.fields import EGAS, GHOST, RHO, SPECIES0, TAU, nfields
 from octosim.hydro import BC_OUTFLOW, BC_REFLECT, primitives
 from octosim.hydro.uniform import fill_all, run_uniform
 from octosim.problems import available, criteria, get_problem, sedov, sod
