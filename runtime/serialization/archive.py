@@ -58,7 +58,10 @@ def _as_flat_array(buffer):
         if not buffer.flags.c_contiguous:
             raise ValueError("chunk buffer must be C-contiguous")
         return buffer
-    return np.frombuffer(buffer, dtype=np.uint8)
+    try:
+        return np.frombuffer(buffer, dtype=np.uint8)
+    except BufferError as exc:
+        raise ValueError(f"chunk buffer must be contiguous: {exc}") from exc
 
 
 class OutputArchive:

@@ -27,7 +27,10 @@ class SerializeBuffer:
                 raise TypeError("SerializeBuffer cannot hold Python objects")
             array = data
         else:
-            array = np.frombuffer(data, dtype=np.uint8)
+            try:
+                array = np.frombuffer(data, dtype=np.uint8)
+            except BufferError as exc:
+                raise ValueError(f"SerializeBuffer needs a contiguous buffer: {exc}") from exc
         self.data = data
         self.array = array
 

@@ -18,7 +18,7 @@ from .errors import SerializationError
 from .registry import DECODERS, register_tag
 from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T_BUFCHUNK,
                    T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLOAT, T_FROZENSET,
-                   T_HOM, T_INT, T_LIST, T_NONE, T_SET, T_STR, T_TRUE, T_TUPLE)
+                   T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR, T_TRUE, T_TUPLE)
 
 HOM_MIN = 16
 _SWAP = sys.byteorder == "big"
@@ -164,12 +164,20 @@ def _enc_set(ar, obj):
 
 
 def _enc_dict(ar, obj):
-    ar.tags.append(T_DICT)
-    ar.ints.append(len(obj))
+    n = len(obj)
+    keys = list(obj)
     depth = ar.depth = ar.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    _enc_items(ar, chain.from_iterable(obj.items()))
+    if list(map(type, keys)).count(str) == n:     # str keys: all to the string column
+        ar.tags.append(T_SDICT)
+        ar.ints.append(n)
+        ar.strs += keys
+        _enc_items(ar, obj.values())
+    else:
+        ar.tags.append(T_DICT)
+        ar.ints.append(n)
+        _enc_items(ar, chain.from_iterable(obj.items()))
     ar.depth = depth - 1
 
 
@@ -247,8 +255,8 @@ def _read_items(ia, n):
             append(next_int())
         elif tag == T_FLOAT:
             append(next_float())
-        elif tag == T_DICT:
-            append(_dec_dict(ia))
+        elif tag == T_SDICT:
+            append(_dec_sdict(ia))
         else:
             dec = decoders[tag]
             if dec is None:
@@ -277,6 +285,16 @@ def _dec_frozenset(ia):
 def _dec_dict(ia):
     items = iter(_read_items(ia, ia.count(2)))
     return dict(zip(items, items))
+
+
+def _dec_sdict(ia):
+    n = ia.next_int()
+    if n < 0 or n > ia.ntags:
+        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
+    keys = list(islice(ia._iters[3], n))
+    if len(keys) != n:
+        raise SerializationError("string column ran dry")
+    return dict(zip(keys, _read_items(ia, n)))
 
 
 def _dec_hom(ia):
@@ -318,5 +336,6 @@ register_tag(T_LIST, [list], _enc_list, _dec_list)
 register_tag(T_TUPLE, [tuple], _enc_tuple, _dec_tuple)
 register_tag(T_HOM, [], _enc_list, _dec_hom)
 register_tag(T_DICT, [dict], _enc_dict, _dec_dict)
+register_tag(T_SDICT, [], _enc_dict, _dec_sdict)
 register_tag(T_SET, [set], _enc_set, _dec_set)
 register_tag(T_FROZENSET, [frozenset], _enc_set, _dec_frozenset)

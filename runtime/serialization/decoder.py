@@ -49,7 +49,7 @@ class InputArchive:
     """
 
     __slots__ = ("raw", "rpos", "rend", "depth", "specs", "arrays", "cursor", "next_tag",
-                 "next_int", "next_float", "next_str", "_iters")
+                 "next_int", "next_float", "next_str", "_iters", "ntags")
 
     def read(self):
         """Read the next value."""
@@ -75,10 +75,10 @@ class InputArchive:
         return pos
 
     def count(self, per=1):
-        """Read a container length (times ``per``) and check it against the tags left."""
+        """Read a container length (times ``per``) and check it against the message's tags."""
         n = per * self.next_int()
-        if n < 0 or n > length_hint(self._iters[0]):
-            raise SerializationError(f"{n} items claimed, {length_hint(self._iters[0])} tags left")
+        if n < 0 or n > self.ntags:
+            raise SerializationError(f"{n} items claimed, the message holds {self.ntags} values")
         return n
 
     def tags_left(self):
@@ -184,7 +184,7 @@ class Header:
         (mode, ntags, nints, nfloats, nstrs, raw_end, tags_at, ints_at, floats_at, strs_at,
          str_nbytes) = self._layout
         ia = InputArchive()
-        ia.raw, ia.rpos, ia.rend, ia.depth = data, HEADER.size, raw_end, 0
+        ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, HEADER.size, raw_end, 0, ntags
         ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
         try:
             its = ia._iters = (
@@ -236,6 +236,15 @@ def _chunk_array(spec, buf):
 
 def decode_header(frame0):
     """Phase 1: check frame 0's header and chunk table; return a Header."""
+    try:
+        return _decode_header(frame0)
+    except SerializationError:
+        raise
+    except Exception as exc:     # defensive: nothing but SerializationError leaves here
+        raise SerializationError(f"malformed header: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode_header(frame0):
     data = _as_bytes(frame0)
     size = len(data)
     if size < HEADER.size:

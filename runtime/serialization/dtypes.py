@@ -8,7 +8,7 @@ A spec is one kind byte, then:
   (u16 length + UTF-8), the offset u32 and the field's own spec;
 * 2 (subarray, fields only): the base spec, u8 ndim, ndim u32 dims.
 
-Object dtypes (and records holding objects) are refused both ways: only bitwise
+Object dtypes (and records holding objects) and dtypes of zero itemsize are refused: only bitwise
 serializable data travels.
 """
 import re
@@ -56,6 +56,8 @@ def dtype_spec(dt):
         return _enc_cache[dt]
     except KeyError:
         pass
+    if dt.itemsize == 0:
+        raise TypeError(f"dtype {dt} has no bytes per item; give it a size")
     spec = _encode(dt, 0)
     if len(_enc_cache) < 4096:
         _enc_cache[dt] = spec
@@ -137,7 +139,7 @@ def _decode(data, pos, end, depth):
 
 def decode_dtype(data, pos, end):
     """Decode the spec at ``data[pos:end]``; return ``(dtype, next_pos)``."""
-    if data[pos] == 0:           # simple spec: try the cache first
+    if pos + 2 <= end and data[pos] == 0:           # simple spec: try the cache first
         stop = pos + 2 + data[pos + 1]
         if stop <= end:
             dt = _dec_cache.get(data[pos + 2:stop])
