@@ -179,3 +179,21 @@ def test_angular_momentum_correction(random_tree, order):
     ep, eg = _errors(desc, phi, g, P, A)
     _, eg0 = _errors(desc, phi0, g0, P, A)
     assert eg <= 1.2 * eg0 and eg <= (1e-3 if order >= 3 else 5e-3), (eg, eg0)
+
+
+def test_mirror_symmetric_masses_give_mirror_symmetric_field():
+    def refine(key):
+        L, ix, iy, iz = key
+        return L == 0 or (L == 1 and iy == 0) or (L == 2 and ix in (1, 2) and iz == 0)
+
+    N = 4
+    desc = TreeDesc(build_keys(refine, 3), N, 1.0)
+    mirror = np.array([desc.index[(L, (1 << L) - 1 - ix, iy, iz)] for L, ix, iy, iz in desc.keys])
+    rho = np.random.default_rng(11).random((desc.nnode, N, N, N))
+    rho = 0.5 * (rho + rho[mirror][:, ::-1])
+    phi, g = solve_desc(desc, rho, theta=0.5)
+    lv = desc.leaf
+    scale_p, scale_g = np.abs(phi[lv]).max(), np.abs(g[lv]).max()
+    assert np.abs(phi[mirror][:, ::-1] - phi)[lv].max() <= 1e-12 * scale_p
+    assert np.abs(-g[mirror][:, 0, ::-1] - g[:, 0])[lv].max() <= 1e-12 * scale_g
+    assert np.abs(g[mirror][:, 1:, ::-1] - g[:, 1:])[lv].max() <= 1e-12 * scale_g
