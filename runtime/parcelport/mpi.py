@@ -21,6 +21,7 @@ assumption between each other.  Safe to call ``send`` from any thread (MPI_THREA
 ``progress`` runs in one thread at a time (others return at once).
 """
 import collections
+import os
 import struct
 import sys
 import threading
@@ -337,6 +338,7 @@ class MpiParcelport(Parcelport):
                     k += 1
                     if not done and k % 16 == 0:
                         self._progress_headers()  # post the receives of parcels behind it
+                        os.sched_yield()          # let a sender sharing this core run
             if not done:
                 continue
             self._recvs.remove(r)
