@@ -6,6 +6,11 @@ call per kernel per block per stage (what a mesh driver does) and one numba call
 whole batch (the kernels' own cost).  Also times each kernel alone.  Prints zone-cycles
 per CPU second of this process (``time.process_time``: numba kernels run single-threaded,
 and CPU time is robust to other jobs sharing the machine; wall time is also reported).
+
+Reference (2026-11-21, one idle Xeon core, numba 0.68, 64 blocks of 8^3, 6 fields, PPM):
+2.3e6 zone-cycles/s batched, 2.5e6 Python-driven; per block and stage (us): ghosts 9.1,
+primitives 7.4, directional gathers 7.0, reconstruction 13.8, fluxes 9.7, rk_stage 4.3,
+dual-energy sync 8.5 (one pow per cell).  PPM_EP 1.9e6; 16^3 blocks 3.1e6; 5 species 1.4e6.
 """
 import argparse
 import json
