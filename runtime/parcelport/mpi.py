@@ -93,10 +93,12 @@ class MpiParcelport(Parcelport):
         self._tag_ub_opt = tag_ub
         self._send_lock = threading.Lock()
         self._plock = threading.Lock()
-        self._sends = []           # [reqs, archive, on_sent, dest, first tag, ntags]
+        self._sends = []           # [reqs, archive, on_sent, dest, first tag, ntags], oldest first
+        self._scan = 0
         self._recvs = []           # _Recv with receives posted
         self._posting = collections.defaultdict(collections.deque)  # source -> _Recv awaiting posting
         self._next_tag = {}
+        self._backlog = {}         # dest -> parcels waiting for free tags, oldest first
         self._inflight = collections.defaultdict(dict)  # dest -> {first tag: ntags}
         self.recent_buffers = collections.deque(maxlen=64)  # (address, nbytes) of receive buffers
 
@@ -128,7 +130,7 @@ class MpiParcelport(Parcelport):
 
     def stop(self, timeout=30.0):
         deadline = time.monotonic() + timeout
-        while (self._sends or self._recvs) and time.monotonic() < deadline:
+        while not self.idle() and time.monotonic() < deadline:
             if not self.progress():
                 time.sleep(1e-4)
         for _, req in self._slots:
@@ -144,42 +146,51 @@ class MpiParcelport(Parcelport):
         self.MPI.COMM_WORLD.Abort(code)
 
     def idle(self):
-        return not (self._sends or self._recvs)
+        return not (self._sends or self._recvs or self._backlog)
 
     # ---- sending -----------------------------------------------------------------------
     def _take_tags(self, dest, n):
-        """Return the first of ``n`` consecutive follow-up tags for ``dest`` not in flight."""
+        """Reserve ``n`` consecutive follow-up tags towards ``dest`` not in flight; None if none now."""
         span = self.tag_ub - FIRST_TAG + 1
         if n > span:
             raise ValueError(f"parcel needs {n} messages but the tag space holds {span}")
         inflight = self._inflight[dest]
         t = self._next_tag.get(dest, FIRST_TAG)
-        for _ in range(len(inflight) + 2):
-            if t + n - 1 > self.tag_ub:
-                t = FIRST_TAG
-                self.stats.add("tag_wraps")
-            clash = [s for s, m in inflight.items() if s < t + n and t < s + m]
-            if not clash:
-                break
-            t = max(s + m for s, m in inflight.items() if s < t + n and t < s + m)
-        else:
-            raise RuntimeError(f"no free range of {n} tags towards locality {dest}")
-        inflight[t] = n
-        self._next_tag[dest] = t + n
-        return t
+        ends = sorted(s + m for s, m in inflight.items())
+        for c in [t] + [e for e in ends if e > t] + [FIRST_TAG] + [e for e in ends if e <= t]:
+            if c + n - 1 > self.tag_ub:
+                continue
+            if all(s >= c + n or s + m <= c for s, m in inflight.items()):
+                if c < t:
+                    self.stats.add("tag_wraps")
+                inflight[c] = n
+                self._next_tag[dest] = c + n
+                return c
+        return None
 
     def send(self, dest, route, archive, on_sent=None):
-        MPI = self.MPI
         frames = archive.frames
         f0 = frames[0]
         flen = memoryview(f0).nbytes
         eager = flen <= self.eager_threshold
-        chunk_views = [byte_view(f) for f in frames[1:]]
-        ntags = (0 if eager else 1) + sum(_pieces(v.nbytes, self.max_message) for v in chunk_views)
-        with self._send_lock:
-            tag = self._take_tags(dest, ntags) if ntags else 0
+        views = [byte_view(f) for f in frames[1:]]
+        ntags = (0 if eager else 1) + sum(_pieces(v.nbytes, self.max_message) for v in views)
+        item = (dest, route, archive, on_sent, f0, flen, eager, views, ntags)
+        if ntags:
+            with self._send_lock:
+                backlog = self._backlog.get(dest)
+                tag = None if backlog else self._take_tags(dest, ntags)
+                if tag is None:  # every tag is in flight: send once some come back, in order
+                    self._backlog.setdefault(dest, collections.deque()).append(item)
+                    return
+        else:
+            tag = 0
+        self._post(item, tag)
+
+    def _post(self, item, tag):
+        dest, route, archive, on_sent, f0, flen, eager, views, ntags = item
+        MPI, comm = self.MPI, self.comm
         head = _XPORT.pack(flen, ntags, tag, eager) + route + (bytes(f0) if eager else b"")
-        comm = self.comm
         req = comm.Isend([head, MPI.BYTE], dest, HDR_TAG)
         if not ntags and req.Test():  # eager parcel already out (the common small case)
             self.stats.add_many(messages_sent=1, bytes_sent=len(head))
@@ -192,11 +203,27 @@ class MpiParcelport(Parcelport):
             reqs.append(comm.Isend([f0, MPI.BYTE], dest, t))
             t += 1
         nbytes = len(head) + (0 if eager else flen)
-        creqs, cbytes = self._isend_chunks(dest, t, chunk_views)
+        creqs, cbytes = self._isend_chunks(dest, t, views)
         reqs += creqs
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
         with self._send_lock:
             self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+
+    def _post_backlog(self):
+        """Send parcels that waited for tags, oldest first per destination."""
+        ready = []
+        with self._send_lock:
+            for dest, q in list(self._backlog.items()):
+                while q:
+                    tag = self._take_tags(dest, q[0][8])
+                    if tag is None:
+                        break
+                    ready.append((q.popleft(), tag))
+                if not q:
+                    del self._backlog[dest]
+        for item, tag in ready:
+            self._post(item, tag)
+        return bool(ready)
 
     def _isend_chunks(self, dest, tag, views):
         """Send each pointer chunk (flat uint8 views) as messages from ``tag`` on; return (requests, bytes)."""
@@ -237,9 +264,20 @@ class MpiParcelport(Parcelport):
     def _progress_sends(self):
         if not self._sends:
             return False
-        with self._send_lock:
-            sends = list(self._sends)
-        done = [s for s in sends if self.MPI.Request.Testall(s[0])]
+        Testall = self.MPI.Request.Testall
+        self._scan += 1
+        if self._scan % 32:  # sends mostly finish in order: test the oldest ones only
+            with self._send_lock:
+                sends = self._sends[:4]
+            done = []
+            for s in sends:
+                if not Testall(s[0]):
+                    break
+                done.append(s)
+        else:  # now and then everything, for those that finished out of order
+            with self._send_lock:
+                sends = list(self._sends)
+            done = [s for s in sends if Testall(s[0])]
         if not done:
             return False
         with self._send_lock:
@@ -251,6 +289,8 @@ class MpiParcelport(Parcelport):
             s[1] = None  # release the archive (the caller's buffers)
             if s[2] is not None:
                 s[2]()
+        if self._backlog:
+            self._post_backlog()
         return True
 
     # ---- receiving ---------------------------------------------------------------------
