@@ -13,7 +13,7 @@ import enum
 import numpy as np
 
 from .registry import ENCODERS, encoder_for
-from .wire import CHUNK, HEADER, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
+from .wire import CHUNK, HEADER, INT64S, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
 from .dtypes import dtype_spec
 
 DEFAULT_THRESHOLD = 4096
@@ -147,7 +147,8 @@ class OutputArchive:
         buf += self.tags
         ints, floats, strs = self.ints, self.floats, self.strs
         if ints:
-            buf += np.fromiter(ints, "<i8", len(ints)).data
+            n = len(ints)
+            buf += INT64S[n].pack(*ints) if n < len(INT64S) else np.fromiter(ints, "<i8", n).data
         if floats:
             buf += np.fromiter(floats, "<f8", len(floats)).data
         mode = 0
@@ -168,11 +169,14 @@ class OutputArchive:
             shape = arr.shape
             buf += CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
             buf += dtype_spec(arr.dtype)
-            if shape:
-                buf += np.array(shape, dtype="<i8").data
+            buf += INT64S[len(shape)].pack(*shape)
             if key:
-                buf += np.array(key, dtype="<i8").data
-            frames.append(memoryview(arr.reshape(-1).view(np.uint8)))
+                buf += INT64S[len(key)].pack(*key)
+            try:
+                frame = memoryview(arr).cast("B")
+            except (TypeError, ValueError):      # formats memoryview cannot cast
+                frame = memoryview(arr.reshape(-1).view(np.uint8))
+            frames.append(frame)
             if was_copied:
                 copied += nbytes
             else:

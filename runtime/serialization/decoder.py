@@ -21,7 +21,7 @@ from .archive import POINTER, RMA, ChunkKind
 from .dtypes import decode_dtype
 from .errors import SerializationError
 from .registry import DECODERS
-from .wire import CHUNK, HEADER, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
+from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
 
 _SWAP = sys.byteorder == "big"
 _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
@@ -30,14 +30,20 @@ _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
 class ChunkSpec(_Spec):
     """What to allocate for one chunk: ``(index, kind, nbytes, dtype, shape)``; ``.key`` for RMA."""
 
+    key = None      # an RMA chunk's memory key (tuple of ints); set on the instance
+
     def __new__(cls, index, kind, nbytes, dtype, shape, key=None):
-        self = super().__new__(cls, index, kind, nbytes, dtype, shape)
-        self.key = key
+        self = tuple.__new__(cls, (index, kind, nbytes, dtype, shape))
+        if key is not None:
+            self.key = key
         return self
 
     def __repr__(self):
         return (f"ChunkSpec(index={self.index}, kind={self.kind.name}, nbytes={self.nbytes}, "
                 f"dtype={self.dtype}, shape={self.shape}, key={self.key})")
+
+
+_KINDS = {int(k): k for k in ChunkKind}
 
 
 class InputArchive:
@@ -103,6 +109,8 @@ class InputArchive:
 
 
 def _column(data, start, n, code):
+    if n < len(INT64S):
+        return (INT64S if code == "q" else FLOAT64S)[n].unpack_from(data, start)
     block = array(code)
     block.frombytes(data[start:start + 8 * n])
     if _SWAP:
@@ -215,9 +223,13 @@ class Header:
 
 
 def _chunk_array(spec, buf):
-    if (type(buf) is np.ndarray and buf.dtype == spec.dtype and buf.shape == spec.shape
-            and buf.flags.c_contiguous):
-        return buf
+    if type(buf) is np.ndarray:
+        if buf.dtype == spec.dtype and buf.shape == spec.shape and buf.flags.c_contiguous:
+            return buf
+    elif (type(buf) is memoryview and buf.format == "B" and buf.ndim == 1
+          and buf.nbytes == spec.nbytes and buf.nbytes):
+        arr = np.frombuffer(buf, dtype=spec.dtype)      # 1-D bytes: always contiguous
+        return arr if len(spec.shape) == 1 else arr.reshape(spec.shape)
     try:
         mv = memoryview(buf)
     except TypeError as exc:
@@ -231,7 +243,8 @@ def _chunk_array(spec, buf):
         return np.empty(spec.shape, spec.dtype)
     if mv.ndim != 1 or mv.format not in ("B", "b", "c"):
         mv = mv.cast("B")
-    return np.frombuffer(mv, dtype=spec.dtype).reshape(spec.shape)
+    arr = np.frombuffer(mv, dtype=spec.dtype)
+    return arr if len(spec.shape) == 1 else arr.reshape(spec.shape)
 
 
 def decode_header(frame0):
@@ -273,16 +286,17 @@ def _decode_header(frame0):
         if pos + CHUNK.size > size:
             raise SerializationError("truncated chunk table")
         kind, ndim, keylen, nbytes = CHUNK.unpack_from(data, pos)
-        if kind not in (POINTER, RMA):
-            raise SerializationError(f"chunk {i}: unknown kind {kind}")
+        kind = _KINDS.get(kind)
+        if kind is None:
+            raise SerializationError(f"chunk {i}: unknown kind")
         if ndim > MAX_NDIM or keylen > MAX_KEYLEN or (keylen and kind != RMA):
             raise SerializationError(f"chunk {i}: bad ndim {ndim} or key length {keylen}")
         dtype, pos = decode_dtype(data, pos + CHUNK.size, size)
         if pos + 8 * (ndim + keylen) > size:
             raise SerializationError("truncated chunk table")
-        shape = tuple(np.frombuffer(data, "<i8", ndim, pos).tolist()) if ndim else ()
+        shape = INT64S[ndim].unpack_from(data, pos)
         pos += 8 * ndim
-        key = tuple(np.frombuffer(data, "<i8", keylen, pos).tolist()) if kind == RMA else None
+        key = INT64S[keylen].unpack_from(data, pos) if kind == RMA else None
         pos += 8 * keylen
         count = 1
         for n in shape:
@@ -292,7 +306,7 @@ def _decode_header(frame0):
         if dtype.itemsize == 0 or count * dtype.itemsize != nbytes:
             raise SerializationError(
                 f"chunk {i}: {nbytes} bytes do not hold {shape} of {dtype}")
-        chunks.append(ChunkSpec(i, ChunkKind(kind), nbytes, dtype, shape, key))
+        chunks.append(ChunkSpec(i, kind, nbytes, dtype, shape, key))
     if pos != size:
         raise SerializationError(f"{size - pos} stray bytes after the chunk table")
     return Header(data, chunks, layout, index_end - HEADER.size)

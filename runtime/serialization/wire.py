@@ -40,5 +40,7 @@ T_EXT = 30
 H_I64, H_F64, H_STR = 0, 1, 2
 
 CHUNK = struct.Struct("<BBBQ")
+INT64S = [struct.Struct(f"<{n}q") for n in range(65)]   # shapes, keys, short int columns
+FLOAT64S = [struct.Struct(f"<{n}d") for n in range(65)]
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
