@@ -8,8 +8,8 @@ cell pairs then applies, to each pair (A, B):
 
 * well separated, ``(r_A + r_B) < theta |z_A - z_B|`` with ``z`` the centres of mass and
   ``r`` the radii about them (the half-diagonal for uniform cells): one mutual
-  multipole-to-local step (M2L) with the derivative tensor ``D(z_A - z_B)`` computed once and added to both expansions with the signs that make the
-  forces opposite (Dehnen 2002, J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
+  multipole-to-local step (M2L) with the derivative tensor ``D(z_A - z_B)`` computed once
+  and added to both expansions with the signs that make the forces opposite (Dehnen 2002, J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
 * two leaf cells too close: a direct point-mass interaction (P2P), also mutual;
 * otherwise the larger cell is split (both when equal, so on a uniform level every M2L joins
   two cells of one level, as Octo-Tiger's stencil; different levels meet only at

@@ -4,8 +4,8 @@ Density ``rho_in`` inside radius ``radius`` about ``(x0, y0, z0)``, ``rho_out`` 
 each cell's density set by the volume fraction inside (exact chords along x, ``subsample^2``
 points across), so the mass is right.  The potential of the sphere, of mass
 ``M = 4/3 pi R^3 rho_in``, is ``-G M (3R^2 - r^2) / (2R^3)`` inside and ``-G M / r``
-outside; ``exact_potential`` returns it with the acceleration.  The pressure is uniform: this problem is for gravity, not for a
-hydrostatic run.
+outside; ``exact_potential`` returns it with the acceleration.  The pressure is uniform:
+this problem is for gravity, not for a hydrostatic run.
 """
 
 import numpy as np
