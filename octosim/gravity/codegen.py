@@ -1,7 +1,8 @@
 """Generate ``_m2l.py``: the order-2 and 3 mutual M2L written out term by term (a script).
 
 ``m2l<p>`` adds the two expansions; ``m2l<p>s`` also cancels the pair's net torque as
-``fmm.spin_fix`` does (the angular momentum correction).
+``fmm.spin_fix`` does (the angular momentum correction).  Dipole terms are left out: every
+cell's moments are taken about its centre of mass (or are all zero), so they vanish.
 
 The generic table-driven kernel (``multipole.m2l_mutual``) spends most of its time on
 indirection; this unrolled one computes the same sums.  ``python -m octosim.gravity.codegen``
@@ -77,6 +78,8 @@ def _kernel(p, spin=False):
             if t.m2l_k[q] != k:
                 continue
             m, km = t.m2l_m[q], t.m2l_km[q]
+            if t.order[m] == 1:
+                continue    # dipoles vanish about the centres of mass
             ta.append(("+" if t.m2l_sa[q] > 0 else "-") + f" d{km} * b{m}")
             tb.append(f"+ d{km} * a{m}")
         sa = " ".join(ta).lstrip("+ ")
