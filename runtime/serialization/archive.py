@@ -13,7 +13,7 @@ import enum
 import numpy as np
 
 from .registry import ENCODERS, encoder_for
-from .wire import CHUNK, HEADER, INT64S, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
+from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
 from .dtypes import dtype_spec
 
 DEFAULT_THRESHOLD = 4096
@@ -150,7 +150,8 @@ class OutputArchive:
             n = len(ints)
             buf += INT64S[n].pack(*ints) if n < len(INT64S) else np.fromiter(ints, "<i8", n).data
         if floats:
-            buf += np.fromiter(floats, "<f8", len(floats)).data
+            n = len(floats)
+            buf += FLOAT64S[n].pack(*floats) if n < len(FLOAT64S) else np.fromiter(floats, "<f8", n).data
         mode = 0
         start = len(buf)
         if strs:

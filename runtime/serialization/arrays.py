@@ -95,7 +95,7 @@ def _dec_npscalar(ia):
     if size == 0:
         raise SerializationError("zero-size scalar dtype")
     pos = ia.take(size)
-    return np.frombuffer(ia.raw, dt, 1, pos)[0]
+    return np.frombuffer(ia.raw, dt, 1, pos).copy()[0]
 
 
 register_tag(T_NDARRAY, [np.ndarray, np.memmap], _enc_ndarray, _dec_ndarray)

@@ -55,7 +55,7 @@ class InputArchive:
     """
 
     __slots__ = ("raw", "rpos", "rend", "depth", "specs", "arrays", "cursor", "next_tag",
-                 "next_int", "next_float", "next_str", "_iters", "ntags")
+                 "next_int", "next_float", "next_str", "_iters", "ntags", "getters")
 
     def read(self):
         """Read the next value."""
@@ -142,7 +142,7 @@ def _strings(data, start, nbytes, nstrs, mode):
 
 
 def _as_bytes(frame):
-    if type(frame) is bytes:
+    if type(frame) is bytes or type(frame) is bytearray:    # read in place
         return frame
     try:
         mv = memoryview(frame)
@@ -187,13 +187,18 @@ class Header:
         specs = self.chunks
         if len(buffers) != len(specs):
             raise SerializationError(f"{len(buffers)} chunk buffers for {len(specs)} chunks")
-        arrays = [_chunk_array(spec, buf) for spec, buf in zip(specs, buffers)] if specs else ()
+        try:
+            arrays = [_chunk_array(spec, buf) for spec, buf in zip(specs, buffers)] if specs else ()
+        except (BufferError, ValueError, TypeError) as exc:
+            if isinstance(exc, SerializationError):
+                raise
+            raise SerializationError(f"bad chunk buffer: {exc}") from exc
         data = self._data
         (mode, ntags, nints, nfloats, nstrs, raw_end, tags_at, ints_at, floats_at, strs_at,
          str_nbytes) = self._layout
         ia = InputArchive()
         ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, HEADER.size, raw_end, 0, ntags
-        ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
+        ia.specs, ia.arrays, ia.cursor, ia.getters = specs, arrays, 0, None
         try:
             its = ia._iters = (
                 iter(data[tags_at:tags_at + ntags]),
@@ -227,7 +232,7 @@ def _chunk_array(spec, buf):
         if buf.dtype == spec.dtype and buf.shape == spec.shape and buf.flags.c_contiguous:
             return buf
     elif (type(buf) is memoryview and buf.format == "B" and buf.ndim == 1
-          and buf.nbytes == spec.nbytes and buf.nbytes):
+          and buf.c_contiguous and buf.nbytes == spec.nbytes and buf.nbytes):
         arr = np.frombuffer(buf, dtype=spec.dtype)      # 1-D bytes: always contiguous
         return arr if len(spec.shape) == 1 else arr.reshape(spec.shape)
     try:

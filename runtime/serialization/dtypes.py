@@ -142,7 +142,7 @@ def decode_dtype(data, pos, end):
     if pos + 2 <= end and data[pos] == 0:           # simple spec: try the cache first
         stop = pos + 2 + data[pos + 1]
         if stop <= end:
-            dt = _dec_cache.get(data[pos + 2:stop])
+            dt = _dec_cache.get(bytes(data[pos + 2:stop]))
             if dt is not None:
                 return dt, stop
     return _decode(data, pos, end, 0)
