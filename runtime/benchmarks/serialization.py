@@ -257,11 +257,10 @@ def _table(results):
 def run(quick=False, out=sys.stdout):
     """Run every payload through every library; return the JSON-ready report."""
     libs = libraries()
-    repeats, target = (3, 2e-3) if quick else (7, 5e-3)
+    repeats, target = (5, 1e-3) if quick else (9, 2e-3)
     results = []
     for name, obj in payloads(quick):
-        rows = measure(obj, libs, repeats if not name.endswith("MiB") else max(3, repeats // 2),
-                       target)
+        rows = measure(obj, libs, repeats, target)
         for lib, row in rows.items():
             row = {"payload": name, "library": lib, **row}
             if isinstance(obj, np.ndarray):

@@ -23,7 +23,7 @@ def _enc_ndarray(ar, a):
     flags = a.flags
     if a.nbytes >= ar.threshold:
         if flags.c_contiguous:
-            ar.add_chunk(POINTER, a)
+            ar._chunks.append((POINTER, a, None, False))
             order = 0
         elif flags.f_contiguous:
             ar.add_chunk(POINTER, a.T)
@@ -78,8 +78,11 @@ def _dec_ndchunk(ia):
     order = ia.next_int()
     if order not in (0, 1):
         raise SerializationError(f"bad array order {order}")
-    _, arr = ia.next_chunk()
-    return arr.T if order else arr
+    i = ia.cursor
+    if i >= len(ia.arrays):
+        raise SerializationError("index data refers to more chunks than the table lists")
+    ia.cursor = i + 1
+    return ia.arrays[i].T if order else ia.arrays[i]
 
 
 def _enc_npscalar(ar, x):

@@ -44,6 +44,7 @@ class ChunkSpec(_Spec):
 
 
 _KINDS = {int(k): k for k in ChunkKind}
+_new_tuple = tuple.__new__
 
 
 class InputArchive:
@@ -202,7 +203,8 @@ class Header:
         try:
             its = ia._iters = (
                 iter(data[tags_at:tags_at + ntags]),
-                iter(_column(data, ints_at, nints, "q") if nints else ()),
+                iter(INT64S[nints].unpack_from(data, ints_at) if nints < len(INT64S)
+                     else _column(data, ints_at, nints, "q")),
                 iter(_column(data, floats_at, nfloats, "d") if nfloats else ()),
                 iter(_strings(data, strs_at, str_nbytes, nstrs, mode) if nstrs or str_nbytes
                      else ()))
@@ -255,15 +257,14 @@ def _chunk_array(spec, buf):
 def decode_header(frame0):
     """Phase 1: check frame 0's header and chunk table; return a Header."""
     try:
-        return _decode_header(frame0)
+        return _decode_header(frame0 if type(frame0) is bytes else _as_bytes(frame0))
     except SerializationError:
         raise
     except Exception as exc:     # defensive: nothing but SerializationError leaves here
         raise SerializationError(f"malformed header: {type(exc).__name__}: {exc}") from exc
 
 
-def _decode_header(frame0):
-    data = _as_bytes(frame0)
+def _decode_header(data):
     size = len(data)
     if size < HEADER.size:
         raise SerializationError(f"frame 0 has {size} bytes, fewer than the {HEADER.size}-byte header")
@@ -311,7 +312,10 @@ def _decode_header(frame0):
         if dtype.itemsize == 0 or count * dtype.itemsize != nbytes:
             raise SerializationError(
                 f"chunk {i}: {nbytes} bytes do not hold {shape} of {dtype}")
-        chunks.append(ChunkSpec(i, kind, nbytes, dtype, shape, key))
+        spec = _new_tuple(ChunkSpec, (i, kind, nbytes, dtype, shape))
+        if key is not None:
+            spec.key = key
+        chunks.append(spec)
     if pos != size:
         raise SerializationError(f"{size - pos} stray bytes after the chunk table")
     return Header(data, chunks, layout, index_end - HEADER.size)
