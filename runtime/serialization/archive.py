@@ -37,15 +37,16 @@ def get_threshold():
 
 
 def _check_threshold(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"zero-copy threshold must be an int >= 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"zero-copy threshold must be an int >= 0, got {n!r}")
     return n
 
 
 def set_threshold(nbytes):
     """Set the global zero-copy threshold: buffers of at least ``nbytes`` become pointer chunks.
 
-    Returns the previous value. A huge value turns zero copy off.
+    Returns the previous value. 0 sends every array and bytes object as a chunk (even empty
+    ones); a huge value turns zero copy off.
     """
     global _threshold
     old, _threshold = _threshold, _check_threshold(nbytes)

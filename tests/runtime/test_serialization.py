@@ -180,7 +180,9 @@ def test_global_and_per_call_threshold():
     finally:
         set_threshold(old)
     assert len(dumps(a)) == 1
-    for bad in [0, -1, 1.5, "64", True]:
+    assert len(dumps([a, np.zeros(0), b""], threshold=0)) == 4        # 0: everything is a chunk
+    assert_same([a, np.zeros(0), b""], loads(dumps([a, np.zeros(0), b""], threshold=0)))
+    for bad in [-1, 1.5, "64", True]:
         with pytest.raises(ValueError):
             set_threshold(bad)
         with pytest.raises(ValueError):
