@@ -1,4 +1,4 @@
-"""Serialization benchmark in the spirit of the paper's Figure 3, with its baselines in the same run.
+"""Serialization benchmark in the spirit of the paper's Figure 3, baselines in the same run.
 
     python -m runtime.benchmarks.serialization [--json FILE] [--quick]
 
@@ -220,7 +220,8 @@ def targets(results, quick):
     times = [r["total_s"] for _, r in arrays]
     if times:
         spread = max(times) / min(times)
-        out["array>=64KiB time spread (max/min)"] = {"value": spread, "target": "<= 3", "ok": spread <= 3}
+        out["array>=64KiB time spread (max/min)"] = {"value": spread, "target": "<= 3",
+                                                     "ok": spread <= 3}
     big = by.get(("array-16MiB", "octosim"))
     if big:
         speedup = 1 / big["time_vs_pickle"]
@@ -231,8 +232,8 @@ def targets(results, quick):
                                      "ok": rec["time_vs_pickle"] <= 1}
     zero = [r for r in results if r["library"] == "octosim" and r.get("array_bytes", 0)
             >= get_threshold()]
-    copied_ok = all(r["bytes_copied"] == r["archive_bytes"] - r["array_bytes"] and r["shares_memory"]
-                    for r in zero)
+    copied_ok = all(r["bytes_copied"] == r["archive_bytes"] - r["array_bytes"]
+                    and r["shares_memory"] for r in zero)
     out["pointer chunks: 0 payload bytes copied, decoded arrays share memory"] = {
         "value": copied_ok, "target": True, "ok": copied_ok}
     return out

@@ -1,20 +1,26 @@
 """The output archive and its chunker: index data copied in, pointer chunks referenced.
 
-Values are written into one growing ``bytearray`` (the index data). A contiguous buffer
-of at least the zero-copy threshold ends the current index chunk and becomes a pointer
-chunk: the archive keeps a reference to the caller's memory and emits a byte view of it
-as its own frame, never a copy. A non-contiguous array above the threshold is first
-copied to a contiguous temporary (counted in ``bytes_copied``); a Fortran-ordered one is
-sent as its C-ordered transpose, without a copy. RMA chunks are pointer chunks that also
-carry a small memory key for one-sided transports (paper, section 3.4).
+Small values are copied into the index data (columns of frame 0, see ``wire``). A
+contiguous buffer of at least the zero-copy threshold becomes a pointer chunk instead: the
+archive keeps a reference to the caller's memory and emits a byte view of it as its own
+frame, never a copy (paper, section 3.1). A Fortran-ordered array travels as its C-ordered
+transpose, still without a copy; only a non-contiguous (strided) array above the threshold
+is first copied to a contiguous temporary, and that copy is counted in ``bytes_copied``.
+RMA chunks are pointer chunks that also carry a small memory key for one-sided transports
+(paper, section 3.4).
+
+Copy accounting, exact: ``bytes_copied`` is the size of frame 0 plus those temporaries;
+``bytes_zero_copy`` is the size of the chunks that view the caller's memory; their sum is
+``nbytes``, the size of all frames.
 """
 import enum
 
 import numpy as np
 
 from .registry import ENCODERS, encoder_for
-from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, T_NDCHUNK, VERSION, I64_MAX, I64_MIN
 from .dtypes import dtype_spec
+from .wire import (CHUNK, FLOAT64S, HEADER, I64_MAX, I64_MIN, INT64S, MAGIC, MAX_KEYLEN,
+                   T_NDCHUNK, VERSION)
 
 DEFAULT_THRESHOLD = 4096
 _threshold = DEFAULT_THRESHOLD
@@ -149,10 +155,12 @@ class OutputArchive:
         ints, floats, strs = self.ints, self.floats, self.strs
         if ints:
             n = len(ints)
-            buf += INT64S[n].pack(*ints) if n < len(INT64S) else np.fromiter(ints, "<i8", n).data
+            buf += (INT64S[n].pack(*ints) if n < len(INT64S)
+                    else np.fromiter(ints, "<i8", n).data)
         if floats:
             n = len(floats)
-            buf += FLOAT64S[n].pack(*floats) if n < len(FLOAT64S) else np.fromiter(floats, "<f8", n).data
+            buf += (FLOAT64S[n].pack(*floats) if n < len(FLOAT64S)
+                    else np.fromiter(floats, "<f8", n).data)
         mode = 0
         start = len(buf)
         if strs:

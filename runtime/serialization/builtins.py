@@ -18,8 +18,9 @@ from .archive import POINTER
 from .errors import SerializationError
 from .registry import DECODERS, register_tag
 from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T_BUFCHUNK,
-                   T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLIST, T_FLOAT, T_FROZENSET, T_FSDICT,
-                   T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR, T_TRUE, T_TUPLE)
+                   T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLIST, T_FLOAT,
+                   T_FROZENSET, T_FSDICT, T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR,
+                   T_TRUE, T_TUPLE)
 
 HOM_MIN = 16
 _SWAP = sys.byteorder == "big"

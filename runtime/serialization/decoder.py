@@ -17,7 +17,7 @@ from operator import length_hint
 
 import numpy as np
 
-from .archive import POINTER, RMA, ChunkKind
+from .archive import RMA, ChunkKind
 from .dtypes import decode_dtype
 from .errors import SerializationError
 from .registry import DECODERS
@@ -240,7 +240,8 @@ def _chunk_array(spec, buf):
     try:
         mv = memoryview(buf)
     except TypeError as exc:
-        raise SerializationError(f"chunk {spec.index}: not a buffer ({type(buf).__name__})") from exc
+        raise SerializationError(
+            f"chunk {spec.index}: not a buffer ({type(buf).__name__})") from exc
     if not mv.c_contiguous:
         raise SerializationError(f"chunk {spec.index}: buffer is not contiguous")
     if mv.nbytes != spec.nbytes:
@@ -255,7 +256,11 @@ def _chunk_array(spec, buf):
 
 
 def decode_header(frame0):
-    """Phase 1: check frame 0's header and chunk table; return a Header."""
+    """Phase 1: check frame 0's header and chunk table; return a Header.
+
+    ``bytes`` and ``bytearray`` are read in place (keep a bytearray unchanged until
+    ``finish`` returns); any other contiguous buffer is copied once (it is small).
+    """
     try:
         return _decode_header(frame0 if type(frame0) is bytes else _as_bytes(frame0))
     except SerializationError:
@@ -267,7 +272,8 @@ def decode_header(frame0):
 def _decode_header(data):
     size = len(data)
     if size < HEADER.size:
-        raise SerializationError(f"frame 0 has {size} bytes, fewer than the {HEADER.size}-byte header")
+        raise SerializationError(
+            f"frame 0 has {size} bytes, fewer than the {HEADER.size}-byte header")
     (magic, version, mode, nchunks, ntags, nints, nfloats, nstrs, raw_nbytes,
      str_nbytes) = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
