@@ -117,7 +117,10 @@ SCHEMA = {
     "gravity": {
         "enable": Param("bool", False, "self-gravity by the fast multipole method"),
         "theta": Param("float", 0.5, "FMM opening criterion", lo=0.0, hi=1.0, lo_open=True),
-        "order": Param("int", 2, "multipole order (0 monopole ... 2 quadrupole)", lo=0, hi=4),
+        "order": Param("int", 3, "expansion order p (multipoles and Taylor expansions "
+                       "through p; 3 gives second-order forces, as Octo-Tiger)", lo=0, hi=4),
+        "angmom": Param("bool", False, "also conserve angular momentum to round-off (cancel "
+                        "each M2L pair's torque)"),
         "G": Param("float", 1.0, "gravitational constant in code units", lo=0.0,
                    lo_open=True),
     },
