@@ -192,9 +192,13 @@ class Runtime:
         if self.abort_on_error:
             if not self._fatal_once.acquire(blocking=False):
                 return
-            sys.stderr.write(msg.rstrip() + "\n")
-            sys.stderr.flush()
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except Exception:  # noqa: BLE001 - the message below matters more
+                pass
+            os.write(2, (msg.rstrip() + "\n").encode(errors="replace"))
+            time.sleep(0.5)  # let the launcher forward the message before the job is torn down
             self.pp.abort(1)
         else:
             sys.stderr.write(msg.rstrip() + "\n")
