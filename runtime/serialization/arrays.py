@@ -50,7 +50,7 @@ def _dec_ndarray(ia):
     ndim = ia.next_int()
     if fortran not in (0, 1) or not 0 <= ndim <= MAX_NDIM:
         raise SerializationError(f"bad array header (order {fortran}, ndim {ndim})")
-    shape = tuple(islice(ia._iters[1], ndim))
+    shape = tuple(islice(ia.int_iter, ndim))
     if len(shape) != ndim:
         raise SerializationError("array shape cut short")
     dt, ia.rpos = decode_dtype(ia.raw, ia.rpos, ia.rend)

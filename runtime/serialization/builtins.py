@@ -9,7 +9,7 @@ to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
 """
 import sys
 from array import array
-from itertools import chain, islice, repeat
+from itertools import chain, islice
 from operator import call
 
 import numpy as np
@@ -18,13 +18,12 @@ from .archive import POINTER
 from .errors import SerializationError
 from .registry import DECODERS, register_tag
 from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T_BUFCHUNK,
-                   T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLIST, T_FLOAT,
-                   T_FROZENSET, T_FSDICT, T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR,
+                   T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLOAT,
+                   T_FROZENSET, T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR,
                    T_TRUE, T_TUPLE)
 
 HOM_MIN = 16
 _SWAP = sys.byteorder == "big"
-_NONES, _TRUES, _FALSES = repeat(None).__next__, repeat(True).__next__, repeat(False).__next__
 
 
 def _too_deep():
@@ -81,10 +80,8 @@ def _enc_binary(ar, b):
 
 
 def _enc_items(ar, items):
-    """Write ``items``; return whether all were one-column scalars (str, int, float, None, bool)."""
     tag = ar.tags.append
     put_str, put_int, put_float = ar.strs.append, ar.ints.append, ar.floats.append
-    flat = True
     for x in items:
         t = type(x)
         if t is str:
@@ -101,15 +98,11 @@ def _enc_items(ar, items):
         elif t is bool:
             tag(T_TRUE if x else T_FALSE)
         elif t is dict:
-            flat = False
             _enc_dict(ar, x)
         elif t is list:
-            flat = False
             _enc_list(ar, x)
         else:
-            flat = False
             ar.write(x)
-    return flat
 
 
 def _enc_hom(ar, seq, container):
@@ -139,15 +132,12 @@ def _enc_list(ar, obj):
     n = len(obj)
     if n >= HOM_MIN and _enc_hom(ar, obj, 0):
         return
-    tags = ar.tags
-    at = len(tags)
-    tags.append(T_LIST)
+    ar.tags.append(T_LIST)
     ar.ints.append(n)
     depth = ar.depth = ar.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    if _enc_items(ar, obj):
-        tags[at] = T_FLIST
+    _enc_items(ar, obj)
     ar.depth = depth - 1
 
 
@@ -181,13 +171,10 @@ def _enc_dict(ar, obj):
     if depth > MAX_DEPTH:
         _too_deep()
     if list(map(type, keys)).count(str) == n:     # str keys: all to the string column
-        tags = ar.tags
-        at = len(tags)
-        tags.append(T_SDICT)
+        ar.tags.append(T_SDICT)
         ar.ints.append(n)
         ar.strs += keys
-        if _enc_items(ar, obj.values()):
-            tags[at] = T_FSDICT
+        _enc_items(ar, obj.values())
     else:
         ar.tags.append(T_DICT)
         ar.ints.append(n)
@@ -252,128 +239,45 @@ def _dec_bufchunk(ia):
     return bytearray(arr) if mutable else arr.tobytes()
 
 
-def _read_items(ia, n):
-    """Read ``n`` values (``n`` already checked against the message)."""
+def _values(ia, n):
+    """Read ``n`` values; the loop runs in C (map over the tag column), nesting included."""
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    out = []
-    append = out.append
-    next_tag, next_str, next_int, next_float = ia.next_tag, ia.next_str, ia.next_int, ia.next_float
-    decoders = DECODERS
-    for _ in range(n):
-        tag = next_tag()
-        if tag == T_STR:
-            append(next_str())
-        elif tag == T_INT:
-            append(next_int())
-        elif tag == T_FLOAT:
-            append(next_float())
-        elif tag == T_SDICT:
-            append(_dec_sdict(ia))
-        elif tag == T_FSDICT:
-            append(_dec_fsdict(ia))
-        elif tag == T_FLIST:
-            append(_dec_flist(ia))
-        elif tag == T_LIST:
-            append(_dec_list(ia))
-        else:
-            dec = decoders[tag]
-            if dec is None:
-                raise SerializationError(f"unknown value tag {tag}")
-            append(dec(ia))
+    out = list(map(call, map(ia.getters.__getitem__, islice(ia.tag_iter, n))))
+    if len(out) != n:        # tags ran dry (or a column did, which also ends the map)
+        raise SerializationError(f"{n} values claimed, {len(out)} found")
     ia.depth = depth - 1
     return out
 
 
 def _dec_list(ia):
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
-        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    return _read_items(ia, n)
-
-
-def _flat_values(ia, n):
-    """Read ``n`` one-column scalars without a Python-level loop."""
-    getters = ia.getters
-    if getters is None:
-        getters = ia.getters = {T_STR: ia.next_str, T_INT: ia.next_int, T_FLOAT: ia.next_float,
-                                T_NONE: _NONES, T_TRUE: _TRUES, T_FALSE: _FALSES}
-    values = list(map(call, map(getters.__getitem__, islice(ia._iters[0], n))))
-    if len(values) != n:
-        raise SerializationError("value tags ran dry")
-    return values
-
-
-def _dec_flist(ia):
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
-        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    return _flat_values(ia, n)
-
-
-def _dec_fsdict(ia):
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
-        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    keys = list(islice(ia._iters[3], n))
-    if len(keys) != n:
-        raise SerializationError("string column ran dry")
-    return dict(zip(keys, _flat_values(ia, n)))
+    return _values(ia, ia.count())
 
 
 def _dec_tuple(ia):
-    return tuple(_read_items(ia, ia.count()))
+    return tuple(_values(ia, ia.count()))
 
 
 def _dec_set(ia):
-    return set(_read_items(ia, ia.count()))
+    return set(_values(ia, ia.count()))
 
 
 def _dec_frozenset(ia):
-    return frozenset(_read_items(ia, ia.count()))
+    return frozenset(_values(ia, ia.count()))
 
 
 def _dec_dict(ia):
-    items = iter(_read_items(ia, ia.count(2)))
+    items = iter(_values(ia, ia.count(2)))
     return dict(zip(items, items))
 
 
 def _dec_sdict(ia):
-    """Read a dict with str keys: keys from the string column, values inline (hot path)."""
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
-        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    next_tag, next_str, next_int, next_float = ia.next_tag, ia.next_str, ia.next_int, ia.next_float
-    keys = [next_str() for _ in range(n)]
-    depth = ia.depth = ia.depth + 1
-    if depth > MAX_DEPTH:
-        _too_deep()
-    out = []
-    append = out.append
-    for _ in range(n):
-        tag = next_tag()
-        if tag == T_STR:
-            append(next_str())
-        elif tag == T_INT:
-            append(next_int())
-        elif tag == T_FLOAT:
-            append(next_float())
-        elif tag == T_SDICT:
-            append(_dec_sdict(ia))
-        elif tag == T_FSDICT:
-            append(_dec_fsdict(ia))
-        elif tag == T_FLIST:
-            append(_dec_flist(ia))
-        elif tag == T_LIST:
-            append(_dec_list(ia))
-        else:
-            dec = DECODERS[tag]
-            if dec is None:
-                raise SerializationError(f"unknown value tag {tag}")
-            append(dec(ia))
-    ia.depth = depth - 1
-    return dict(zip(keys, out))
+    n = ia.count()
+    keys = list(islice(ia.str_iter, n))
+    if len(keys) != n:
+        raise SerializationError("string column ran dry")
+    return dict(zip(keys, _values(ia, n)))
 
 
 def _dec_hom(ia):
@@ -383,7 +287,7 @@ def _dec_hom(ia):
     if container not in (0, 1) or n < 0:
         raise SerializationError(f"bad homogeneous block ({container}, {n})")
     if kind == H_STR:
-        out = list(islice(ia._iters[3], n))
+        out = list(islice(ia.str_iter, n))
         if len(out) != n:
             raise SerializationError("string column ran dry")
     elif kind == H_I64 or kind == H_F64:
@@ -416,7 +320,5 @@ register_tag(T_TUPLE, [tuple], _enc_tuple, _dec_tuple)
 register_tag(T_HOM, [], _enc_list, _dec_hom)
 register_tag(T_DICT, [dict], _enc_dict, _dec_dict)
 register_tag(T_SDICT, [], _enc_dict, _dec_sdict)
-register_tag(T_FSDICT, [], _enc_dict, _dec_fsdict)
-register_tag(T_FLIST, [], _enc_list, _dec_flist)
 register_tag(T_SET, [set], _enc_set, _dec_set)
 register_tag(T_FROZENSET, [frozenset], _enc_set, _dec_frozenset)

@@ -12,7 +12,8 @@ that are there before anything is allocated; any failure is a ``SerializationErr
 import collections
 import sys
 from array import array
-from itertools import accumulate
+from functools import partial
+from itertools import accumulate, repeat
 from operator import length_hint
 
 import numpy as np
@@ -21,7 +22,8 @@ from .archive import RMA, ChunkKind
 from .dtypes import decode_dtype
 from .errors import SerializationError
 from .registry import DECODERS
-from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
+from .wire import (CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, T_FALSE,
+                   T_FLOAT, T_INT, T_NONE, T_STR, T_TRUE, VERSION)
 
 _SWAP = sys.byteorder == "big"
 _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
@@ -56,15 +58,12 @@ class InputArchive:
     """
 
     __slots__ = ("raw", "rpos", "rend", "depth", "specs", "arrays", "cursor", "next_tag",
-                 "next_int", "next_float", "next_str", "_iters", "ntags", "getters")
+                 "next_int", "next_float", "next_str", "tag_iter", "int_iter", "str_iter", "ntags",
+                 "getters")
 
     def read(self):
         """Read the next value."""
-        tag = self.next_tag()
-        dec = DECODERS[tag]
-        if dec is None:
-            raise SerializationError(f"unknown value tag {tag}")
-        return dec(self)
+        return self.getters[self.next_tag()]()
 
     def load_binary(self):
         """Read the next ``save_binary`` buffer back as an ndarray."""
@@ -90,7 +89,7 @@ class InputArchive:
 
     def tags_left(self):
         """Number of value tags not yet read."""
-        return length_hint(self._iters[0])
+        return length_hint(self.tag_iter)
 
     def next_chunk(self):
         """Return ``(spec, array)`` of the next chunk in table order."""
@@ -107,6 +106,22 @@ class InputArchive:
         if self.cursor != i + 1 or self.specs[i].kind != RMA:
             raise SerializationError("expected an RMA chunk")
         return arr, self.specs[i].key
+
+
+class _Getters(dict):
+    """Tag -> zero-argument reader bound to one InputArchive, made on first use."""
+
+    __slots__ = ("ia",)
+
+    def __missing__(self, tag):
+        dec = DECODERS[tag]
+        if dec is None:
+            raise SerializationError(f"unknown value tag {tag}")
+        reader = self[tag] = partial(dec, self.ia)
+        return reader
+
+
+_NONES, _TRUES, _FALSES = repeat(None).__next__, repeat(True).__next__, repeat(False).__next__
 
 
 def _column(data, start, n, code):
@@ -199,19 +214,24 @@ class Header:
          str_nbytes) = self._layout
         ia = InputArchive()
         ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, HEADER.size, raw_end, 0, ntags
-        ia.specs, ia.arrays, ia.cursor, ia.getters = specs, arrays, 0, None
+        ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
+        getters = None
         try:
-            its = ia._iters = (
-                iter(data[tags_at:tags_at + ntags]),
-                iter(INT64S[nints].unpack_from(data, ints_at) if nints < len(INT64S)
-                     else _column(data, ints_at, nints, "q")),
-                iter(_column(data, floats_at, nfloats, "d") if nfloats else ()),
-                iter(_strings(data, strs_at, str_nbytes, nstrs, mode) if nstrs or str_nbytes
-                     else ()))
+            its = (iter(data[tags_at:tags_at + ntags]),
+                   iter(INT64S[nints].unpack_from(data, ints_at) if nints < len(INT64S)
+                        else _column(data, ints_at, nints, "q")),
+                   iter(_column(data, floats_at, nfloats, "d") if nfloats else ()),
+                   iter(_strings(data, strs_at, str_nbytes, nstrs, mode) if nstrs or str_nbytes
+                        else ()))
+            ia.tag_iter, ia.int_iter, ia.str_iter = its[0], its[1], its[3]
             ia.next_tag = its[0].__next__
             ia.next_int = its[1].__next__
             ia.next_float = its[2].__next__
             ia.next_str = its[3].__next__
+            getters = ia.getters = _Getters({T_STR: ia.next_str, T_INT: ia.next_int,
+                                             T_FLOAT: ia.next_float, T_NONE: _NONES,
+                                             T_TRUE: _TRUES, T_FALSE: _FALSES})
+            getters.ia = ia
             obj = ia.read()
         except SerializationError:
             raise
@@ -221,6 +241,10 @@ class Header:
             raise SerializationError("values nested too deeply") from exc
         except Exception as exc:   # a user loader or numpy refusing hostile data
             raise SerializationError(f"malformed message: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if getters is not None:       # break the archive <-> readers cycle
+                getters.clear()
+                getters.ia = ia.getters = None
         if (length_hint(its[0]) or length_hint(its[1]) or length_hint(its[2])
                 or length_hint(its[3]) or ia.rpos != ia.rend):
             raise SerializationError("trailing data after the value")

@@ -33,7 +33,6 @@ MAX_DTYPE_DEPTH = 8     # nesting of structured dtypes
 T_NONE, T_TRUE, T_FALSE, T_INT, T_BIGINT, T_FLOAT, T_COMPLEX = 0, 1, 2, 3, 4, 5, 6
 T_STR, T_BYTES, T_BYTEARRAY, T_BUFCHUNK = 7, 8, 9, 10
 T_TUPLE, T_LIST, T_DICT, T_SET, T_FROZENSET, T_HOM, T_SDICT = 11, 12, 13, 14, 15, 16, 17
-T_FLIST, T_FSDICT = 18, 19    # a list / str-key dict whose items are all one-column scalars
 T_NDARRAY, T_NDCHUNK, T_NPSCALAR = 20, 21, 22
 T_EXT = 30
 
