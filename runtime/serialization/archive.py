@@ -23,6 +23,7 @@ from .wire import (CHUNK, FLOAT64S, HEADER, I64_MAX, I64_MIN, INT64S, MAGIC, MAX
                    T_NDCHUNK, VERSION)
 
 DEFAULT_THRESHOLD = 4096
+_entries = {}    # (kind, dtype, shape) -> chunk-table entry bytes, for keyless chunks
 _threshold = DEFAULT_THRESHOLD
 
 
@@ -177,9 +178,13 @@ class OutputArchive:
         for kind, arr, key, was_copied in self._chunks:
             nbytes = arr.nbytes
             shape = arr.shape
-            buf += CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
-            buf += dtype_spec(arr.dtype)
-            buf += INT64S[len(shape)].pack(*shape)
+            entry = _entries.get((kind, arr.dtype, shape))
+            if entry is None:
+                entry = (CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
+                         + dtype_spec(arr.dtype) + INT64S[len(shape)].pack(*shape))
+                if not key and len(_entries) < 1024:
+                    _entries[(kind, arr.dtype, shape)] = entry
+            buf += entry
             if key:
                 buf += INT64S[len(key)].pack(*key)
             try:
