@@ -5,7 +5,6 @@ named collective on each locality matches the n-th elsewhere.  Contributions go 
 locality 0, which combines them in rank order once all have arrived (never in arrival order),
 so results are bitwise identical however messages race; the result goes back to everyone.
 """
-import functools
 import threading
 
 import numpy as np

@@ -8,7 +8,6 @@ not spin a core, and ``kick()`` wakes it at once when a send is posted.  Threads
 """
 import collections
 import os
-import sys
 import threading
 import time
 import traceback
@@ -219,8 +218,3 @@ class Scheduler:
                 if ev is None:
                     ev = future._get_event()
                 ev.wait(min(d, deadline - now))
-
-
-def set_switch_interval(seconds):
-    """Shorten the interpreter's thread switch interval so progress is not held for 5 ms."""
-    sys.setswitchinterval(seconds)

@@ -1,10 +1,8 @@
 """Futures, promises, combinators and the scheduler, without a launcher."""
-import os
 import resource
 import threading
 import time
 
-import numpy as np
 import pytest
 
 import runtime
