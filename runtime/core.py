@@ -21,6 +21,7 @@ from .futures import Future, Promise, RemoteError
 from .parcel import F_INTERNAL, F_NOREPLY, pack_route, unpack_route
 from .parcelport import get_parcelport
 from .scheduler import Scheduler
+from . import stats as S
 from .stats import Statistics
 
 __all__ = ["Runtime", "init", "finalize", "current", "here", "localities", "launcher_detected"]
@@ -232,9 +233,13 @@ class Runtime:
         t0 = time.perf_counter()
         ar = self._dumps_archive(args)
         dt = time.perf_counter() - t0
-        self.stats.add_many(parcels_sent=1, serialization_time_s=dt,
-                            bytes_zero_copy=ar.bytes_zero_copy, bytes_copied=ar.bytes_copied,
-                            app_sent=0 if internal else 1)
+        c = self.stats.local()
+        c[S.PARCELS_SENT] += 1
+        c[S.SERIALIZATION_TIME] += dt
+        c[S.BYTES_ZERO_COPY] += ar.bytes_zero_copy
+        c[S.BYTES_COPIED] += ar.bytes_copied
+        if not internal:
+            c[S.APP_SENT] += 1
         self.pp.send(dest, route, ar, on_sent)
         self.sched.kick()
 
@@ -351,7 +356,10 @@ class Runtime:
         self._count_done(flags)
 
     def _count_done(self, flags, executed=0):
-        self.stats.add_many(app_done=0 if flags & F_INTERNAL else 1, actions_executed=executed)
+        c = self.stats.local()
+        c[S.ACTIONS_EXECUTED] += executed
+        if not flags & F_INTERNAL:
+            c[S.APP_DONE] += 1
 
     def _finish_remote(self, source, cont, flags, act, ok, value):
         done = int(ok)

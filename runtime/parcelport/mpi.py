@@ -32,6 +32,7 @@ import numpy as np
 from . import register_parcelport
 from .base import Parcelport, byte_view
 from .recvpool import RecvPool
+from .. import stats as S
 from ..parcel import ROUTE_SIZE
 
 __all__ = ["MpiParcelport"]
@@ -193,7 +194,9 @@ class MpiParcelport(Parcelport):
         head = _XPORT.pack(flen, ntags, tag, eager) + route + (bytes(f0) if eager else b"")
         req = comm.Isend([head, MPI.BYTE], dest, HDR_TAG)
         if not ntags and req.Test():  # eager parcel already out (the common small case)
-            self.stats.add_many(messages_sent=1, bytes_sent=len(head))
+            c = self.stats.local()
+            c[S.MESSAGES_SENT] += 1
+            c[S.BYTES_SENT] += len(head)
             if on_sent is not None:
                 on_sent()
             return
@@ -323,8 +326,11 @@ class MpiParcelport(Parcelport):
             hdr = self._decode_header(memoryview(data)[o + ROUTE_SIZE:])
             if not hdr.chunks:
                 args = hdr.finish(())
-                self.stats.add_many(parcels_received=1, messages_received=1, bytes_received=len(data),
-                                    deserialization_time_s=time.perf_counter() - t0)
+                c = self.stats.local()
+                c[S.PARCELS_RECEIVED] += 1
+                c[S.MESSAGES_RECEIVED] += 1
+                c[S.BYTES_RECEIVED] += len(data)
+                c[S.DESERIALIZATION_TIME] += time.perf_counter() - t0
                 self.runtime.deliver(r.route, args)
                 return
         q.append(r)
