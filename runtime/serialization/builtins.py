@@ -9,7 +9,8 @@ to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
 """
 import sys
 from array import array
-from itertools import chain, islice
+from functools import partial
+from itertools import chain, islice, repeat
 from operator import call
 
 import numpy as np
@@ -239,12 +240,40 @@ def _dec_bufchunk(ia):
     return bytearray(arr) if mutable else arr.tobytes()
 
 
+class _Getters(dict):
+    """Tag -> zero-argument reader bound to one InputArchive, made on first use.
+
+    The archive drops it when decoding ends (``Header.finish``), breaking the cycle.
+    """
+
+    __slots__ = ("ia",)
+
+    def __missing__(self, tag):
+        dec = DECODERS[tag]
+        if dec is None:
+            raise SerializationError(f"unknown value tag {tag}")
+        reader = self[tag] = partial(dec, self.ia)
+        return reader
+
+
+_NONES, _TRUES, _FALSES = repeat(None).__next__, repeat(True).__next__, repeat(False).__next__
+
+
+def _getters(ia):
+    getters = ia.getters = _Getters({T_STR: ia.next_str, T_INT: ia.next_int,
+                                     T_FLOAT: ia.next_float, T_NONE: _NONES, T_TRUE: _TRUES,
+                                     T_FALSE: _FALSES})
+    getters.ia = ia
+    return getters
+
+
 def _values(ia, n):
     """Read ``n`` values; the loop runs in C (map over the tag column), nesting included."""
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    out = list(map(call, map(ia.getters.__getitem__, islice(ia.tag_iter, n))))
+    getters = ia.getters or _getters(ia)
+    out = list(map(call, map(getters.__getitem__, islice(ia.tag_iter, n))))
     if len(out) != n:        # tags ran dry (or a column did, which also ends the map)
         raise SerializationError(f"{n} values claimed, {len(out)} found")
     ia.depth = depth - 1

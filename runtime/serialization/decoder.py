@@ -12,8 +12,7 @@ that are there before anything is allocated; any failure is a ``SerializationErr
 import collections
 import sys
 from array import array
-from functools import partial
-from itertools import accumulate, repeat
+from itertools import accumulate
 from operator import length_hint
 
 import numpy as np
@@ -22,8 +21,7 @@ from .archive import RMA, ChunkKind
 from .dtypes import decode_dtype
 from .errors import SerializationError
 from .registry import DECODERS
-from .wire import (CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, T_FALSE,
-                   T_FLOAT, T_INT, T_NONE, T_STR, T_TRUE, VERSION)
+from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
 
 _SWAP = sys.byteorder == "big"
 _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
@@ -64,7 +62,10 @@ class InputArchive:
 
     def read(self):
         """Read the next value."""
-        return self.getters[self.next_tag()]()
+        dec = DECODERS[self.next_tag()]
+        if dec is None:
+            raise SerializationError("unknown value tag")
+        return dec(self)
 
     def load_binary(self):
         """Read the next ``save_binary`` buffer back as an ndarray."""
@@ -107,22 +108,6 @@ class InputArchive:
         if self.cursor != i + 1 or self.specs[i].kind != RMA:
             raise SerializationError("expected an RMA chunk")
         return arr, self.specs[i].key
-
-
-class _Getters(dict):
-    """Tag -> zero-argument reader bound to one InputArchive, made on first use."""
-
-    __slots__ = ("ia",)
-
-    def __missing__(self, tag):
-        dec = DECODERS[tag]
-        if dec is None:
-            raise SerializationError(f"unknown value tag {tag}")
-        reader = self[tag] = partial(dec, self.ia)
-        return reader
-
-
-_NONES, _TRUES, _FALSES = repeat(None).__next__, repeat(True).__next__, repeat(False).__next__
 
 
 def _column(data, start, n, code):
@@ -216,7 +201,7 @@ class Header:
         ia = InputArchive()
         ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, HEADER.size, raw_end, 0, ntags
         ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
-        getters = None
+        ia.getters = None
         try:
             its = (iter(data[tags_at:tags_at + ntags]),
                    iter(INT64S[nints].unpack_from(data, ints_at) if nints < len(INT64S)
@@ -229,10 +214,6 @@ class Header:
             ia.next_int = its[1].__next__
             ia.next_float = its[2].__next__
             ia.next_str = its[3].__next__
-            getters = ia.getters = _Getters({T_STR: ia.next_str, T_INT: ia.next_int,
-                                             T_FLOAT: ia.next_float, T_NONE: _NONES,
-                                             T_TRUE: _TRUES, T_FALSE: _FALSES})
-            getters.ia = ia
             obj = ia.read()
         except SerializationError:
             raise
@@ -243,6 +224,7 @@ class Header:
         except Exception as exc:   # a user loader or numpy refusing hostile data
             raise SerializationError(f"malformed message: {type(exc).__name__}: {exc}") from exc
         finally:
+            getters = ia.getters
             if getters is not None:       # break the archive <-> readers cycle
                 getters.clear()
                 getters.ia = ia.getters = None
