@@ -315,24 +315,23 @@ class MpiParcelport(Parcelport):
 
     def _on_header(self, source, data):
         flen, ntags, tag, eager = _XPORT.unpack_from(data, 0)
-        r = _Recv()
-        r.source, r.tag, r.ntags, r.flen, r.eager = source, tag, ntags, flen, eager
         o = _XPORT.size
-        r.route = data[o:o + ROUTE_SIZE]
-        r.bufs, r.hdr, r.nbytes, r.nmsg, r.dt = [], None, len(data), 1, 0.0
         q = self._posting[source]
-        if eager and not q:  # fast path: nothing of this source waits for posting
+        if eager and not ntags and not q:  # fast path: all in this message, nothing waits before it
             t0 = time.perf_counter()
             hdr = self._decode_header(memoryview(data)[o + ROUTE_SIZE:])
-            if not hdr.chunks:
-                args = hdr.finish(())
-                c = self.stats.local()
-                c[S.PARCELS_RECEIVED] += 1
-                c[S.MESSAGES_RECEIVED] += 1
-                c[S.BYTES_RECEIVED] += len(data)
-                c[S.DESERIALIZATION_TIME] += time.perf_counter() - t0
-                self.runtime.deliver(r.route, args)
-                return
+            args = hdr.finish(hdr.allocate() if hdr.chunks else ())  # chunks here hold 0 bytes
+            c = self.stats.local()
+            c[S.PARCELS_RECEIVED] += 1
+            c[S.MESSAGES_RECEIVED] += 1
+            c[S.BYTES_RECEIVED] += len(data)
+            c[S.DESERIALIZATION_TIME] += time.perf_counter() - t0
+            self.runtime.deliver(data[o:o + ROUTE_SIZE], args)
+            return
+        r = _Recv()
+        r.source, r.tag, r.ntags, r.flen, r.eager = source, tag, ntags, flen, eager
+        r.route = data[o:o + ROUTE_SIZE]
+        r.bufs, r.hdr, r.nbytes, r.nmsg, r.dt = [], None, len(data), 1, 0.0
         q.append(r)
         if eager:
             r.frame0 = memoryview(data)[o + ROUTE_SIZE:]
