@@ -281,7 +281,17 @@ def _values(ia, n):
 
 
 def _dec_list(ia):
-    return _values(ia, ia.count())
+    n = ia.next_int()
+    if n < 0 or n > ia.ntags:
+        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
+    depth = ia.depth = ia.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
+    out = list(map(call, map((ia.getters or _getters(ia)).__getitem__, islice(ia.tag_iter, n))))
+    if len(out) != n:
+        raise SerializationError(f"{n} values claimed, {len(out)} found")
+    ia.depth = depth - 1
+    return out
 
 
 def _dec_tuple(ia):
@@ -302,11 +312,18 @@ def _dec_dict(ia):
 
 
 def _dec_sdict(ia):
-    n = ia.count()
+    n = ia.next_int()
+    if n < 0 or n > ia.ntags:
+        raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
     keys = list(islice(ia.str_iter, n))
-    if len(keys) != n:
-        raise SerializationError("string column ran dry")
-    return dict(zip(keys, _values(ia, n)))
+    depth = ia.depth = ia.depth + 1
+    if depth > MAX_DEPTH:
+        _too_deep()
+    values = list(map(call, map((ia.getters or _getters(ia)).__getitem__, islice(ia.tag_iter, n))))
+    if len(keys) != n or len(values) != n:
+        raise SerializationError(f"{n} items claimed, {len(keys)} keys and {len(values)} values found")
+    ia.depth = depth - 1
+    return dict(zip(keys, values))
 
 
 def _dec_hom(ia):
