@@ -1,17 +1,22 @@
 """Encoders and decoders for Python builtins, with fast paths for the common cases.
 
-Each value is one tag plus its payload in a column (see ``wire``). Scalars inside
-containers are handled inline, without a dispatch call per item. A list or tuple of at
-least ``HOM_MIN`` items all of exact type int (fitting int64) or float is packed as one
-block in the raw column; one of strings goes to the string column in one step. Large
-``bytes``/``bytearray`` (at least the threshold) travel as pointer chunks; they decode
+Each value is one tag plus its payload in a column (see ``wire``). Encoding handles the
+scalars inside containers inline, without a dispatch call per item; decoding reads a
+container's items by mapping its tags through per-message readers, a loop that runs in C.
+A list or tuple of at least ``HOM_MIN`` items all of exact type int (fitting int64) or
+float is packed as one block in the raw column; one of strings goes to the string column
+in one step. Large ``bytes``/``bytearray`` (at least the threshold) travel as pointer chunks; they decode
 to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
 """
 import sys
 from array import array
 from functools import partial
 from itertools import chain, islice, repeat
-from operator import call
+try:
+    from operator import call
+except ImportError:         # Python 3.10
+    def call(fn):
+        return fn()
 
 import numpy as np
 
