@@ -5,8 +5,9 @@ scalars inside containers inline, without a dispatch call per item; decoding rea
 container's items by mapping its tags through per-message readers, a loop that runs in C.
 A list or tuple of at least ``HOM_MIN`` items all of exact type int (fitting int64) or
 float is packed as one block in the raw column; one of strings goes to the string column
-in one step. Large ``bytes``/``bytearray`` (at least the threshold) travel as pointer chunks; they decode
-to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a buffer).
+in one step. Large ``bytes``/``bytearray`` (at least the threshold) travel as pointer
+chunks; they decode to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a
+buffer).
 """
 import sys
 from array import array
