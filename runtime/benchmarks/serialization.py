@@ -15,7 +15,8 @@ Libraries: ``octosim`` (this archive, zero-copy threshold at its default), ``oct
 ``msgpack`` (with msgpack-numpy), when installed.
 
 For each payload and library: encode and decode time (minimum over repeats, libraries
-interleaved within each repeat so they see the same machine), bytes copied while encoding,
+interleaved within each repeat so they see the same machine; at least 3 (quick) or 5
+repeats, more within a time budget per payload), bytes copied while encoding,
 archive size (all frames or buffers), and both as ratios to pickle in band. Decoding reads
 the frames the encoder produced, so zero-copy decoders give arrays over the sender's memory
 (``shares_memory`` in the JSON says whether the decoded arrays share memory with the input).
@@ -170,10 +171,12 @@ def _shares(src, out):
 
 
 def _calibrate(fn, target):
+    """Return ``(number, seconds per call)``: how many calls make one timing of ``target``."""
+    fn()                                    # warm caches
     t0 = time.perf_counter()
     fn()
-    dt = time.perf_counter() - t0
-    return max(1, min(20000, int(target / max(dt, 1e-7))))
+    dt = max(time.perf_counter() - t0, 1e-7)
+    return max(1, min(20000, int(target / dt))), dt
 
 
 def _time(fn, number):
@@ -183,19 +186,27 @@ def _time(fn, number):
     return (time.perf_counter() - t0) / number
 
 
-def measure(obj, libs, repeats, target):
-    """Return ``{lib: row}`` for one payload; repeats interleave the libraries."""
+def measure(obj, libs, repeats, target, budget):
+    """Return ``{lib: row}`` for one payload.
+
+    Each repeat times every library in turn (interleaved, so all see the same machine);
+    the minimum over repeats is kept. At least ``repeats`` repeats, more while the
+    payload's time ``budget`` (seconds) lasts, at most 200.
+    """
     rows, plan = {}, {}
+    per_repeat = 0.0
     for name, (enc, dec) in libs.items():
         msg, copied, size = enc(obj)
         out = dec(msg)
-        plan[name] = (lambda enc=enc: enc(obj), lambda dec=dec, msg=msg: dec(msg),
-                      _calibrate(lambda: enc(obj), target), _calibrate(lambda: dec(msg), target))
+        n_enc, t_enc = _calibrate(lambda: enc(obj), target)
+        n_dec, t_dec = _calibrate(lambda: dec(msg), target)
+        per_repeat += n_enc * t_enc + n_dec * t_dec
+        plan[name] = (lambda enc=enc: enc(obj), lambda dec=dec, msg=msg: dec(msg), n_enc, n_dec)
         rows[name] = {"encode_s": float("inf"), "decode_s": float("inf"),
                       "bytes_copied": copied, "archive_bytes": size,
                       "shares_memory": _shares(obj, out)}
         del msg, out
-    for _ in range(repeats):
+    for _ in range(max(repeats, min(200, int(budget / per_repeat)))):
         for name, (enc, dec, n_enc, n_dec) in plan.items():
             row = rows[name]
             row["encode_s"] = min(row["encode_s"], _time(enc, n_enc))
@@ -258,10 +269,10 @@ def _table(results):
 def run(quick=False, out=sys.stdout):
     """Run every payload through every library; return the JSON-ready report."""
     libs = libraries()
-    repeats, target = (5, 1e-3) if quick else (9, 2e-3)
+    repeats, target, budget = (3, 5e-4, 0.5) if quick else (5, 1e-3, 2.5)
     results = []
     for name, obj in payloads(quick):
-        rows = measure(obj, libs, repeats, target)
+        rows = measure(obj, libs, repeats, target, budget)
         for lib, row in rows.items():
             row = {"payload": name, "library": lib, **row}
             if isinstance(obj, np.ndarray):
@@ -277,7 +288,8 @@ def run(quick=False, out=sys.stdout):
     meta = {"python": platform.python_version(), "numpy": np.__version__,
             "msgpack": ".".join(map(str, msgpack.version)) if msgpack else None,
             "machine": platform.machine(), "threshold": get_threshold(), "quick": quick,
-            "repeats": repeats, "timing": "min over repeats, libraries interleaved",
+            "min_repeats": repeats, "budget_s_per_payload": budget,
+            "timing": "perf_counter, min over repeats, libraries interleaved",
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return {"meta": meta, "results": results, "targets": checks}
 
