@@ -14,10 +14,11 @@ Libraries: ``octosim`` (this archive, zero-copy threshold at its default), ``oct
 ``pickle5`` (protocol 5, in band), ``pickle5-oob`` (protocol 5 with out-of-band buffers) and
 ``msgpack`` (with msgpack-numpy), when installed.
 
-For each payload and library: encode and decode time (minimum over repeats, libraries
-interleaved within each repeat so they see the same machine; at least 3 (quick) or 5
-repeats, more within a time budget per payload), bytes copied while encoding,
-archive size (all frames or buffers), and both as ratios to pickle in band. Decoding reads
+For each payload and library: encode and decode time (minimum over repeats; each repeat
+times all libraries in turn, starting with a different one each time, so all see the same
+machine; at least 3 (quick) or 5 repeats, more within a time budget per payload), bytes
+copied while encoding, archive size (all frames or buffers), and both as ratios to pickle
+in band. Decoding reads
 the frames the encoder produced, so zero-copy decoders give arrays over the sender's memory
 (``shares_memory`` in the JSON says whether the decoded arrays share memory with the input).
 
@@ -189,9 +190,10 @@ def _time(fn, number):
 def measure(obj, libs, repeats, target, budget):
     """Return ``{lib: row}`` for one payload.
 
-    Each repeat times every library in turn (interleaved, so all see the same machine);
-    the minimum over repeats is kept. At least ``repeats`` repeats, more while the
-    payload's time ``budget`` (seconds) lasts, at most 200.
+    Each repeat times every library in turn (interleaved, so all see the same machine,
+    starting with a different one each time); the minimum over repeats is kept. At least
+    ``repeats`` repeats, more while the payload's time ``budget`` (seconds) lasts, at most
+    200.
     """
     rows, plan = {}, {}
     per_repeat = 0.0
@@ -206,8 +208,10 @@ def measure(obj, libs, repeats, target, budget):
                       "bytes_copied": copied, "archive_bytes": size,
                       "shares_memory": _shares(obj, out)}
         del msg, out
-    for _ in range(max(repeats, min(200, int(budget / per_repeat)))):
-        for name, (enc, dec, n_enc, n_dec) in plan.items():
+    order = list(plan)
+    for r in range(max(repeats, min(200, int(budget / per_repeat)))):
+        for name in order[r % len(order):] + order[:r % len(order)]:   # rotating order
+            enc, dec, n_enc, n_dec = plan[name]
             row = rows[name]
             row["encode_s"] = min(row["encode_s"], _time(enc, n_enc))
             row["decode_s"] = min(row["decode_s"], _time(dec, n_dec))
@@ -269,7 +273,7 @@ def _table(results):
 def run(quick=False, out=sys.stdout):
     """Run every payload through every library; return the JSON-ready report."""
     libs = libraries()
-    repeats, target, budget = (3, 5e-4, 0.5) if quick else (5, 1e-3, 2.5)
+    repeats, target, budget = (3, 2e-3, 0.6) if quick else (5, 5e-3, 3.0)
     results = []
     for name, obj in payloads(quick):
         rows = measure(obj, libs, repeats, target, budget)

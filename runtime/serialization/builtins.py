@@ -293,7 +293,8 @@ def _dec_list(ia):
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    out = list(map(call, map((ia.getters or _getters(ia)).__getitem__, islice(ia.tag_iter, n))))
+    getters = ia.getters or _getters(ia)
+    out = list(map(call, map(getters.__getitem__, islice(ia.tag_iter, n))))
     if len(out) != n:
         raise SerializationError(f"{n} values claimed, {len(out)} found")
     ia.depth = depth - 1
@@ -325,9 +326,10 @@ def _dec_sdict(ia):
     depth = ia.depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    values = list(map(call, map((ia.getters or _getters(ia)).__getitem__, islice(ia.tag_iter, n))))
+    getters = ia.getters or _getters(ia)
+    values = list(map(call, map(getters.__getitem__, islice(ia.tag_iter, n))))
     if len(keys) != n or len(values) != n:
-        raise SerializationError(f"{n} items claimed, {len(keys)} keys and {len(values)} values found")
+        raise SerializationError(f"{n} items claimed, {len(keys)} keys, {len(values)} values")
     ia.depth = depth - 1
     return dict(zip(keys, values))
 

@@ -28,9 +28,12 @@ _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
 
 
 class ChunkSpec(_Spec):
-    """What to allocate for one chunk: ``(index, kind, nbytes, dtype, shape)``; ``.key`` for RMA."""
+    """What to allocate for one chunk: ``(index, kind, nbytes, dtype, shape)``.
 
-    key = None      # an RMA chunk's memory key (tuple of ints); set on the instance
+    ``key`` is an RMA chunk's memory key (a tuple of ints), None for a pointer chunk.
+    """
+
+    key = None      # set on the instance for RMA chunks
 
     def __new__(cls, index, kind, nbytes, dtype, shape, key=None):
         self = tuple.__new__(cls, (index, kind, nbytes, dtype, shape))
@@ -57,14 +60,15 @@ class InputArchive:
     """
 
     __slots__ = ("raw", "rpos", "rend", "depth", "specs", "arrays", "cursor", "next_tag",
-                 "next_int", "next_float", "next_str", "tag_iter", "int_iter", "str_iter", "ntags",
-                 "getters")
+                 "next_int", "next_float", "next_str", "tag_iter", "int_iter", "str_iter",
+                 "ntags", "getters")
 
     def read(self):
         """Read the next value."""
-        dec = DECODERS[self.next_tag()]
+        tag = self.next_tag()
+        dec = DECODERS[tag]
         if dec is None:
-            raise SerializationError("unknown value tag")
+            raise SerializationError(f"unknown value tag {tag}")
         return dec(self)
 
     def load_binary(self):
