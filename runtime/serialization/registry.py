@@ -30,7 +30,7 @@ def register_tag(tag, types, encode, decode, subclasses=False):
 
 
 def type_id(name):
-    """Return the 64-bit wire id of a registered name."""
+    """Return the 63-bit wire id of a registered name (the same on every process)."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
