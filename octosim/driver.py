@@ -14,6 +14,14 @@ from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
 After the step each leaf gets the density and energy floors (cells counted), and every
 ``mesh.regrid_every`` steps the mesh is regridded (``amr.regrid``).
 
+With the default kernels (``octosim.hydro``) every phase is one numba call over all leaves
+or nodes of the mesh (``octosim.hydro.batched``, the ``exchange.ExchangePlan`` tables over
+the pooled ``mesh.layout()``), bitwise the same as a Python loop over blocks; other
+``kernels`` objects are called block by block.  Timers (seconds, ``sim.timers``):
+``exchange`` restriction and ghost fill, ``reflux`` flux correction, ``hydro`` face fluxes,
+``update`` stage updates and dual-energy sync, ``timestep``, ``gravity``, ``floors``,
+``regrid``, ``init``.
+
 Restart: a continuation is bitwise identical to the uninterrupted run given the config, the
 time and step (exact float64 / int) and the leaf keys with the leaves' interior arrays
 (``Simulation.state()``).  Nothing else is carried between steps: interior nodes are
@@ -41,7 +49,8 @@ _BUILTIN_DEFAULTS = {
     "time": {"stop_time": None, "stop_step": None},
 }
 
-TIMERS = ("exchange", "timestep", "hydro", "gravity", "floors", "regrid", "init")
+TIMERS = ("exchange", "reflux", "timestep", "hydro", "update", "gravity", "floors", "regrid",
+          "init")
 
 
 def _defaults():
@@ -112,6 +121,7 @@ class Simulation:
         self.config = cfg
         m, h = cfg["mesh"], cfg["hydro"]
         self.kernels = kernels if kernels is not None else _hydro_kernels()
+        self.batched = getattr(self.kernels, "__name__", None) == "octosim.hydro"
         name = cfg["problem"].get("name")
         if problem is None:
             problem = _load_problem(name)
@@ -154,6 +164,11 @@ class Simulation:
     def _fill(self, U, axis, side, kind):
         self.kernels.fill_boundary(U, axis, side, kind)
 
+    @property
+    def _bc_fill(self):
+        """The boundary fill for exchange/amr: None (their pooled kernel) with default kernels."""
+        return None if self.batched else self._fill
+
     def _init_leaf(self, key):
         sg = self.mesh.subgrids[key]
         x, y, z = sg.centers()
@@ -168,7 +183,7 @@ class Simulation:
             self._exchange()
             flags = {k: True for k, f in amr.flag_leaves(mesh, self.criterion).items() if f}
             before = set(mesh.tree.nodes)
-            amr.regrid(mesh, flags, self._fill)
+            amr.regrid(mesh, flags, self._bc_fill)
             new = [k for k in mesh.leaves() if k not in before]
             if not new:
                 break
@@ -219,7 +234,7 @@ class Simulation:
     # -- step ---------------------------------------------------------------------------------
     def _exchange(self):
         exchange.restrict_all(self.mesh)
-        exchange.fill_ghosts(self.mesh, self._fill)
+        exchange.fill_ghosts(self.mesh, self._bc_fill)
 
     def _task_fluxes(self, key):
         sg = self.mesh.subgrids[key]
@@ -262,48 +277,102 @@ class Simulation:
 
     def compute_dt(self):
         """Return the CFL time step: a min over leaves of ``cfl * dx / max signal speed``."""
+        if self.batched:
+            from octosim.hydro.batched import min_dt_all
+            lay = self.mesh.layout()
+            return self.cfl * min_dt_all(lay.pool, lay.leaf_slots, lay.leaf_dx, self.gamma,
+                                         self.de_switch)
         return self.cfl * min(self._task_dt(k) for k in self.mesh.leaves())
+
+    # per-phase work of one stage: block by block (any kernels) or batched (octosim.hydro)
+    def _save_stage(self, leaves):
+        if self.batched:
+            from octosim.hydro.batched import save_stage
+            lay = self.mesh.layout()
+            save_stage(lay.pool, lay.leaf_slots, lay.U0)
+            return
+        for key in leaves:
+            U0 = self.mesh.subgrids[key].work_buffers()[0]
+            U0[...] = self.mesh.subgrids[key].U
+
+    def _fluxes(self, leaves):
+        if self.batched:
+            from octosim.hydro.batched import fluxes_all
+            lay = self.mesh.layout()
+            if self._flux_work is None:
+                from octosim.hydro.fluxes import make_work
+                self._flux_work = make_work(lay.pool[0])
+            fluxes_all(lay.pool, lay.leaf_slots, self.gamma, self.recon, self.de_switch,
+                       lay.Fx, lay.Fy, lay.Fz, self._flux_work)
+            return
+        for key in leaves:
+            self._task_fluxes(key)
+
+    def _update(self, leaves, dt, a):
+        if not self.batched:
+            for key in leaves:
+                self._task_update(key, dt, a)
+            return
+        from octosim.hydro.batched import update_all, update_all_src
+        lay = self.mesh.layout()
+        if self._accel is None:
+            update_all(lay.pool, lay.leaf_slots, lay.U0, lay.Fx, lay.Fy, lay.Fz, dt,
+                       lay.leaf_dx, a, self.gamma, self.de_switch)
+            return
+        from octosim.gravity import gravity_source
+        N, nf = self.mesh.N, self.mesh.nf
+        S = np.empty((len(leaves), nf, N, N, N))
+        for i, key in enumerate(lay.leaves):
+            gravity_source(self.mesh.subgrids[key].U, None, self._accel[key], S=S[i])
+        update_all_src(lay.pool, lay.leaf_slots, lay.U0, lay.Fx, lay.Fy, lay.Fz, S, dt,
+                       lay.leaf_dx, a, self.gamma, self.de_switch)
+
+    def _floors(self, leaves):
+        if self.batched:
+            from octosim.hydro.batched import floors_all
+            lay = self.mesh.layout()
+            return int(floors_all(lay.pool, lay.leaf_slots, self.rho_floor, self.e_floor,
+                                  self.gamma))
+        return sum(self._task_floors(k) for k in leaves)
 
     def advance(self, dt_max=None):
         """Advance one SSP-RK3 step of one global dt (at most ``dt_max``); return dt."""
         mesh, T = self.mesh, self.timers
+        clock = _time.perf_counter
         leaves = mesh.leaves()
-        for key in leaves:
-            U0 = mesh.subgrids[key].work_buffers()[0]
-            U0[...] = mesh.subgrids[key].U
+        self._save_stage(leaves)
         dt = None
         for a in (0.0, 0.75, 1.0 / 3.0):
-            t0 = _time.perf_counter()
+            t0 = clock()
             self._exchange()
-            t1 = _time.perf_counter()
+            t1 = clock()
             T["exchange"] += t1 - t0
             if dt is None:
                 dt = self.compute_dt()
                 if dt_max is not None:
                     dt = min(dt, dt_max)
                 assert dt > 0.0 and math.isfinite(dt), f"bad time step {dt} at step {self.step}"
-                t2 = _time.perf_counter()
+                t2 = clock()
                 T["timestep"] += t2 - t1
                 t1 = t2
             if self.gravity:
                 self._accel = self._solve_gravity()[1]
-                t2 = _time.perf_counter()
+                t2 = clock()
                 T["gravity"] += t2 - t1
                 t1 = t2
-            for key in leaves:
-                self._task_fluxes(key)
-            t2 = _time.perf_counter()
+            self._fluxes(leaves)
+            t2 = clock()
             exchange.correct_fluxes(mesh)
-            t3 = _time.perf_counter()
-            for key in leaves:
-                self._task_update(key, dt, a)
-            t4 = _time.perf_counter()
-            T["hydro"] += (t2 - t1) + (t4 - t3)
-            T["exchange"] += t3 - t2
+            t3 = clock()
+            self._update(leaves, dt, a)
+            t4 = clock()
+            T["hydro"] += t2 - t1
+            T["reflux"] += t3 - t2
+            T["update"] += t4 - t3
         self._accel = None
-        t0 = _time.perf_counter()
-        nfl = sum(self._task_floors(k) for k in leaves)
-        T["floors"] += _time.perf_counter() - t0
+        t0 = clock()
+        nfl = self._floors(leaves)
+        T["floors"] += clock() - t0
         self.last_floor_cells = nfl
         self.floor_cells += nfl
         for key in leaves:
@@ -320,7 +389,7 @@ class Simulation:
         t0 = _time.perf_counter()
         self._exchange()
         flags = amr.flag_leaves(self.mesh, self.criterion)
-        amr.regrid(self.mesh, flags, self._fill, self.criterion)
+        amr.regrid(self.mesh, flags, self._bc_fill, self.criterion)
         exchange.restrict_all(self.mesh)
         self.regrids += 1
         self.timers["regrid"] += _time.perf_counter() - t0

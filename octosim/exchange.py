@@ -32,9 +32,10 @@ import functools
 import numpy as np
 
 from octosim.fields import GHOST
-from octosim.kernels_amr import (BC_OUTFLOW, BC_REFLECT, copy_box, fill_boundary, interior_bounds,
-                                 prolong_region, restrict_block, restrict_face, shell_bounds)
-from octosim.tree import FACES, children, octant, parent
+from octosim.kernels_amr import (BC_OUTFLOW, BC_REFLECT, copy_box, correct_fluxes_pool,
+                                 fill_boundary, fill_ghosts_pool, interior_bounds, prolong_region,
+                                 restrict_block, restrict_face, restrict_pool, shell_bounds)
+from octosim.tree import DIRECTIONS, FACES, children, octant, parent
 
 _BC_CODES = {"outflow": BC_OUTFLOW, "reflect": BC_REFLECT}
 
@@ -151,19 +152,7 @@ def apply_fine_flux(F, axis, side, oct, block):
     face[:, t[0]:t[0] + h, t[1]:t[1] + h] = block
 
 
-# -- mesh drivers ------------------------------------------------------------------------------
-def restrict_all(mesh):
-    """Average children into parents, finest level first, so interior nodes hold restricted data."""
-    levels = mesh.tree.levels()
-    for lev in range(len(levels) - 2, -1, -1):
-        for key in levels[lev]:
-            if mesh.tree.is_leaf(key):
-                continue
-            U = mesh.subgrids[key].U
-            for c in children(key):
-                unpack_restrict(U, octant(c), pack_restrict(mesh.subgrids[c].U))
-
-
+# -- message plans (what moves where; one list per node) -----------------------------------------
 def boundary_faces(mesh, key):
     """Return ``[(axis, side, bc code), ...]`` of the node's faces on a non-periodic domain edge."""
     n = 1 << key[0]
@@ -177,13 +166,6 @@ def boundary_faces(mesh, key):
         if key[1 + axis] == n - 1:
             out.append((axis, 1, _BC_CODES[kind]))
     return out
-
-
-def fill_physical(mesh, key, U, fill=None):
-    """Apply the physical (non-periodic) boundaries of the faces of ``key`` on the domain edge."""
-    fill = fill_boundary if fill is None else fill
-    for axis, side, code in boundary_faces(mesh, key):
-        fill(U, axis, side, code)
 
 
 def ghost_plan(mesh, key):
@@ -203,30 +185,24 @@ def ghost_plan(mesh, key):
     return plan
 
 
-def fill_node_ghosts(mesh, key, fill=None):
-    """Fill one node's ghosts by its ``ghost_plan``: prolong, copy neighbours, apply BCs."""
-    fill = fill_boundary if fill is None else fill
-    subgrids = mesh.subgrids
-    U = subgrids[key].U
-    for msg in ghost_plan(mesh, key):
-        kind = msg[0]
-        if kind == "copy":
-            _, nb, d = msg
-            if nb == key:   # periodic wrap onto itself: copy through a packed slab
-                unpack_ghost(U, d, pack_ghost(U, d))
-            else:
-                copy_ghost(U, d, subgrids[nb].U)
-        elif kind == "prolong":
-            prolong_ghosts(U, pack_parent_block(subgrids[msg[1]].U, msg[2]))
-        else:
-            fill(U, msg[1], msg[2], msg[3])
+def prolong_boxes(mesh, key):
+    """Return the ghost boxes ``(l0, h0, l1, h1, l2, h2)`` of ``key`` that need interpolation.
 
-
-def fill_ghosts(mesh, fill=None):
-    """Fill the ghosts of every node, level by level from the root down."""
-    for nodes in mesh.tree.levels():
-        for key in nodes:
-            fill_node_ghosts(mesh, key, fill)
+    These are the in-domain directions without a same-level neighbour: copies overwrite the
+    others and physical boundaries rewrite every out-of-domain ghost from in-domain cells
+    (x, then y, then z over the full transverse extent), so interpolating only these boxes
+    leaves the filled ghosts bitwise what ``prolong_ghosts`` of the whole shell gives.
+    """
+    tree = mesh.tree
+    have = {d for d, _ in tree.neighbor_list(key)}
+    G, N = GHOST, mesh.N
+    rng = {-1: (0, G), 0: (G, G + N), 1: (G + N, 2 * G + N)}
+    out = []
+    for d in DIRECTIONS:
+        if d in have or tree.neighbor_key(key, d) is None:
+            continue
+        out.append(rng[d[0]] + rng[d[1]] + rng[d[2]])
+    return out
 
 
 def flux_plan(tree, key):
@@ -250,11 +226,128 @@ def flux_plan(tree, key):
     return out
 
 
+def _table(rows, width):
+    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+
+
+class ExchangePlan:
+    """The mesh's messages as integer tables over a ``Layout`` (one row per message).
+
+    Built once per node set (``plan(mesh)``), from ``ghost_plan``, ``prolong_boxes`` and
+    ``flux_plan``: every row names its target and its source (slots of ``layout.pool``, or
+    leaf indices for fluxes) and the region it carries, so the tables are the message lists
+    of a distributed driver as well: rows whose source and target live on one locality run
+    here as direct memory copies; the others become ``pack_*`` on the source's locality, an
+    action carrying the packed array zero-copy, and ``unpack_*`` / ``prolong_*`` /
+    ``apply_fine_flux`` at the target, in the same per-level order.
+
+    ``restrict``: ``(parent, child, p0, p1, p2)``, finest level first.
+    ``prolong`` / ``copies`` / ``bcs`` with per-level offsets ``poff`` / ``coff`` / ``boff``:
+    see ``kernels_amr.fill_ghosts_pool``.  ``reflux``: ``(coarse leaf, fine leaf, axis, side,
+    t0, t1)`` over the leaf flux pools.
+    """
+
+    def __init__(self, mesh, layout):
+        tree, slot, N = mesh.tree, layout.slot, mesh.N
+        h = N // 2
+        levels = tree.levels()
+        rst = []
+        for lev in range(len(levels) - 2, -1, -1):
+            for key in levels[lev]:
+                if tree.is_leaf(key):
+                    continue
+                for c in children(key):
+                    rst.append((slot[key], slot[c]) + tuple(o * h for o in octant(c)))
+        pro, cop, bcs = [], [], []
+        poff, coff, boff = [0], [0], [0]
+        for nodes in levels:
+            for key in nodes:
+                t = slot[key]
+                for msg in ghost_plan(mesh, key):
+                    if msg[0] == "prolong":
+                        p = (t, slot[msg[1]]) + tuple(o * h for o in msg[2])
+                        pro += [p + box for box in prolong_boxes(mesh, key)]
+                    elif msg[0] == "copy":
+                        cop.append((t, slot[msg[1]]) + _box(msg[2], N))
+                    else:
+                        bcs.append((t,) + tuple(msg[1:]))
+            poff.append(len(pro))
+            coff.append(len(cop))
+            boff.append(len(bcs))
+        li = layout.leaf_index
+        flx = []
+        for key in layout.leaves:
+            for c, axis, side, oc in flux_plan(tree, key):
+                t = [oc[a] * h for a in range(3) if a != axis]
+                flx.append((li[key], li[c], axis, side, t[0], t[1]))
+        self.restrict = _table(rst, 5)
+        self.prolong = _table(pro, 11)
+        self.copies = _table(cop, 11)
+        self.bcs = _table(bcs, 4)
+        self.poff = np.array(poff, dtype=np.int64)
+        self.coff = np.array(coff, dtype=np.int64)
+        self.boff = np.array(boff, dtype=np.int64)
+        self.reflux = _table(flx, 6)
+
+
+def plan(mesh):
+    """Return ``(layout, ExchangePlan)`` of the mesh's current nodes (cached per layout)."""
+    lay = mesh.layout()
+    p = lay.plans.get("exchange")
+    if p is None:
+        p = lay.plans["exchange"] = ExchangePlan(mesh, lay)
+    return lay, p
+
+
+# -- mesh drivers ------------------------------------------------------------------------------
+def restrict_all(mesh):
+    """Average children into parents, finest level first, so interior nodes hold restricted data."""
+    lay, p = plan(mesh)
+    restrict_pool(lay.pool, p.restrict)
+
+
+def fill_physical(mesh, key, U, fill=None):
+    """Apply the physical (non-periodic) boundaries of the faces of ``key`` on the domain edge."""
+    fill = fill_boundary if fill is None else fill
+    for axis, side, code in boundary_faces(mesh, key):
+        fill(U, axis, side, code)
+
+
+def fill_node_ghosts(mesh, key, fill=None):
+    """Fill one node's ghosts by its ``ghost_plan``: prolong, copy neighbours, apply BCs."""
+    fill = fill_boundary if fill is None else fill
+    subgrids = mesh.subgrids
+    U = subgrids[key].U
+    for msg in ghost_plan(mesh, key):
+        kind = msg[0]
+        if kind == "copy":
+            _, nb, d = msg
+            if nb == key:   # periodic wrap onto itself: copy through a packed slab
+                unpack_ghost(U, d, pack_ghost(U, d))
+            else:
+                copy_ghost(U, d, subgrids[nb].U)
+        elif kind == "prolong":
+            prolong_ghosts(U, pack_parent_block(subgrids[msg[1]].U, msg[2]))
+        else:
+            fill(U, msg[1], msg[2], msg[3])
+
+
+def fill_ghosts(mesh, fill=None):
+    """Fill the ghosts of every node, level by level from the root down.
+
+    With the default boundary kernel (``fill=None``) this is one numba call over the
+    mesh's ``ExchangePlan``; a custom ``fill(U, axis, side, kind)`` runs node by node.
+    """
+    if fill is None:
+        lay, p = plan(mesh)
+        fill_ghosts_pool(lay.pool, p.prolong, p.poff, p.copies, p.coff, p.bcs, p.boff)
+        return
+    for nodes in mesh.tree.levels():
+        for key in nodes:
+            fill_node_ghosts(mesh, key, fill)
+
+
 def correct_fluxes(mesh):
     """Replace coarse-leaf fluxes at faces shared with refined neighbours by fine averages."""
-    tree = mesh.tree
-    for key in tree.leaves():
-        F = mesh.subgrids[key]
-        for c, axis, side, oc in flux_plan(tree, key):
-            block = pack_fine_flux(mesh.subgrids[c].flux(axis), axis, 1 - side)
-            apply_fine_flux(F.flux(axis), axis, side, oc, block)
+    lay, p = plan(mesh)
+    correct_fluxes_pool(lay.Fx, lay.Fy, lay.Fz, p.reflux)

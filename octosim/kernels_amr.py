@@ -28,6 +28,39 @@ def _minmod(a, b):
 
 
 @njit(cache=True, nogil=True)
+def _prolong_box(P, p0, p1, p2, U, l0, h0, l1, h1, l2, h2, shell):
+    """Interpolate into ``U[:, l0:h0, l1:h1, l2:h2]`` from coarse cells ``P[:, p0 + c, ...]``.
+
+    Coarse cell ``c = (fine index - GHOST) >> 1`` relative to the child's first interior
+    cell sits at ``P[:, p0 + c + 3, ...]``; with ``shell`` the child's interior is skipped.
+    """
+    nf = U.shape[0]
+    N = U.shape[1] - 2 * GHOST
+    for I in range(l0, h0):
+        i = I - GHOST
+        ci = (i >> 1) + 3 + p0
+        si = 0.25 if (i & 1) else -0.25
+        inx = GHOST <= I < GHOST + N
+        for J in range(l1, h1):
+            j = J - GHOST
+            cj = (j >> 1) + 3 + p1
+            sj = 0.25 if (j & 1) else -0.25
+            iny = GHOST <= J < GHOST + N
+            for K in range(l2, h2):
+                if shell and inx and iny and GHOST <= K < GHOST + N:
+                    continue
+                k = K - GHOST
+                ck = (k >> 1) + 3 + p2
+                sk = 0.25 if (k & 1) else -0.25
+                for f in range(nf):
+                    c = P[f, ci, cj, ck]
+                    gx = _minmod(P[f, ci + 1, cj, ck] - c, c - P[f, ci - 1, cj, ck])
+                    gy = _minmod(P[f, ci, cj + 1, ck] - c, c - P[f, ci, cj - 1, ck])
+                    gz = _minmod(P[f, ci, cj, ck + 1] - c, c - P[f, ci, cj, ck - 1])
+                    U[f, I, J, K] = c + si * gx + sj * gy + sk * gz
+
+
+@njit(cache=True, nogil=True)
 def prolong_region(C, U, lo, hi):
     """Interpolate the coarse block ``C`` into fine cells ``lo <= index < hi`` of ``U``.
 
@@ -37,38 +70,11 @@ def prolong_region(C, U, lo, hi):
     ``U``'s index space; ``lo[0] < 0`` instead fills the whole ghost shell and leaves the
     interior alone (see ``shell_bounds``).
     """
-    nf = U.shape[0]
     M = U.shape[1]
-    N = M - 2 * GHOST
-    shell = lo[0] < 0
-    l0 = 0 if shell else lo[0]
-    h0 = M if shell else hi[0]
-    l1 = 0 if shell else lo[1]
-    h1 = M if shell else hi[1]
-    l2 = 0 if shell else lo[2]
-    h2 = M if shell else hi[2]
-    for I in range(l0, h0):
-        i = I - GHOST
-        ci = (i >> 1) + 3
-        si = 0.25 if (i & 1) else -0.25
-        inx = GHOST <= I < GHOST + N
-        for J in range(l1, h1):
-            j = J - GHOST
-            cj = (j >> 1) + 3
-            sj = 0.25 if (j & 1) else -0.25
-            iny = GHOST <= J < GHOST + N
-            for K in range(l2, h2):
-                if shell and inx and iny and GHOST <= K < GHOST + N:
-                    continue
-                k = K - GHOST
-                ck = (k >> 1) + 3
-                sk = 0.25 if (k & 1) else -0.25
-                for f in range(nf):
-                    c = C[f, ci, cj, ck]
-                    gx = _minmod(C[f, ci + 1, cj, ck] - c, c - C[f, ci - 1, cj, ck])
-                    gy = _minmod(C[f, ci, cj + 1, ck] - c, c - C[f, ci, cj - 1, ck])
-                    gz = _minmod(C[f, ci, cj, ck + 1] - c, c - C[f, ci, cj, ck - 1])
-                    U[f, I, J, K] = c + si * gx + sj * gy + sk * gz
+    if lo[0] < 0:
+        _prolong_box(C, 0, 0, 0, U, 0, M, 0, M, 0, M, True)
+    else:
+        _prolong_box(C, 0, 0, 0, U, lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], False)
 
 
 @njit(cache=True, nogil=True)
@@ -152,3 +158,98 @@ def copy_box(dst, src, d0, d1, d2, s0, s1, s2, n0, n1, n2):
             for j in range(n1):
                 for k in range(n2):
                     dst[f, d0 + i, d1 + j, d2 + k] = src[f, s0 + i, s1 + j, s2 + k]
+
+
+# -- whole-mesh kernels over a pool of subgrids (one call per phase) ---------------------------
+# ``pool[s]`` is the full array of the subgrid in slot ``s``; the integer tables are built by
+# ``exchange.ExchangePlan``, one row per message (target slot, source slot, region).
+
+@njit(cache=True, nogil=True)
+def restrict_pool(pool, table):
+    """Average children into parents: rows ``(parent, child, p0, p1, p2)``, ``p`` = octant*N/2.
+
+    Rows run finest level first; arithmetic as ``restrict_block``.
+    """
+    nf = pool.shape[1]
+    h = (pool.shape[2] - 2 * GHOST) // 2
+    G = GHOST
+    for r in range(table.shape[0]):
+        P = pool[table[r, 0]]
+        U = pool[table[r, 1]]
+        b0 = G + table[r, 2]
+        b1 = G + table[r, 3]
+        b2 = G + table[r, 4]
+        for f in range(nf):
+            for i in range(h):
+                I = G + 2 * i
+                for j in range(h):
+                    J = G + 2 * j
+                    for k in range(h):
+                        K = G + 2 * k
+                        s = ((U[f, I, J, K] + U[f, I + 1, J, K])
+                             + (U[f, I, J + 1, K] + U[f, I + 1, J + 1, K])) \
+                            + ((U[f, I, J, K + 1] + U[f, I + 1, J, K + 1])
+                               + (U[f, I, J + 1, K + 1] + U[f, I + 1, J + 1, K + 1]))
+                        P[f, b0 + i, b1 + j, b2 + k] = 0.125 * s
+
+
+@njit(cache=True, nogil=True)
+def fill_ghosts_pool(pool, prolong, poff, copies, coff, bcs, boff):
+    """Fill ghosts level by level: per level all prolongations, then copies, then boundaries.
+
+    ``prolong`` rows ``(target, parent, p0, p1, p2, l0, h0, l1, h1, l2, h2)`` interpolate the
+    box ``[l, h)`` of the target from the parent (``p`` = octant*N/2); ``copies`` rows
+    ``(target, source, d0, d1, d2, s0, s1, s2, n0, n1, n2)`` as ``copy_box``; ``bcs`` rows
+    ``(target, axis, side, kind)`` as ``fill_boundary``.  Rows of level ``L`` are
+    ``off[L]:off[L + 1]`` of each table.  Within a level a row writes only its target's
+    ghosts and reads interiors of others (or the parent level), so the per-level order is
+    the per-node order of ``exchange.ghost_plan``.
+    """
+    for lev in range(poff.shape[0] - 1):
+        for r in range(poff[lev], poff[lev + 1]):
+            t = prolong[r]
+            _prolong_box(pool[t[1]], t[2], t[3], t[4], pool[t[0]],
+                         t[5], t[6], t[7], t[8], t[9], t[10], False)
+        for r in range(coff[lev], coff[lev + 1]):
+            t = copies[r]
+            copy_box(pool[t[0]], pool[t[1]], t[2], t[3], t[4], t[5], t[6], t[7],
+                     t[8], t[9], t[10])
+        for r in range(boff[lev], boff[lev + 1]):
+            t = bcs[r]
+            fill_boundary(pool[t[0]], t[1], t[2], t[3])
+
+
+@njit(cache=True, nogil=True)
+def _average_face(src, dst, t0, t1):
+    nf = src.shape[0]
+    h = src.shape[1] // 2
+    for f in range(nf):
+        for j in range(h):
+            for k in range(h):
+                dst[f, t0 + j, t1 + k] = 0.25 * ((src[f, 2 * j, 2 * k] + src[f, 2 * j + 1, 2 * k])
+                                                 + (src[f, 2 * j, 2 * k + 1]
+                                                    + src[f, 2 * j + 1, 2 * k + 1]))
+
+
+@njit(cache=True, nogil=True)
+def correct_fluxes_pool(Fx, Fy, Fz, table):
+    """Refluxing over leaf flux pools: rows ``(coarse leaf, fine leaf, axis, side, t0, t1)``.
+
+    The fine leaf's face ``1 - side`` is area-averaged into the coarse leaf's face ``side``
+    at transverse offset ``(t0, t1)``; arithmetic as ``restrict_face``.
+    """
+    N = Fx.shape[3]
+    for r in range(table.shape[0]):
+        c = table[r, 0]
+        fn = table[r, 1]
+        axis = table[r, 2]
+        ic = 0 if table[r, 3] == 0 else N
+        i_f = N - ic
+        t0 = table[r, 4]
+        t1 = table[r, 5]
+        if axis == 0:
+            _average_face(Fx[fn, :, i_f, :, :], Fx[c, :, ic, :, :], t0, t1)
+        elif axis == 1:
+            _average_face(Fy[fn, :, :, i_f, :], Fy[c, :, :, ic, :], t0, t1)
+        else:
+            _average_face(Fz[fn, :, :, :, i_f], Fz[c, :, :, :, ic], t0, t1)

@@ -1,4 +1,14 @@
-"""The mesh: an octree plus one Subgrid per node, domain geometry and boundary kinds."""
+"""The mesh: an octree plus one Subgrid per node, domain geometry and boundary kinds.
+
+Storage: ``Mesh.layout()`` keeps every node's ``U`` as a view ``pool[slot]`` of one
+contiguous array ``(nnodes, nf, M, M, M)`` (slots level by level, Morton order within a
+level) and the leaves' work buffers ``U0, Fx, Fy, Fz`` as views of per-leaf pools indexed
+in leaf (Morton) order, so whole-mesh numba kernels take one array and an index table.  The
+layout is rebuilt, copying existing data in, whenever nodes were added or removed or a
+subgrid's array was replaced; until then ``Subgrid`` arrays are ordinary independent arrays.
+"""
+
+import numpy as np
 
 from octosim.fields import GHOST
 from octosim.subgrid import Subgrid
@@ -26,6 +36,57 @@ def parse_boundary(spec):
     return kinds
 
 
+class Layout:
+    """Pools of one node set: ``pool`` with ``slot[key]``, leaf work pools in leaf order.
+
+    ``leaves`` (Morton order), ``leaf_slots`` and ``leaf_dx`` (int64 / float64 arrays) index
+    the leaves; ``U0`` (nleaves, nf, M, M, M) and ``Fx, Fy, Fz`` (nleaves, nf, N+1, N, N
+    and its transposes) are the leaves' stage copies and face fluxes.  ``plans`` caches
+    tables built on this node set (``exchange.ExchangePlan``).
+    """
+
+    def __init__(self, mesh, version):
+        self.version = version
+        tree, N, nf = mesh.tree, mesh.N, mesh.nf
+        M = N + 2 * GHOST
+        keys = [k for lev in tree.levels() for k in lev]
+        self.keys = keys
+        self.slot = {k: i for i, k in enumerate(keys)}
+        self.pool = np.empty((len(keys), nf, M, M, M))
+        for i, k in enumerate(keys):
+            sg = mesh.subgrids[k]
+            self.pool[i] = sg.U
+            sg.U = self.pool[i]
+        self.leaves = tree.leaves()
+        nl = len(self.leaves)
+        self.leaf_index = {k: i for i, k in enumerate(self.leaves)}
+        self.leaf_slots = np.array([self.slot[k] for k in self.leaves], dtype=np.int64)
+        self.leaf_dx = np.array([mesh.subgrids[k].dx for k in self.leaves])
+        self.U0 = np.empty((nl, nf, M, M, M))
+        self.Fx = np.zeros((nl, nf, N + 1, N, N))
+        self.Fy = np.zeros((nl, nf, N, N + 1, N))
+        self.Fz = np.zeros((nl, nf, N, N, N + 1))
+        for i, k in enumerate(self.leaves):
+            sg = mesh.subgrids[k]
+            for name, arr in (("U0", self.U0), ("Fx", self.Fx), ("Fy", self.Fy),
+                              ("Fz", self.Fz)):
+                old = getattr(sg, name)
+                if old is not None:
+                    arr[i] = old
+                setattr(sg, name, arr[i])
+        for k in keys:
+            if not tree.is_leaf(k):
+                mesh.subgrids[k].drop_work_buffers()
+        self.plans = {}
+
+    def current(self, mesh):
+        """Return True while the mesh's node set and arrays are still the ones laid out here."""
+        if mesh._version != self.version or len(mesh.subgrids) != len(self.keys):
+            return False
+        pool, subgrids = self.pool, mesh.subgrids
+        return all(subgrids[k].U.base is pool for k in self.keys)
+
+
 class Mesh:
     """An Octree and the dict ``key -> Subgrid`` of its nodes (leaves and interior)."""
 
@@ -43,6 +104,8 @@ class Mesh:
         self.subgrids = {}
         for key in self.tree.nodes:
             self.subgrids[key] = Subgrid(key, N, nf, xscale)
+        self._version = 0
+        self._layout = None
 
     @property
     def max_level(self):
@@ -65,12 +128,22 @@ class Mesh:
         assert key in self.tree.nodes and key not in self.subgrids, key
         sg = Subgrid(key, self.N, self.nf, self.xscale, U)
         self.subgrids[key] = sg
+        self._version += 1
         return sg
 
     def remove_node(self, key):
         """Drop the Subgrid of a node just removed from the tree."""
         assert key not in self.tree.nodes, key
         del self.subgrids[key]
+        self._version += 1
+
+    def layout(self):
+        """Return the pooled ``Layout`` of the current nodes, rebuilding it when stale."""
+        lay = self._layout
+        if lay is None or not lay.current(self):
+            assert len(self.subgrids) == len(self.tree.nodes), "subgrids and tree disagree"
+            lay = self._layout = Layout(self, self._version)
+        return lay
 
     def sync(self):
         """Check that subgrids and tree nodes agree (debug aid)."""

@@ -1,0 +1,113 @@
+"""Hydro phases over every leaf of a mesh in one numba call each (no per-block Python calls).
+
+The leaves' states are ``pool[leaf_slots[l]]`` of one pooled array (``octosim.mesh.Layout``)
+and their work buffers are per-leaf pools ``U0[l]``, ``Fx[l]``, ``Fy[l]``, ``Fz[l]``.  Every
+function loops over the leaves in order and calls the per-block kernels of this package
+(``compute_fluxes_work``, ``rk_stage``, ``dual_energy_sync``, ``max_signal_speed``,
+``apply_floors``) unchanged, so results are bitwise those of a Python loop over blocks.
+
+Numba's cache of this module does not notice edits to the kernels it calls; the stale cache
+is dropped at import when any source of ``octosim/hydro`` is newer than it (see
+``_drop_stale_cache``).
+"""
+import glob
+import math
+import os
+
+from numba import njit
+
+from octosim.fields import GHOST
+from octosim.hydro.fluxes import compute_fluxes_work, make_work
+from octosim.hydro.timestep import max_signal_speed
+from octosim.hydro.update import apply_floors, dual_energy_sync, rk_stage, rk_stage_src
+
+KW = dict(cache=True, nogil=True, error_model="numpy")
+
+
+def _drop_stale_cache():
+    """Delete this module's numba index files when a hydro source is newer than them."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    index = glob.glob(os.path.join(here, "__pycache__", "batched.*.nbi"))
+    if not index:
+        return
+    newest = max(os.path.getmtime(p) for p in glob.glob(os.path.join(here, "*.py")))
+    for p in index:
+        try:
+            if os.path.getmtime(p) < newest:
+                os.remove(p)
+        except OSError:
+            pass
+
+
+_drop_stale_cache()
+
+
+def make_batch_work(pool):
+    """Return the flux work array for blocks shaped like ``pool[0]``."""
+    return make_work(pool[0])
+
+
+@njit(**KW)
+def save_stage(pool, leaf_slots, U0):
+    """Copy each leaf's interior into ``U0[l]`` (the SSP-RK3 step's start state)."""
+    nf = pool.shape[1]
+    M = pool.shape[2]
+    G = GHOST
+    for l in range(leaf_slots.shape[0]):
+        U = pool[leaf_slots[l]]
+        V = U0[l]
+        for f in range(nf):
+            for i in range(G, M - G):
+                for j in range(G, M - G):
+                    for k in range(G, M - G):
+                        V[f, i, j, k] = U[f, i, j, k]
+
+
+@njit(**KW)
+def fluxes_all(pool, leaf_slots, gamma, recon, de_switch, Fx, Fy, Fz, work):
+    """Face fluxes of every leaf: ``compute_fluxes_work`` into ``Fx[l], Fy[l], Fz[l]``."""
+    for l in range(leaf_slots.shape[0]):
+        compute_fluxes_work(pool[leaf_slots[l]], gamma, recon, de_switch, Fx[l], Fy[l], Fz[l],
+                            work)
+
+
+@njit(**KW)
+def update_all(pool, leaf_slots, U0, Fx, Fy, Fz, dt, leaf_dx, a, gamma, de_switch):
+    """Stage update of every leaf (``rk_stage``) followed by its ``dual_energy_sync``."""
+    for l in range(leaf_slots.shape[0]):
+        U = pool[leaf_slots[l]]
+        rk_stage(U, U0[l], Fx[l], Fy[l], Fz[l], dt, leaf_dx[l], a)
+        dual_energy_sync(U, gamma, de_switch)
+
+
+@njit(**KW)
+def update_all_src(pool, leaf_slots, U0, Fx, Fy, Fz, S, dt, leaf_dx, a, gamma, de_switch):
+    """Like ``update_all`` with the sources ``S[l]`` (``rk_stage_src``)."""
+    for l in range(leaf_slots.shape[0]):
+        U = pool[leaf_slots[l]]
+        rk_stage_src(U, U0[l], Fx[l], Fy[l], Fz[l], S[l], dt, leaf_dx[l], a)
+        dual_energy_sync(U, gamma, de_switch)
+
+
+@njit(**KW)
+def min_dt_all(pool, leaf_slots, leaf_dx, gamma, de_switch):
+    """Return the min over leaves of ``dx / max_signal_speed`` (inf where the speed is 0)."""
+    out = math.inf
+    for l in range(leaf_slots.shape[0]):
+        s = max_signal_speed(pool[leaf_slots[l]], gamma, de_switch)
+        v = leaf_dx[l] / s if s > 0.0 else math.inf
+        out = min(out, v)
+    return out
+
+
+@njit(**KW)
+def floors_all(pool, leaf_slots, rho_floor, e_floor, gamma):
+    """Apply ``apply_floors`` to every leaf; return the total of cells changed."""
+    n = 0
+    for l in range(leaf_slots.shape[0]):
+        n += apply_floors(pool[leaf_slots[l]], rho_floor, e_floor, gamma)
+    return n
+
+
+__all__ = ["make_batch_work", "save_stage", "fluxes_all", "update_all", "update_all_src",
+           "min_dt_all", "floors_all"]
