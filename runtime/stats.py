@@ -13,13 +13,13 @@ KEYS = (
     "bytes_zero_copy", "bytes_copied", "bytes_received_zero_copy",
     "serialization_time_s", "deserialization_time_s", "actions_executed",
     "app_sent", "app_done",  # parcels of the program (not the runtime's own bookkeeping)
-    "recv_pool_hits", "tag_wraps",
+    "recv_pool_hits", "tag_wraps", "parcels_coalesced",
 )
 INDEX = {k: i for i, k in enumerate(KEYS)}
 (PARCELS_SENT, PARCELS_RECEIVED, PARCELS_FORWARDED, LOCAL_CALLS, MESSAGES_SENT, MESSAGES_RECEIVED,
  BYTES_SENT, BYTES_RECEIVED, BYTES_ZERO_COPY, BYTES_COPIED, BYTES_RECEIVED_ZERO_COPY,
  SERIALIZATION_TIME, DESERIALIZATION_TIME, ACTIONS_EXECUTED, APP_SENT, APP_DONE,
- RECV_POOL_HITS, TAG_WRAPS) = range(len(KEYS))
+ RECV_POOL_HITS, TAG_WRAPS, PARCELS_COALESCED) = range(len(KEYS))
 
 
 class Statistics:

@@ -39,7 +39,10 @@ __all__ = ["MpiParcelport"]
 
 HDR_TAG = 1
 FIRST_TAG = 2
-_XPORT = struct.Struct("<QII?3x")  # frame-0 length, number of follow-up tags, first tag, frame 0 inline
+_XPORT = struct.Struct("<QIIB3x")  # frame-0 length, number of follow-up tags, first tag, flags
+X_EAGER = 1      # frame 0 is in this message
+X_COALESCED = 2  # the body is several small parcels, each ``u32 length | route | frame 0``
+_U32 = struct.Struct("<I")
 
 
 def _mpi():
@@ -74,7 +77,9 @@ class MpiParcelport(Parcelport):
     ``tag_ub`` (cap on the tag space, to test wrap-around), ``spin_bytes``/``spin_s`` (poll
     receives of at least this size back to back for up to this long, 256 KiB / 20 ms),
     ``pool_min_bytes``/``pool_max_bytes`` (receive pool: chunk size from which it is used,
-    1 MiB, 0 disables; idle bytes it keeps, 256 MiB).  Subclasses may override
+    1 MiB, 0 disables; idle bytes it keeps, 256 MiB), ``coalesce`` (at most this many small
+    parcels to one destination share a message, sent when full or at the next progress;
+    0, the default, sends each at once).  Subclasses may override
     ``_isend_chunks``, ``_allocate`` and ``_irecv_chunks`` to move chunks another way.
     """
 
@@ -82,13 +87,15 @@ class MpiParcelport(Parcelport):
 
     def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
                  tag_ub=None, spin_bytes=1 << 18, spin_s=0.02, pool_min_bytes=1 << 20,
-                 pool_max_bytes=1 << 28, **options):
+                 pool_max_bytes=1 << 28, coalesce=0, **options):
         super().__init__(runtime)
         self.spin_bytes, self.spin_s = int(spin_bytes), float(spin_s)
         self.pool = RecvPool(pool_min_bytes, pool_max_bytes) if pool_min_bytes else None
         if options:
             raise TypeError(f"unknown option(s) for the mpi parcelport: {', '.join(sorted(options))}")
         self.eager_threshold = int(eager_threshold)
+        self.coalesce = int(coalesce)
+        self._coal_bytes = ROUTE_SIZE + self.eager_threshold
         self.max_message = int(max_message)
         self.nslots = int(header_slots)
         self._tag_ub_opt = tag_ub
@@ -100,6 +107,7 @@ class MpiParcelport(Parcelport):
         self._posting = collections.defaultdict(collections.deque)  # source -> _Recv awaiting posting
         self._next_tag = {}
         self._backlog = {}         # dest -> parcels waiting for free tags, oldest first
+        self._coal = {}            # dest -> [entries, bytes, callbacks] of small parcels to coalesce
         self._inflight = collections.defaultdict(dict)  # dest -> {first tag: ntags}
         self.recent_buffers = collections.deque(maxlen=64)  # (address, nbytes) of receive buffers
 
@@ -147,7 +155,7 @@ class MpiParcelport(Parcelport):
         self.MPI.COMM_WORLD.Abort(code)
 
     def idle(self):
-        return not (self._sends or self._recvs or self._backlog)
+        return not (self._sends or self._recvs or self._backlog or self._coal)
 
     # ---- sending -----------------------------------------------------------------------
     def _take_tags(self, dest, n):
@@ -176,6 +184,9 @@ class MpiParcelport(Parcelport):
         eager = flen <= self.eager_threshold
         views = [byte_view(f) for f in frames[1:]]
         ntags = (0 if eager else 1) + sum(_pieces(v.nbytes, self.max_message) for v in views)
+        if self.coalesce and not ntags:
+            self._coalesce(dest, route + bytes(f0), on_sent)  # copied: the caller's buffers are free
+            return
         item = (dest, route, archive, on_sent, f0, flen, eager, views, ntags)
         if ntags:
             with self._send_lock:
@@ -191,7 +202,7 @@ class MpiParcelport(Parcelport):
     def _post(self, item, tag):
         dest, route, archive, on_sent, f0, flen, eager, views, ntags = item
         MPI, comm = self.MPI, self.comm
-        head = _XPORT.pack(flen, ntags, tag, eager) + route + (bytes(f0) if eager else b"")
+        head = _XPORT.pack(flen, ntags, tag, X_EAGER if eager else 0) + route + (bytes(f0) if eager else b"")
         req = comm.Isend([head, MPI.BYTE], dest, HDR_TAG)
         if not ntags and req.Test():  # eager parcel already out (the common small case)
             c = self.stats.local()
@@ -211,6 +222,52 @@ class MpiParcelport(Parcelport):
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
         with self._send_lock:
             self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+
+    def _coalesce(self, dest, entry, on_sent):
+        """Add a small parcel to ``dest``'s batch; the batch goes when full or at the next progress."""
+        full = None
+        n = _U32.size + len(entry)
+        with self._send_lock:
+            batch = self._coal.get(dest)
+            if batch is not None and (batch[1] + n > self._coal_bytes or len(batch[0]) >= self.coalesce):
+                full = self._coal.pop(dest)
+                batch = None
+            if batch is None:
+                batch = self._coal[dest] = [[], 0, []]
+            batch[0].append(entry)
+            batch[1] += n
+            if on_sent is not None:
+                batch[2].append(on_sent)
+        if full is not None:
+            self._send_batch(dest, full)
+
+    def _flush_coalesced(self):
+        with self._send_lock:
+            batches, self._coal = self._coal, {}
+        for dest, batch in batches.items():
+            self._send_batch(dest, batch)
+        return bool(batches)
+
+    def _send_batch(self, dest, batch):
+        entries, nbytes, callbacks = batch
+        if len(entries) == 1:  # an ordinary eager parcel
+            head = _XPORT.pack(len(entries[0]) - ROUTE_SIZE, 0, 0, X_EAGER) + entries[0]
+        else:
+            body = b"".join(_U32.pack(len(e)) + e for e in entries)
+            head = _XPORT.pack(len(body), 0, 0, X_COALESCED) + body
+        req = self.comm.Isend([head, self.MPI.BYTE], dest, HDR_TAG)
+        c = self.stats.local()
+        if len(entries) > 1:
+            c[S.PARCELS_COALESCED] += len(entries)
+        c[S.MESSAGES_SENT] += 1
+        c[S.BYTES_SENT] += len(head)
+        cb = (lambda: [f() for f in callbacks]) if callbacks else None
+        if req.Test():
+            if cb is not None:
+                cb()
+            return
+        with self._send_lock:
+            self._sends.append([[req], head, cb, dest, 0, 0])
 
     def _post_backlog(self):
         """Send parcels that waited for tags, oldest first per destination."""
@@ -314,10 +371,14 @@ class MpiParcelport(Parcelport):
         return did
 
     def _on_header(self, source, data):
-        flen, ntags, tag, eager = _XPORT.unpack_from(data, 0)
+        flen, ntags, tag, flags = _XPORT.unpack_from(data, 0)
+        eager = bool(flags & X_EAGER)
         o = _XPORT.size
+        if flags & X_COALESCED:
+            self._on_batch(data, o)
+            return
         q = self._posting[source]
-        if eager and not ntags and not q:  # fast path: all in this message, nothing waits before it
+        if eager and not ntags:  # fast path: the whole parcel is in this message
             t0 = time.perf_counter()
             hdr = self._decode_header(memoryview(data)[o + ROUTE_SIZE:])
             args = hdr.finish(hdr.allocate() if hdr.chunks else ())  # chunks here hold 0 bytes
@@ -344,6 +405,24 @@ class MpiParcelport(Parcelport):
             r.nmsg += 1
             r.nbytes += flen
             self._recvs.append(r)
+
+    def _on_batch(self, data, o):
+        """Deliver each parcel of a coalesced message."""
+        mv = memoryview(data)
+        c = self.stats.local()
+        c[S.MESSAGES_RECEIVED] += 1
+        c[S.BYTES_RECEIVED] += len(data)
+        end = len(data)
+        while o < end:
+            (n,) = _U32.unpack_from(data, o)
+            o += _U32.size
+            t0 = time.perf_counter()
+            hdr = self._decode_header(mv[o + ROUTE_SIZE:o + n])
+            args = hdr.finish(hdr.allocate() if hdr.chunks else ())
+            c[S.PARCELS_RECEIVED] += 1
+            c[S.DESERIALIZATION_TIME] += time.perf_counter() - t0
+            self.runtime.deliver(data[o:o + ROUTE_SIZE], args)
+            o += n
 
     def _post_ready(self, source):
         """Post chunk receives for parcels from ``source`` whose frame 0 is here, in header order."""
@@ -408,9 +487,10 @@ class MpiParcelport(Parcelport):
         if not self._plock.acquire(blocking=False):
             return False
         try:
+            f = self._flush_coalesced() if self._coal else False
             a = self._progress_headers()
             b = self._progress_recvs()
             c = self._progress_sends()
-            return a or b or c
+            return a or b or c or f
         finally:
             self._plock.release()

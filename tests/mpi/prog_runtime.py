@@ -1,6 +1,6 @@
 """Runtime checks batched into one MPI program; run by tests/mpi/test_runtime_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_runtime.py PARCELPORT
+Usage: mpiexec -n N python tests/mpi/prog_runtime.py PARCELPORT [coalesce]
 Every check prints ``CHECK <name> ok`` on each rank; a failed check is an uncaught
 AssertionError, which the runtime turns into a job abort naming the locality.
 Neighbours are ring neighbours, so any rank count works.
@@ -21,6 +21,8 @@ from runtime.serialization import SerializeBuffer, serializable
 PP = sys.argv[1] if len(sys.argv) > 1 else "mpi"
 # small limits so the edge cases run: frame 0 sent apart, chunks split, tags wrapping around
 OPTIONS = dict(eager_threshold=512, max_message=1 << 16, tag_ub=64) if PP == "mpi" else {}
+if "coalesce" in sys.argv[2:]:  # small parcels share messages, up to 8 at a time
+    OPTIONS["coalesce"] = 8
 T = 60
 
 
@@ -162,13 +164,13 @@ def check_zero_copy(nb):
     s0 = runtime.statistics()
     a = np.random.default_rng(1).random(1 << 17)  # 1 MiB
     addr, in_pool, total = runtime.async_(where_is, nb, a).get(T)
+    s1 = runtime.statistics()  # before the barrier: afterwards others' next checks reach us
     assert total == float(a.sum())
     runtime.barrier()
     if nb != runtime.here():
         # parcelports that record their receive buffers (``recent_buffers``) are checked exactly
         assert in_pool is not False, "array did not arrive in a buffer the parcelport allocated"
         assert addr != a.__array_interface__["data"][0]
-        s1 = runtime.statistics()
         assert s1["bytes_zero_copy"] - s0["bytes_zero_copy"] >= a.nbytes, (s0, s1)
         assert s1["bytes_copied"] - s0["bytes_copied"] < 4096, (s0, s1)
     ok("zero_copy")
@@ -308,6 +310,8 @@ def check_stats(n):
         assert sum(s["bytes_received_zero_copy"] for s in allst) > 0
         if PP == "mpi":  # the small tag space above wrapped around, and nothing got mixed up
             assert all(s.get("tag_wraps", 0) > 0 for s in allst), [s.get("tag_wraps") for s in allst]
+        if OPTIONS.get("coalesce"):
+            assert sum(s["parcels_coalesced"] for s in allst) > 0
     ok("stats")
 
 

@@ -29,7 +29,15 @@ pytestmark = pytest.mark.mpi
 @pytest.mark.parametrize("parcelport", PARCELPORTS)
 @pytest.mark.parametrize("nprocs", NPROCS)
 def test_runtime_program(run_mpi, nprocs, parcelport):
-    res = run_mpi(HERE / "prog_runtime.py", nprocs, [parcelport], timeout=90)
+    _check_program(run_mpi(HERE / "prog_runtime.py", nprocs, [parcelport], timeout=90), nprocs)
+
+
+def test_runtime_program_coalescing(run_mpi):
+    """The same checks with small parcels coalesced into shared messages (mpi parcelport)."""
+    _check_program(run_mpi(HERE / "prog_runtime.py", 4, ["mpi", "coalesce"], timeout=90), 4)
+
+
+def _check_program(res, nprocs):
     out = res.stdout
     for check in CHECKS:
         got = out.count(f"CHECK {check} ok")  # lines of different ranks may run together
