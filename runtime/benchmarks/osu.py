@@ -172,6 +172,8 @@ def main(argv=None):
     ap.add_argument("--max-size", type=int, default=64 << 20)
     ap.add_argument("--window", type=int, default=64)
     ap.add_argument("--tasks", action="store_true", help="run the actions as tasks on workers, not direct")
+    ap.add_argument("--coalesce", type=int, default=0, metavar="K",
+                    help="let up to K small parcels share a message (mpi parcelport)")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
@@ -195,7 +197,8 @@ def main(argv=None):
             r["native"] = _metric(a.kind, s, r["loop"], r["window"], native(comm, a.kind, s, r["loop"], r["window"], skip))
             r["pkl5"] = _metric(a.kind, s, r["loop"], r["window"], pickle5(comm, a.kind, s, r["loop"], r["window"], skip))
         comm.Free()
-    rt = runtime.init(parcelport=a.parcelport, threads=a.threads)
+    opts = {"coalesce": a.coalesce} if a.coalesce else {}
+    rt = runtime.init(parcelport=a.parcelport, threads=a.threads, **opts)
     for s in sizes:
         r = rows[s]
         skip = max(2, r["loop"] // 10)
@@ -212,7 +215,8 @@ def main(argv=None):
     if rank == 0:
         unit = "us (one-way)" if a.kind == "latency" else "MB/s"
         print(f"# osu {a.kind}, parcelport {a.parcelport}, {a.threads} threads, "
-              f"{'task' if a.tasks else 'direct'} actions; {unit}")
+              f"{'task' if a.tasks else 'direct'} actions"
+              f"{f', coalescing {a.coalesce}' if a.coalesce else ''}; {unit}")
         print(f"{'size':>10} {'runtime':>11} {'native':>11} {'pkl5':>11} {'rt/native':>9} {'rt/pkl5':>8} "
               f"{'zero-copy B':>12} {'copied B':>10}")
         for s in sizes:
@@ -223,6 +227,7 @@ def main(argv=None):
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"benchmark": a.kind, "parcelport": a.parcelport, "threads": a.threads,
+                           "coalesce": a.coalesce,
                            "actions": "task" if a.tasks else "direct", "unit": unit,
                            "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)
     MPI.Finalize()
