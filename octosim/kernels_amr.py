@@ -194,6 +194,23 @@ def restrict_pool(pool, table):
 
 
 @njit(cache=True, nogil=True)
+def _copy_rows(flat, nf, M, copies, r0, r1):
+    """Run ``copy_box`` rows ``r0:r1`` on the flattened C-ordered pool (contiguous k runs)."""
+    for r in range(r0, r1):
+        t = copies[r]
+        n0, n1, n2 = t[8], t[9], t[10]
+        for f in range(nf):
+            db = ((t[0] * nf + f) * M + t[2]) * M
+            sb = ((t[1] * nf + f) * M + t[5]) * M
+            for i in range(n0):
+                for j in range(n1):
+                    d = (db + i * M + t[3] + j) * M + t[4]
+                    s = (sb + i * M + t[6] + j) * M + t[7]
+                    for k in range(n2):
+                        flat[d + k] = flat[s + k]
+
+
+@njit(cache=True, nogil=True)
 def fill_ghosts_pool(pool, prolong, poff, copies, coff, bcs, boff):
     """Fill ghosts level by level: per level all prolongations, then copies, then boundaries.
 
@@ -205,15 +222,15 @@ def fill_ghosts_pool(pool, prolong, poff, copies, coff, bcs, boff):
     ghosts and reads interiors of others (or the parent level), so the per-level order is
     the per-node order of ``exchange.ghost_plan``.
     """
+    nf = pool.shape[1]
+    M = pool.shape[2]
+    flat = pool.reshape(pool.size)
     for lev in range(poff.shape[0] - 1):
         for r in range(poff[lev], poff[lev + 1]):
             t = prolong[r]
             _prolong_box(pool[t[1]], t[2], t[3], t[4], pool[t[0]],
                          t[5], t[6], t[7], t[8], t[9], t[10], False)
-        for r in range(coff[lev], coff[lev + 1]):
-            t = copies[r]
-            copy_box(pool[t[0]], pool[t[1]], t[2], t[3], t[4], t[5], t[6], t[7],
-                     t[8], t[9], t[10])
+        _copy_rows(flat, nf, M, copies, coff[lev], coff[lev + 1])
         for r in range(boff[lev], boff[lev + 1]):
             t = bcs[r]
             fill_boundary(pool[t[0]], t[1], t[2], t[3])
