@@ -185,13 +185,14 @@ def ghost_plan(mesh, key):
     return plan
 
 
-def prolong_boxes(mesh, key):
+def prolong_boxes(mesh, key, faces_only=False):
     """Return the ghost boxes ``(l0, h0, l1, h1, l2, h2)`` of ``key`` that need interpolation.
 
-    These are the in-domain directions without a same-level neighbour: copies overwrite the
-    others and physical boundaries rewrite every out-of-domain ghost from in-domain cells
-    (x, then y, then z over the full transverse extent), so interpolating only these boxes
-    leaves the filled ghosts bitwise what ``prolong_ghosts`` of the whole shell gives.
+    These are the in-domain directions without a same-level neighbour (only the 6 face
+    directions with ``faces_only``): copies overwrite the others and physical boundaries
+    rewrite every out-of-domain ghost from in-domain cells (x, then y, then z over the full
+    transverse extent), so interpolating only these boxes leaves the filled ghosts bitwise
+    what ``prolong_ghosts`` of the whole shell gives.
     """
     tree = mesh.tree
     have = {d for d, _ in tree.neighbor_list(key)}
@@ -200,6 +201,8 @@ def prolong_boxes(mesh, key):
     out = []
     for d in DIRECTIONS:
         if d in have or tree.neighbor_key(key, d) is None:
+            continue
+        if faces_only and abs(d[0]) + abs(d[1]) + abs(d[2]) != 1:
             continue
         out.append(rng[d[0]] + rng[d[1]] + rng[d[2]])
     return out
@@ -230,6 +233,50 @@ def _table(rows, width):
     return np.array(rows, dtype=np.int64).reshape(len(rows), width)
 
 
+class GhostTables:
+    """Ghost-fill messages of a mesh: ``prolong``/``copies``/``bcs`` tables, per-level offsets.
+
+    See ``kernels_amr.fill_ghosts_pool`` for the row layouts.
+    """
+
+    def __init__(self, levels):
+        rows = {"prolong": [], "copies": [], "bcs": []}
+        offs = {k: [0] for k in rows}
+        for lev in levels:
+            for kind, width in (("prolong", 11), ("copies", 11), ("bcs", 4)):
+                rows[kind] += lev[kind]
+                offs[kind].append(len(rows[kind]))
+        self.prolong = _table(rows["prolong"], 11)
+        self.copies = _table(rows["copies"], 11)
+        self.bcs = _table(rows["bcs"], 4)
+        self.poff, self.coff, self.boff = (np.array(offs[k], dtype=np.int64)
+                                           for k in ("prolong", "copies", "bcs"))
+
+    def run(self, pool):
+        """Fill the ghosts of the pooled subgrids (one numba call)."""
+        fill_ghosts_pool(pool, self.prolong, self.poff, self.copies, self.coff, self.bcs,
+                         self.boff)
+
+
+def _node_rows(mesh, key, slot, faces_only):
+    """Return ``{prolong, copies, bcs}`` rows of one node's ``ghost_plan``."""
+    N = mesh.N
+    h = N // 2
+    t = slot[key]
+    out = {"prolong": [], "copies": [], "bcs": []}
+    for msg in ghost_plan(mesh, key):
+        if msg[0] == "prolong":
+            p = (t, slot[msg[1]]) + tuple(o * h for o in msg[2])
+            out["prolong"] += [p + box for box in prolong_boxes(mesh, key, faces_only)]
+        elif msg[0] == "copy":
+            d = msg[2]
+            if not faces_only or abs(d[0]) + abs(d[1]) + abs(d[2]) == 1:
+                out["copies"].append((t, slot[msg[1]]) + _box(d, N))
+        else:
+            out["bcs"].append((t,) + tuple(msg[1:]))
+    return out
+
+
 class ExchangePlan:
     """The mesh's messages as integer tables over a ``Layout`` (one row per message).
 
@@ -242,9 +289,11 @@ class ExchangePlan:
     ``apply_fine_flux`` at the target, in the same per-level order.
 
     ``restrict``: ``(parent, child, p0, p1, p2)``, finest level first.
-    ``prolong`` / ``copies`` / ``bcs`` with per-level offsets ``poff`` / ``coff`` / ``boff``:
-    see ``kernels_amr.fill_ghosts_pool``.  ``reflux``: ``(coarse leaf, fine leaf, axis, side,
-    t0, t1)`` over the leaf flux pools.
+    ``ghosts`` (``GhostTables``) fills every ghost of every node.  ``stage_ghosts`` fills
+    what an RK stage reads: the 6 face slabs of each leaf (the flux kernels read no edge or
+    corner ghosts) and the whole shell of the interior nodes that some leaf's face
+    interpolation reads; the fluxes, hence the leaves' interiors, are bitwise those of a full
+    fill.  ``reflux``: ``(coarse leaf, fine leaf, axis, side, t0, t1)`` over the leaf flux pools.
     """
 
     def __init__(self, mesh, layout):
@@ -258,22 +307,24 @@ class ExchangePlan:
                     continue
                 for c in children(key):
                     rst.append((slot[key], slot[c]) + tuple(o * h for o in octant(c)))
-        pro, cop, bcs = [], [], []
-        poff, coff, boff = [0], [0], [0]
-        for nodes in levels:
-            for key in nodes:
-                t = slot[key]
-                for msg in ghost_plan(mesh, key):
-                    if msg[0] == "prolong":
-                        p = (t, slot[msg[1]]) + tuple(o * h for o in msg[2])
-                        pro += [p + box for box in prolong_boxes(mesh, key)]
-                    elif msg[0] == "copy":
-                        cop.append((t, slot[msg[1]]) + _box(msg[2], N))
-                    else:
-                        bcs.append((t,) + tuple(msg[1:]))
-            poff.append(len(pro))
-            coff.append(len(cop))
-            boff.append(len(bcs))
+        full = [[_node_rows(mesh, k, slot, False) for k in nodes] for nodes in levels]
+        stage = [None] * len(levels)
+        needed = set()      # nodes whose ghosts a stage reads, finest level first
+        for lev in range(len(levels) - 1, -1, -1):
+            rows = []
+            for i, key in enumerate(levels[lev]):
+                if tree.is_leaf(key):
+                    r = _node_rows(mesh, key, slot, True)
+                elif key in needed:
+                    r = full[lev][i]
+                else:
+                    continue
+                if r["prolong"]:
+                    needed.add(parent(key))
+                rows.append(r)
+            stage[lev] = rows
+        self.ghosts = GhostTables(self._merge(full))
+        self.stage_ghosts = GhostTables(self._merge(stage))
         li = layout.leaf_index
         flx = []
         for key in layout.leaves:
@@ -281,13 +332,14 @@ class ExchangePlan:
                 t = [oc[a] * h for a in range(3) if a != axis]
                 flx.append((li[key], li[c], axis, side, t[0], t[1]))
         self.restrict = _table(rst, 5)
-        self.prolong = _table(pro, 11)
-        self.copies = _table(cop, 11)
-        self.bcs = _table(bcs, 4)
-        self.poff = np.array(poff, dtype=np.int64)
-        self.coff = np.array(coff, dtype=np.int64)
-        self.boff = np.array(boff, dtype=np.int64)
         self.reflux = _table(flx, 6)
+
+    @staticmethod
+    def _merge(per_level):
+        out = []
+        for rows in per_level:
+            out.append({k: [x for r in rows for x in r[k]] for k in ("prolong", "copies", "bcs")})
+        return out
 
 
 def plan(mesh):
@@ -332,15 +384,16 @@ def fill_node_ghosts(mesh, key, fill=None):
             fill(U, msg[1], msg[2], msg[3])
 
 
-def fill_ghosts(mesh, fill=None):
+def fill_ghosts(mesh, fill=None, stage=False):
     """Fill the ghosts of every node, level by level from the root down.
 
     With the default boundary kernel (``fill=None``) this is one numba call over the
-    mesh's ``ExchangePlan``; a custom ``fill(U, axis, side, kind)`` runs node by node.
+    mesh's ``ExchangePlan``; ``stage=True`` fills only what a hydro stage reads (see
+    ``ExchangePlan``).  A custom ``fill(U, axis, side, kind)`` runs node by node.
     """
     if fill is None:
         lay, p = plan(mesh)
-        fill_ghosts_pool(lay.pool, p.prolong, p.poff, p.copies, p.coff, p.bcs, p.boff)
+        (p.stage_ghosts if stage else p.ghosts).run(lay.pool)
         return
     for nodes in mesh.tree.levels():
         for key in nodes:
