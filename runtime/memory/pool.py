@@ -1,0 +1,261 @@
+"""A pool of registered memory in size classes (paper, section 3.4: the rma_allocator's pool).
+
+Where the memory lives.  The *arena* is one buffer per locality cut into 1 MiB slabs; a
+slab serves one size class (1 KiB, 4 KiB, 64 KiB or 1 MiB blocks) and a request above
+1 MiB takes a run of whole slabs (first fit).  Under the ``rma`` parcelport the arena is
+an MPI window allocated collectively once, at start (``MPI_Win_allocate``): MPICH and
+Open MPI place it in shared memory on a node, so a one-sided get from it is a memcpy.
+When the arena is full a request gets a *segment* of its own (an anonymous mmap), attached
+locally to a dynamic window (``MPI_Win_create_dynamic`` at start, ``MPI_Win_attach`` now):
+growth needs no collective call during the run.  Registered bytes never exceed
+``max_bytes``; past it, or with ``grow=False`` once the arena is full, allocation raises
+``PoolExhausted`` (a MemoryError) and nothing already handed out is touched.  Without
+MPI (``RmaPool()`` alone) the same allocator runs over plain mmaps, unregistered.
+
+Keys.  A block is named by ``(window id, displacement)``: the offset into the arena for
+``ARENA``, the absolute address for ``DYNAMIC`` (MPI's rule for dynamic windows),
+``UNREGISTERED`` memory has no window.
+
+Lifetime.  ``empty()`` returns a numpy array over a block; every view of it keeps the
+block, which goes back to the pool when the last one is gone (a weakref finalizer queues
+it; the next pool call takes it back under the lock, so a finalizer that runs inside the
+allocator, from the garbage collector, cannot corrupt its lists).
+"""
+import collections
+import ctypes
+import mmap
+import threading
+import weakref
+
+import numpy as np
+
+__all__ = ["RmaPool", "PoolExhausted", "SLAB", "CLASSES", "UNREGISTERED", "ARENA", "DYNAMIC",
+           "default_pool", "set_default_pool", "locate"]
+
+SLAB = 1 << 20
+CLASSES = (1 << 10, 4 << 10, 64 << 10, 1 << 20)
+UNREGISTERED, ARENA, DYNAMIC = -1, 0, 1
+_PAGE = mmap.PAGESIZE
+
+
+class PoolExhausted(MemoryError):
+    """The pool cannot hand out the block asked for (arena full, growth off or at its limit)."""
+
+
+def _address(buf):
+    return np.frombuffer(buf, np.uint8).__array_interface__["data"][0] if len(buf) else 0
+
+
+def _size_class(nbytes):
+    for c in CLASSES:
+        if nbytes <= c:
+            return c
+    return None
+
+
+class RmaPool:
+    """Size-class allocator over registered memory: ``empty(shape, dtype)``, ``stats()``.
+
+    ``arena``: a writable buffer (an MPI window's memory) or None for an mmap of
+    ``arena_bytes``; ``window``: the id keys carry for the arena (``ARENA`` when it is a
+    window, else ``UNREGISTERED``); ``attach``/``detach``: register a growth segment with
+    the dynamic window and release it (None: segments are unregistered); ``rank``: the
+    locality keys name.
+    """
+
+    def __init__(self, arena=None, arena_bytes=16 << 20, grow=True, max_bytes=1 << 30,
+                 window=UNREGISTERED, attach=None, detach=None, rank=0):
+        if arena is None:
+            n = -(-int(arena_bytes) // SLAB) * SLAB
+            arena = mmap.mmap(-1, n) if n else bytearray()
+        self._arena = arena
+        self.arena_bytes = len(memoryview(arena).cast("B")) // SLAB * SLAB
+        self.base = _address(arena)
+        self.window = window
+        self.grow, self.max_bytes = bool(grow), int(max_bytes)
+        self._attach, self._detach = attach, detach
+        self.rank = rank
+        self._lock = threading.Lock()
+        self._returned = collections.deque()     # tokens of blocks whose last view is gone
+        self._slabmap = bytearray(b"\x01" * (self.arena_bytes // SLAB))  # 1 = slab free
+        self._partial = {c: [] for c in CLASSES}  # class -> slabs with a free block
+        self._slab_free = {}                      # slab -> free block offsets (class slabs)
+        self._segments = {}                       # address -> (mmap, size), growth
+        self.in_use = self.blocks = self.high_water = 0
+        self.segment_bytes = 0
+        self.allocations = self.failures = self.growths = 0
+
+    # ---- allocation --------------------------------------------------------------------
+    def empty(self, shape, dtype=np.uint8):
+        """Return an uninitialised C-contiguous array of ``shape``/``dtype`` in pool memory."""
+        dtype = np.dtype(dtype)
+        shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+        count = 1
+        for s in shape:
+            count *= s
+        nbytes = count * dtype.itemsize
+        mem, off, token = self._take(max(nbytes, 1))
+        holder = (ctypes.c_char * max(nbytes, 1)).from_buffer(mem, off)
+        weakref.finalize(holder, self._returned.append, token)
+        return np.frombuffer(holder, dtype, count).reshape(shape)
+
+    def _take(self, nbytes):
+        with self._lock:
+            self._drain()
+            cls = _size_class(nbytes)
+            got = self._take_class(cls) if cls else self._take_run(-(-nbytes // SLAB))
+            if got is None:
+                got = self._take_segment(nbytes)
+            cap = got[2][-1]
+            self.in_use += cap
+            self.blocks += 1
+            self.allocations += 1
+            self.high_water = max(self.high_water, self.in_use)
+            return got
+
+    def _take_class(self, cls):
+        part = self._partial[cls]
+        if not part:
+            i = self._slabmap.find(1)
+            if i < 0:
+                return None
+            self._slabmap[i] = 0
+            self._slab_free[i] = list(range(i * SLAB + SLAB - cls, i * SLAB - 1, -cls))
+            part.append(i)
+        i = part[-1]
+        free = self._slab_free[i]
+        off = free.pop()
+        if not free:
+            part.pop()
+        return self._arena, off, ("b", i, off, cls)
+
+    def _take_run(self, k):
+        i = self._slabmap.find(b"\x01" * k)
+        if i < 0:
+            return None
+        self._slabmap[i:i + k] = bytes(k)
+        return self._arena, i * SLAB, ("r", i, k, k * SLAB)
+
+    def _take_segment(self, nbytes):
+        size = -(-nbytes // _PAGE) * _PAGE
+        total = self.arena_bytes + self.segment_bytes + size
+        if not self.grow or total > self.max_bytes:
+            self.failures += 1
+            why = "growth is off" if not self.grow else f"{total} bytes would pass max_bytes={self.max_bytes}"
+            raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} bytes "
+                                f"({self.in_use} of {self.arena_bytes} arena bytes in use, {why})")
+        seg = mmap.mmap(-1, size)
+        if self._attach is not None:
+            self._attach(seg)
+        addr = _address(seg)
+        self._segments[addr] = (seg, size)
+        self.segment_bytes += size
+        self.growths += 1
+        return seg, 0, ("s", addr, size)
+
+    # ---- release -----------------------------------------------------------------------
+    def _drain(self):
+        """Take back the blocks whose last view went away (call with the lock held)."""
+        q = self._returned
+        while q:
+            token = q.popleft()
+            kind = token[0]
+            self.in_use -= token[-1]
+            self.blocks -= 1
+            if kind == "b":
+                _, i, off, cls = token
+                free = self._slab_free[i]
+                if not free:
+                    self._partial[cls].append(i)
+                free.append(off)
+                if len(free) == SLAB // cls:  # the whole slab is free: back to the arena
+                    self._partial[cls].remove(i)
+                    del self._slab_free[i]
+                    self._slabmap[i] = 1
+            elif kind == "r":
+                _, i, k, _ = token
+                self._slabmap[i:i + k] = b"\x01" * k
+            else:
+                seg, size = self._segments.pop(token[1])
+                self.segment_bytes -= size
+                if self._detach is not None:
+                    self._detach(seg)
+                try:
+                    seg.close()
+                except BufferError:  # still exported somewhere: unmapped when collected
+                    pass
+
+    # ---- queries -----------------------------------------------------------------------
+    def lookup(self, addr, nbytes):
+        """Return ``(window id, displacement)`` of registered memory holding [addr, addr+nbytes), else None."""
+        if self.base <= addr and addr + nbytes <= self.base + self.arena_bytes:
+            return (self.window, addr - self.base) if self.window != UNREGISTERED else None
+        if self._attach is None:
+            return None
+        for a, (_, size) in list(self._segments.items()):
+            if a <= addr and addr + nbytes <= a + size:
+                return DYNAMIC, addr
+        return None
+
+    def owns(self, addr):
+        """Return True if ``addr`` lies in this pool's memory (registered or not)."""
+        if self.base <= addr < self.base + self.arena_bytes:
+            return True
+        return any(a <= addr < a + s for a, (_, s) in list(self._segments.items()))
+
+    def stats(self):
+        """Return occupancy: bytes and blocks in use (by size class capacity), arena, growth."""
+        with self._lock:
+            self._drain()
+            return {"bytes_in_use": self.in_use, "blocks_in_use": self.blocks,
+                    "high_water_bytes": self.high_water, "arena_bytes": self.arena_bytes,
+                    "arena_free_slabs": self._slabmap.count(1),
+                    "segments": len(self._segments), "segment_bytes": self.segment_bytes,
+                    "allocations": self.allocations, "failures": self.failures,
+                    "growths": self.growths, "max_bytes": self.max_bytes}
+
+    def close(self):
+        """Detach every growth segment (the pool must be empty); return the bytes still in use."""
+        with self._lock:
+            self._drain()
+            for seg, _ in self._segments.values():
+                if self._detach is not None:
+                    self._detach(seg)
+            self._segments.clear()
+            self._attach = self._detach = None
+            return self.in_use
+
+
+# ---- the process's pools ---------------------------------------------------------------
+
+_pools = []
+_default = [None]
+_dlock = threading.Lock()
+
+
+def default_pool():
+    """Return the pool RmaVectors allocate from (the parcelport's once ``rma`` started)."""
+    p = _default[0]
+    if p is None:
+        with _dlock:
+            if _default[0] is None:
+                set_default_pool(RmaPool())
+            p = _default[0]
+    return p
+
+
+def set_default_pool(pool):
+    """Make ``pool`` the default (None: a fresh unregistered pool on next use); return the old one."""
+    old, _default[0] = _default[0], pool
+    if pool is not None and pool not in _pools:
+        _pools.append(pool)
+    return old
+
+
+def locate(addr, nbytes):
+    """Return ``(pool, window id, displacement)`` for memory of a known pool, else None."""
+    for p in reversed(_pools):
+        if p.owns(addr):
+            hit = p.lookup(addr, nbytes)
+            return (p, UNREGISTERED, addr) if hit is None else (p,) + hit
+    return None
