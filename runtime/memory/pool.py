@@ -30,7 +30,7 @@ import weakref
 import numpy as np
 
 __all__ = ["RmaPool", "PoolExhausted", "SLAB", "CLASSES", "UNREGISTERED", "ARENA", "DYNAMIC",
-           "default_pool", "set_default_pool", "locate"]
+           "default_pool", "set_default_pool", "retire_pool", "locate"]
 
 SLAB = 1 << 20
 CLASSES = (1 << 10, 4 << 10, 64 << 10, 1 << 20)
@@ -250,6 +250,12 @@ def set_default_pool(pool):
     if pool is not None and pool not in _pools:
         _pools.append(pool)
     return old
+
+
+def retire_pool(pool):
+    """Forget ``pool`` (its windows are gone): its memory is no longer looked up for keys."""
+    if pool in _pools:
+        _pools.remove(pool)
 
 
 def locate(addr, nbytes):

@@ -21,6 +21,8 @@ from runtime.serialization import SerializeBuffer, serializable
 PP = sys.argv[1] if len(sys.argv) > 1 else "mpi"
 # small limits so the edge cases run: frame 0 sent apart, chunks split, tags wrapping around
 OPTIONS = dict(eager_threshold=512, max_message=1 << 16, tag_ub=64) if PP == "mpi" else {}
+if PP == "rma":  # the same, plus a 2 MiB arena so that the pool grows, and gets split in pieces
+    OPTIONS = dict(eager_threshold=512, max_message=1 << 16, tag_ub=64, arena_bytes=2 << 20)
 if "coalesce" in sys.argv[2:]:  # small parcels share messages, up to 8 at a time
     OPTIONS["coalesce"] = 8
 T = 60

@@ -1,0 +1,413 @@
+"""The RMA (one-sided) parcelport, after HPX's libfabric parcelport (paper, 3.3-3.4).
+
+Per parcel with chunks, one eager header message (tag 1, flag ``X_RMA``) carries the
+routing header, the parcel's id, one key per chunk ``(window id, displacement, nbytes)``
+and, when it fits under ``eager_threshold``, frame 0 (else frame 0 travels like a chunk,
+by key).  The receiver gets every chunk with a one-sided ``MPI_Rget`` from the sender's
+memory straight into its destination: an RmaVector from its own pool for RMA chunks, the
+decoded array for pointer chunks; then it acknowledges (tag 0) and delivers.  The sender
+holds the archive until the acknowledgement, then releases what it registered and calls
+``on_sent`` (async_cb fires then).  Parcels without chunks, and parcels with too many
+chunks for one header, go the MPI parcelport's two-sided way.
+
+Memory.  At start every locality allocates, collectively, its pool's arena as an MPI
+window (``MPI_Win_allocate``, ``arena_bytes``) and a dynamic window
+(``MPI_Win_create_dynamic``); both stay in a passive-target ``lock_all`` epoch for the
+run, so gets need no target-side synchronisation.  Chunks already in registered memory
+(RmaVector, rma_object, or any view of pool memory) travel by their key.  Other pointer
+chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
+caller's buffer to the dynamic window until the acknowledgement (refcounted, so one
+buffer in several parcels is attached once; a buffer partly overlapping an attached one
+is copied instead); ``"copy"`` copies it into a pool block.  Measured with MPICH here,
+gets from the arena are shared-memory copies while gets from a dynamic window fall back to
+active messages (tens of MB/s): on one node ``"copy"`` is the fast choice for unregistered
+buffers, on an RDMA network ``"attach"`` avoids the copy.  Without dynamic-window support
+(creation fails) ``"copy"`` is used.
+
+Timeouts: a get not complete after ``get_timeout`` s, or an acknowledgement not back after
+``ack_timeout`` s (default: the runtime's timeout), is a fatal error naming the peer.
+"""
+import collections
+import itertools
+import struct
+import sys
+import threading
+import time
+
+import numpy as np
+
+from . import register_parcelport
+from .base import byte_view
+from .mpi import X_EAGER, _XPORT, HDR_TAG, MpiParcelport
+from .. import stats as S
+from ..memory import pool as _pool
+from ..memory.pool import ARENA, DYNAMIC, PoolExhausted, RmaPool
+from ..parcel import ROUTE_SIZE
+from ..serialization import RMA
+
+__all__ = ["RmaParcelport"]
+
+X_RMA = 4
+ACK_TAG = 0
+_RMAHDR = struct.Struct("<QI4x")  # parcel id, number of keys
+_KEY = struct.Struct("<qqq")      # window id, displacement, nbytes
+_U64 = struct.Struct("<Q")
+
+
+class _Send:
+    """A parcel whose chunks the receiver is getting: what to hold and release until the ack."""
+
+    __slots__ = ("archive", "on_sent", "dest", "regs", "req", "head", "deadline")
+
+
+class _Get:
+    """A parcel being fetched: keys, frame 0, destination buffers, get requests."""
+
+    __slots__ = ("source", "route", "pid", "keys", "frame0", "hdr", "bufs", "reqs", "deadline",
+                 "nbytes", "dt")
+
+
+@register_parcelport("rma")
+class RmaParcelport(MpiParcelport):
+    """One-sided transport: eager header with chunk keys, MPI gets, acknowledgement.
+
+    Options besides the mpi parcelport's: ``arena_bytes`` (the pool's window, 64 MiB),
+    ``pool_grow`` (growth segments on the dynamic window once the arena is full, True),
+    ``pool_max_bytes`` (registered bytes at most, 1 GiB), ``register`` (``"attach"`` or
+    ``"copy"``, see the module docstring), ``ack_timeout`` / ``get_timeout`` (seconds),
+    ``ack_slots`` (pre-posted acknowledgement receives, 16).
+    """
+
+    def __init__(self, runtime, arena_bytes=64 << 20, pool_grow=True, pool_max_bytes=1 << 30,
+                 register="attach", ack_timeout=None, get_timeout=None, ack_slots=16, **options):
+        super().__init__(runtime, **options)
+        if register not in ("attach", "copy"):
+            raise ValueError(f"rma parcelport: register must be 'attach' or 'copy', not {register!r}")
+        t = float(getattr(runtime, "timeout", 60.0))
+        self.arena_bytes = -(-int(arena_bytes) // _pool.SLAB) * _pool.SLAB
+        self.pool_grow, self.pool_max_bytes = bool(pool_grow), int(pool_max_bytes)
+        self.register = register
+        self.ack_timeout = t if ack_timeout is None else float(ack_timeout)
+        self.get_timeout = t if get_timeout is None else float(get_timeout)
+        self.nacks = int(ack_slots)
+        self._ids = itertools.count(1)
+        self._await = {}      # parcel id -> _Send, oldest first
+        self._gets = []       # _Get with requests in flight
+        self._acks_out = []   # (request, buffer) of acknowledgements being sent
+        self._alock = threading.Lock()
+        self._reg_lock = threading.Lock()
+        self._attached = {}   # (address, nbytes) -> [count, buffer] on the dynamic window
+        self._checks = 0
+        self._counts = collections.Counter()  # see rma_stats()
+
+    # ---- life cycle --------------------------------------------------------------------
+    def start(self):
+        super().start()
+        MPI, comm = self.MPI, self.comm
+        self.win = MPI.Win.Allocate(self.arena_bytes, 1, comm=comm)
+        try:
+            self.dyn = MPI.Win.Create_dynamic(comm=comm)
+        except MPI.Exception:
+            self.dyn = None
+        if self.dyn is None and self.register == "attach":
+            self.register = "copy"
+        self.win.Lock_all(MPI.MODE_NOCHECK)
+        if self.dyn is not None:
+            self.dyn.Lock_all(MPI.MODE_NOCHECK)
+        self.wins = {ARENA: self.win, DYNAMIC: self.dyn}
+        grow = self.pool_grow and self.dyn is not None
+        self.rma_pool = RmaPool(self.win.tomemory() if self.arena_bytes else None,
+                                arena_bytes=self.arena_bytes, grow=grow,
+                                max_bytes=self.pool_max_bytes,
+                                window=ARENA if self.arena_bytes else _pool.UNREGISTERED,
+                                attach=self.dyn.Attach if grow else None,
+                                detach=self.dyn.Detach if grow else None, rank=self.rank)
+        self._old_pool = _pool.set_default_pool(self.rma_pool)
+        self._ack_slots = []
+        for _ in range(self.nacks):
+            buf = bytearray(_U64.size)
+            req = comm.Recv_init([buf, MPI.BYTE], MPI.ANY_SOURCE, ACK_TAG)
+            req.Start()
+            self._ack_slots.append((buf, req))
+        self._ahead = 0
+
+    def stop(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while not self.idle() and time.monotonic() < deadline:
+            if not self.progress():
+                time.sleep(1e-4)
+        for _, req in self._ack_slots:
+            req.Cancel()
+            req.Wait()
+            req.Free()
+        self._ack_slots = []
+        self.win.Unlock_all()
+        if self.dyn is not None:
+            self.dyn.Unlock_all()
+        _pool.set_default_pool(self._old_pool)
+        left = self.rma_pool.close()
+        # windows are freed collectively; memory still viewed by a live array is leaked instead
+        if self.comm.allreduce(left, op=self.MPI.MAX) == 0:
+            self.win.Free()
+            if self.dyn is not None:
+                self.dyn.Free()
+        else:
+            sys.stderr.write(f"octosim runtime: rma pool windows kept at shutdown: {left} bytes "
+                             "still in use on this locality (drop RmaVectors before finalize)\n")
+        _pool.retire_pool(self.rma_pool)
+        super().stop(max(0.1, deadline - time.monotonic()))
+
+    def idle(self):
+        return super().idle() and not (self._await or self._gets or self._acks_out)
+
+    def _count(self, key, n=1):
+        with self._reg_lock:
+            self._counts[key] += n
+
+    def rma_stats(self):
+        """Return this locality's RMA counters and pool occupancy.
+
+        ``registered_bytes``: chunk bytes sent from registered memory (no registration);
+        ``attached_bytes`` / ``copied_bytes``: registered on the fly by attach / by copy
+        into the pool; ``gets``: chunks fetched; ``pool_fallbacks``: RMA chunks received
+        into plain memory because the pool was full; ``pool``: ``RmaPool.stats()``.
+        """
+        with self._reg_lock:
+            d = dict(self._counts)
+        for k in ("registered_bytes", "attached_bytes", "copied_bytes", "gets", "pool_fallbacks"):
+            d.setdefault(k, 0)
+        d["register"] = self.register
+        d["pool"] = self.rma_pool.stats()
+        return d
+
+    # ---- sending -----------------------------------------------------------------------
+    def send(self, dest, route, archive, on_sent=None):
+        frames = archive.frames
+        if len(frames) == 1:
+            return super().send(dest, route, archive, on_sent)
+        f0 = frames[0]
+        flen = memoryview(f0).nbytes
+        nkeys = len(frames) - 1
+        need = _XPORT.size + ROUTE_SIZE + _RMAHDR.size + _KEY.size * nkeys
+        eager = need + flen <= self.hdr_size
+        if not eager and need + _KEY.size > self.hdr_size:  # too many keys for one header
+            return super().send(dest, route, archive, on_sent)
+        s = _Send()
+        s.archive, s.on_sent, s.dest, s.regs = archive, on_sent, dest, []
+        keys = [] if eager else [self._register(byte_view(f0), s.regs, copy=True)]
+        keys += [self._register(byte_view(f), s.regs) for f in frames[1:]]
+        pid = next(self._ids)
+        head = b"".join([_XPORT.pack(flen, 0, 0, X_RMA | (X_EAGER if eager else 0)), route,
+                         _RMAHDR.pack(pid, len(keys))] + [_KEY.pack(*k) for k in keys]
+                        + ([bytes(f0)] if eager else []))
+        s.head = head
+        s.deadline = time.monotonic() + self.ack_timeout
+        with self._alock:  # the acknowledgement cannot be handled before both are set
+            s.req = self.comm.Isend([head, self.MPI.BYTE], dest, HDR_TAG)
+            self._await[pid] = s
+        self.stats.add_many(messages_sent=1, bytes_sent=len(head))
+
+    def _register(self, v, regs, copy=False):
+        """Return the key of flat uint8 view ``v``, registering it on the fly if it is not."""
+        n = v.nbytes
+        if not n:
+            return (ARENA, 0, 0)
+        addr = v.__array_interface__["data"][0]
+        hit = self.rma_pool.lookup(addr, n)
+        if hit is not None:
+            self._count("registered_bytes", n)
+            return hit + (n,)
+        if self.register == "attach" and not copy:
+            key = self._attach(v, addr, n)
+            if key is not None:
+                regs.append(key)
+                self._count("attached_bytes", n)
+                return (DYNAMIC, addr, n)
+        try:
+            blk = self.rma_pool.empty(n)
+        except PoolExhausted:
+            if self.dyn is None:
+                raise
+            key = self._attach(v, addr, n, force=True)
+            regs.append(key)
+            return (DYNAMIC, addr, n)
+        blk[:] = v
+        regs.append(blk)
+        self._count("copied_bytes", n)
+        win, disp = self.rma_pool.lookup(blk.__array_interface__["data"][0], n)
+        return (win, disp, n)
+
+    def _attach(self, v, addr, n, force=False):
+        """Attach [addr, addr+n) to the dynamic window (or count a use of a region holding it)."""
+        with self._reg_lock:
+            for (a, m), ent in self._attached.items():
+                if a <= addr and addr + n <= a + m:
+                    ent[0] += 1
+                    return (a, m)
+                if not force and a < addr + n and addr < a + m:
+                    return None  # partial overlap: copy instead
+            self.dyn.Attach(v)
+            self._attached[(addr, n)] = [1, v]
+            return (addr, n)
+
+    def _release(self, regs):
+        for r in regs:
+            if type(r) is tuple:
+                with self._reg_lock:
+                    ent = self._attached[r]
+                    ent[0] -= 1
+                    if not ent[0]:
+                        del self._attached[r]
+                        self.dyn.Detach(ent[1])
+        regs.clear()  # pool blocks go back when their last view does
+
+    def _progress_acks(self):
+        did = False
+        for _ in range(self.nacks):
+            buf, req = self._ack_slots[self._ahead]
+            if not req.Test():
+                break
+            (pid,) = _U64.unpack(buf)
+            req.Start()
+            self._ahead = (self._ahead + 1) % self.nacks
+            with self._alock:
+                s = self._await.pop(pid, None)
+            assert s is not None, f"rma parcelport: acknowledgement of unknown parcel {pid}"
+            s.req.Wait()  # the receiver has the header: this returns at once
+            self._release(s.regs)
+            s.archive = s.head = None
+            if s.on_sent is not None:
+                s.on_sent()
+            did = True
+        if self._acks_out:
+            left = [a for a in self._acks_out if not a[0].Test()]
+            did = did or len(left) < len(self._acks_out)
+            self._acks_out = left
+        self._checks += 1
+        if self._await and not self._checks % 64:
+            with self._alock:
+                s = next(iter(self._await.values()), None)
+            if s is not None and time.monotonic() > s.deadline:
+                raise TimeoutError(f"rma parcelport: locality {s.dest} did not acknowledge a parcel "
+                                   f"within {self.ack_timeout:g} s")
+        return did
+
+    # ---- receiving ---------------------------------------------------------------------
+    def _on_header(self, source, data):
+        flen, _, _, flags = _XPORT.unpack_from(data, 0)
+        if not flags & X_RMA:
+            return super()._on_header(source, data)
+        t0 = time.perf_counter()
+        o = _XPORT.size
+        g = _Get()
+        g.source, g.route = source, data[o:o + ROUTE_SIZE]
+        o += ROUTE_SIZE
+        g.pid, nkeys = _RMAHDR.unpack_from(data, o)
+        o += _RMAHDR.size
+        g.keys = [_KEY.unpack_from(data, o + i * _KEY.size) for i in range(nkeys)]
+        o += nkeys * _KEY.size
+        g.nbytes, g.hdr, g.dt = len(data), None, 0.0
+        g.deadline = time.monotonic() + self.get_timeout
+        if flags & X_EAGER:
+            g.frame0 = data[o:o + flen]
+            self._get_chunks(g, t0)
+        else:  # frame 0 first, by its key; the chunks once it is here
+            g.frame0 = bytearray(flen)
+            g.reqs = self._rget(np.frombuffer(g.frame0, np.uint8), source, g.keys.pop(0))
+            g.nbytes += flen
+            g.dt += time.perf_counter() - t0
+            self._gets.append(g)
+
+    def _get_chunks(self, g, t0):
+        g.hdr = hdr = self._decode_header(g.frame0)
+        specs = hdr.chunks
+        assert len(specs) == len(g.keys), \
+            f"parcel from {g.source}: {len(specs)} chunks, {len(g.keys)} keys"
+        g.bufs = bufs = [self._dest(c) for c in specs]
+        reqs = []
+        for c, b, k in zip(specs, bufs, g.keys):
+            assert k[2] == c.nbytes, f"parcel from {g.source}: chunk of {c.nbytes} bytes, key says {k[2]}"
+            if c.nbytes:
+                v = byte_view(b)
+                self.recent_buffers.append((v.__array_interface__["data"][0], v.nbytes))
+                reqs += self._rget(v, g.source, k)
+                g.nbytes += c.nbytes
+        g.reqs = reqs
+        g.dt += time.perf_counter() - t0
+        if reqs:
+            self._gets.append(g)
+        else:
+            self._finish(g)
+
+    def _dest(self, spec):
+        """Return the buffer a chunk is fetched into: an RmaVector block for RMA chunks."""
+        if spec.kind == RMA:
+            try:
+                return self.rma_pool.empty(spec.shape, spec.dtype)
+            except PoolExhausted:
+                self._count("pool_fallbacks")
+        if self.pool is not None and self.pool.wants(spec.nbytes):
+            return self.pool.empty(spec.shape, spec.dtype)
+        return np.empty(spec.shape, spec.dtype)
+
+    def _rget(self, v, source, key):
+        """Start the gets of ``key``'s bytes at ``source`` into flat uint8 view ``v``."""
+        win_id, disp, n = key
+        win = self.wins.get(win_id)
+        assert win is not None and n == v.nbytes, f"bad RMA key {key} from locality {source}"
+        BYTE, mm = self.MPI.BYTE, self.max_message
+        return [win.Rget([v[off:off + mm], BYTE], source, (disp + off, min(mm, n - off), BYTE))
+                for off in range(0, n, mm)]
+
+    def _progress_gets(self):
+        if not self._gets:
+            return False
+        did = False
+        Testall = self.MPI.Request.Testall
+        for g in list(self._gets):
+            if not Testall(g.reqs):
+                if time.monotonic() > g.deadline:
+                    raise TimeoutError(f"rma parcelport: gets from locality {g.source} not complete "
+                                       f"after {self.get_timeout:g} s")
+                continue
+            self._gets.remove(g)
+            did = True
+            if g.hdr is None:
+                g.frame0 = bytes(g.frame0)
+                self._get_chunks(g, time.perf_counter())
+            else:
+                self._finish(g)
+        return did
+
+    def _finish(self, g):
+        """Acknowledge (the sender may release its memory), then deliver."""
+        ack = _U64.pack(g.pid)
+        req = self.comm.Isend([ack, self.MPI.BYTE], g.source, ACK_TAG)
+        if not req.Test():
+            self._acks_out.append((req, ack))
+        t0 = time.perf_counter()
+        args = g.hdr.finish(g.bufs)
+        zc = sum(b.nbytes for b in g.bufs)
+        c = self.stats.local()
+        c[S.PARCELS_RECEIVED] += 1
+        c[S.MESSAGES_RECEIVED] += 1
+        c[S.BYTES_RECEIVED] += g.nbytes
+        c[S.BYTES_RECEIVED_ZERO_COPY] += zc
+        c[S.DESERIALIZATION_TIME] += g.dt + time.perf_counter() - t0
+        self.stats.add_many(messages_sent=1, bytes_sent=len(ack))
+        self._count("gets", len(g.bufs))
+        self.runtime.deliver(g.route, args)
+
+    def progress(self):
+        if not self._plock.acquire(blocking=False):
+            return False
+        try:
+            f = self._flush_coalesced() if self._coal else False
+            a = self._progress_headers()
+            d = self._progress_gets()
+            b = self._progress_recvs()
+            c = self._progress_sends()
+            e = self._progress_acks()
+            return a or b or c or d or e or f
+        finally:
+            self._plock.release()
