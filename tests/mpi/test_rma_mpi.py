@@ -1,0 +1,16 @@
+"""The rma parcelport's own checks (RmaVector round trips, acknowledgement, exhaustion)."""
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+CHECKS = ["roundtrip", "async_cb", "shared_buffer", "exhaustion", "released"]
+pytestmark = pytest.mark.mpi
+
+
+@pytest.mark.parametrize("nprocs,mode", [(1, "attach"), (2, "attach"), (4, "attach"), (2, "copy")])
+def test_rma_program(run_mpi, nprocs, mode):
+    res = run_mpi(HERE / "prog_rma.py", nprocs, [mode], timeout=90)
+    for check in CHECKS:
+        got = res.stdout.count(f"CHECK {check} ok")
+        assert got == nprocs, f"check {check!r} passed on {got} of {nprocs} ranks\n{res.stdout}\n{res.stderr}"
