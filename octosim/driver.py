@@ -265,8 +265,12 @@ class Simulation:
 
     # -- step ---------------------------------------------------------------------------------
     def _exchange(self, stage=False):
+        if stage and self.batched:
+            exchange.restrict_all(self.mesh, stage=True)
+            exchange.fill_ghosts(self.mesh, None, stage=True)
+            return
         exchange.restrict_all(self.mesh)
-        exchange.fill_ghosts(self.mesh, self._bc_fill, stage=stage)
+        exchange.fill_ghosts(self.mesh, self._bc_fill)
 
     def _task_fluxes(self, key):
         sg = self.mesh.subgrids[key]

@@ -243,12 +243,12 @@ class GhostTables:
         rows = {"prolong": [], "copies": [], "bcs": []}
         offs = {k: [0] for k in rows}
         for lev in levels:
-            for kind, width in (("prolong", 11), ("copies", 11), ("bcs", 4)):
+            for kind in ("prolong", "copies", "bcs"):
                 rows[kind] += lev[kind]
                 offs[kind].append(len(rows[kind]))
         self.prolong = _table(rows["prolong"], 11)
         self.copies = _table(rows["copies"], 11)
-        self.bcs = _table(rows["bcs"], 4)
+        self.bcs = _table(rows["bcs"], 5)
         self.poff, self.coff, self.boff = (np.array(offs[k], dtype=np.int64)
                                            for k in ("prolong", "copies", "bcs"))
 
@@ -273,7 +273,7 @@ def _node_rows(mesh, key, slot, faces_only):
             if not faces_only or abs(d[0]) + abs(d[1]) + abs(d[2]) == 1:
                 out["copies"].append((t, slot[msg[1]]) + _box(d, N))
         else:
-            out["bcs"].append((t,) + tuple(msg[1:]))
+            out["bcs"].append((t,) + tuple(msg[1:]) + (int(faces_only),))
     return out
 
 
@@ -288,7 +288,9 @@ class ExchangePlan:
     action carrying the packed array zero-copy, and ``unpack_*`` / ``prolong_*`` /
     ``apply_fine_flux`` at the target, in the same per-level order.
 
-    ``restrict``: ``(parent, child, p0, p1, p2)``, finest level first.
+    ``restrict``: ``(parent, child, p0, p1, p2)``, finest level first; ``stage_restrict``
+    the rows of the interior nodes a stage reads (the others are restricted by ``restrict``
+    before a regrid, and nothing else reads them).
     ``ghosts`` (``GhostTables``) fills every ghost of every node.  ``stage_ghosts`` fills
     what an RK stage reads: the 6 face slabs of each leaf (the flux kernels read no edge or
     corner ghosts) and the whole shell of the interior nodes that some leaf's face
@@ -300,13 +302,14 @@ class ExchangePlan:
         tree, slot, N = mesh.tree, layout.slot, mesh.N
         h = N // 2
         levels = tree.levels()
-        rst = []
+        rst, rst_keys = [], []
         for lev in range(len(levels) - 2, -1, -1):
             for key in levels[lev]:
                 if tree.is_leaf(key):
                     continue
                 for c in children(key):
                     rst.append((slot[key], slot[c]) + tuple(o * h for o in octant(c)))
+                    rst_keys.append(key)
         full = [[_node_rows(mesh, k, slot, False) for k in nodes] for nodes in levels]
         stage = [None] * len(levels)
         needed = set()      # nodes whose ghosts a stage reads, finest level first
@@ -325,6 +328,20 @@ class ExchangePlan:
             stage[lev] = rows
         self.ghosts = GhostTables(self._merge(full))
         self.stage_ghosts = GhostTables(self._merge(stage))
+        # a stage reads interior nodes as copy sources and interpolation parents: restrict
+        # those (and, first, their interior descendants) only
+        read = set(needed)
+        for nodes in levels:
+            for key in nodes:
+                if tree.is_leaf(key) or key in needed:
+                    for _, nb in tree.neighbor_list(key):
+                        if not tree.is_leaf(nb):
+                            read.add(nb)
+        for lev in range(len(levels)):
+            for key in levels[lev]:
+                if key in read:
+                    read.update(c for c in children(key) if not tree.is_leaf(c))
+        srst = [r for r, key in zip(rst, rst_keys) if key in read]
         li = layout.leaf_index
         flx = []
         for key in layout.leaves:
@@ -332,6 +349,7 @@ class ExchangePlan:
                 t = [oc[a] * h for a in range(3) if a != axis]
                 flx.append((li[key], li[c], axis, side, t[0], t[1]))
         self.restrict = _table(rst, 5)
+        self.stage_restrict = _table(srst, 5)
         self.reflux = _table(flx, 6)
 
     @staticmethod
@@ -352,10 +370,13 @@ def plan(mesh):
 
 
 # -- mesh drivers ------------------------------------------------------------------------------
-def restrict_all(mesh):
-    """Average children into parents, finest level first, so interior nodes hold restricted data."""
+def restrict_all(mesh, stage=False):
+    """Average children into parents, finest level first, so interior nodes hold restricted data.
+
+    ``stage=True`` restricts only the interior nodes that a stage's ghost fill reads.
+    """
     lay, p = plan(mesh)
-    restrict_pool(lay.pool, p.restrict)
+    restrict_pool(lay.pool, p.stage_restrict if stage else p.restrict)
 
 
 def fill_physical(mesh, key, U, fill=None):

@@ -194,6 +194,32 @@ def restrict_pool(pool, table):
 
 
 @njit(cache=True, nogil=True)
+def _fill_boundary_face(U, axis, side, kind):
+    """``fill_boundary`` restricted to the face slab (interior transverse cells only)."""
+    nf = U.shape[0]
+    M = U.shape[1]
+    N = M - 2 * GHOST
+    G = GHOST
+    for g in range(G):
+        if side == 0:
+            dst = G - 1 - g
+            src = G if kind == BC_OUTFLOW else G + g
+        else:
+            dst = G + N + g
+            src = G + N - 1 if kind == BC_OUTFLOW else G + N - 1 - g
+        for f in range(nf):
+            sgn = -1.0 if (kind == BC_REFLECT and f == 1 + axis) else 1.0
+            for a in range(G, G + N):
+                for b in range(G, G + N):
+                    if axis == 0:
+                        U[f, dst, a, b] = sgn * U[f, src, a, b]
+                    elif axis == 1:
+                        U[f, a, dst, b] = sgn * U[f, a, src, b]
+                    else:
+                        U[f, a, b, dst] = sgn * U[f, a, b, src]
+
+
+@njit(cache=True, nogil=True)
 def _copy_rows(flat, nf, M, copies, r0, r1):
     """Run ``copy_box`` rows ``r0:r1`` on the flattened C-ordered pool (contiguous k runs)."""
     for r in range(r0, r1):
@@ -217,7 +243,8 @@ def fill_ghosts_pool(pool, prolong, poff, copies, coff, bcs, boff):
     ``prolong`` rows ``(target, parent, p0, p1, p2, l0, h0, l1, h1, l2, h2)`` interpolate the
     box ``[l, h)`` of the target from the parent (``p`` = octant*N/2); ``copies`` rows
     ``(target, source, d0, d1, d2, s0, s1, s2, n0, n1, n2)`` as ``copy_box``; ``bcs`` rows
-    ``(target, axis, side, kind)`` as ``fill_boundary``.  Rows of level ``L`` are
+    ``(target, axis, side, kind, face_only)`` as ``fill_boundary``, over the face's interior
+    transverse extent only when ``face_only``.  Rows of level ``L`` are
     ``off[L]:off[L + 1]`` of each table.  Within a level a row writes only its target's
     ghosts and reads interiors of others (or the parent level), so the per-level order is
     the per-node order of ``exchange.ghost_plan``.
@@ -233,7 +260,10 @@ def fill_ghosts_pool(pool, prolong, poff, copies, coff, bcs, boff):
         _copy_rows(flat, nf, M, copies, coff[lev], coff[lev + 1])
         for r in range(boff[lev], boff[lev + 1]):
             t = bcs[r]
-            fill_boundary(pool[t[0]], t[1], t[2], t[3])
+            if t[4]:
+                _fill_boundary_face(pool[t[0]], t[1], t[2], t[3])
+            else:
+                fill_boundary(pool[t[0]], t[1], t[2], t[3])
 
 
 @njit(cache=True, nogil=True)
