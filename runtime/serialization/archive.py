@@ -204,15 +204,81 @@ class OutputArchive:
         return self
 
 
+# ---------------------------------------------------------------- one array, fast
+# A top-level C-contiguous ndarray at or above the threshold (the common large message) has
+# a frame 0 that depends on its dtype and shape only: build it once, then reuse it. FAST_F0
+# maps such a frame 0 (bytes) back to ``(dtype, shape, nbytes)`` for ``loads``.
+
+_fast = {}       # (dtype, shape) -> (frame 0 bytes, nbytes, cast) ; cast: memoryview.cast works
+FAST_F0 = {}     # frame 0 bytes -> (dtype, shape, nbytes), only frames this module would emit
+_FAST_MAX = 1024
+_new = object.__new__
+
+
+def fast_frame0(dtype, shape):
+    """Return the frame 0 of one C-ordered pointer-chunk array of ``dtype`` and ``shape``."""
+    nbytes = dtype.itemsize
+    for n in shape:
+        nbytes *= n
+    return (HEADER.pack(MAGIC, VERSION, 0, 1, 1, 1, 0, 0, 0, 0) + bytes((T_NDCHUNK,))
+            + INT64S[1].pack(0) + CHUNK.pack(POINTER, len(shape), 0, nbytes)
+            + dtype_spec(dtype) + INT64S[len(shape)].pack(*shape)), nbytes
+
+
+def _fast_entry(a):
+    key = (a.dtype, a.shape)
+    f0, nbytes = fast_frame0(a.dtype, a.shape)
+    try:
+        memoryview(a).cast("B")
+        cast = True
+    except (TypeError, ValueError):
+        cast = False
+    entry = (f0, nbytes, cast)
+    if len(_fast) < _FAST_MAX:
+        _fast[key] = entry
+        FAST_F0[f0] = (a.dtype, a.shape, nbytes)
+    return entry
+
+
+def _fast_array(a, threshold):
+    """Return ``(frames, frame-0 size, chunk bytes)`` for a large C-contiguous array, else None."""
+    th = _threshold if threshold is None else _check_threshold(threshold)
+    if a.nbytes < th or not a.flags.c_contiguous:
+        return None
+    entry = _fast.get((a.dtype, a.shape))
+    if entry is None:
+        try:
+            entry = _fast_entry(a)
+        except TypeError:           # object dtypes: the generic path says why
+            return None
+    f0, nbytes, cast = entry
+    frame = memoryview(a).cast("B") if cast else memoryview(a.reshape(-1).view(np.uint8))
+    return [f0, frame], len(f0), nbytes
+
+
 def dumps_archive(obj, threshold=None):
     """Serialize ``obj``; return the finished OutputArchive (``frames``, copy accounting)."""
+    if type(obj) is np.ndarray:
+        fast = _fast_array(obj, threshold)
+        if fast is not None:
+            ar = _new(OutputArchive)
+            ar.frames, ar.bytes_copied, ar.bytes_zero_copy = fast
+            ar._chunks = _ONE
+            return ar
     ar = OutputArchive(threshold)
     ar.write(obj)
     return ar.finish()
 
 
+_ONE = (None,)      # stands for the chunk list of a fast archive (``nchunks`` is 1)
+
+
 def dumps(obj, threshold=None):
     """Serialize ``obj`` into frames: index data + chunk table, then one frame per chunk."""
+    if type(obj) is np.ndarray:
+        fast = _fast_array(obj, threshold)
+        if fast is not None:
+            return fast[0]
     ar = OutputArchive(threshold)
     ar.write(obj)
     return ar.finish().frames
