@@ -1,7 +1,11 @@
 """SerializeBuffer: a buffer passed by reference (paper, section 3.2)."""
 import numpy as np
 
-from .registry import register
+from .archive import POINTER
+from .arrays import _dec_ndarray, _dec_ndchunk, _enc_ndarray
+from .errors import SerializationError
+from .registry import register, register_tag
+from .wire import T_NDARRAY, T_NDCHUNK, T_SBUF
 
 
 class SerializeBuffer:
@@ -71,3 +75,34 @@ def _load(ar):
 
 
 register(SerializeBuffer, _save, _load, name="runtime.serialization.SerializeBuffer")
+_new = object.__new__
+
+
+def _enc_sbuf(ar, sb):
+    ar.tags.append(T_SBUF)
+    a = sb.array
+    if a.nbytes >= ar.threshold:     # C-contiguous by construction: always a pointer chunk
+        ar._chunks.append((POINTER, a, None, False))
+        ar.tags.append(T_NDCHUNK)
+        ar.ints.append(0)
+    else:
+        _enc_ndarray(ar, a)
+
+
+def _dec_sbuf(ia):
+    tag = ia.next_tag()
+    if tag == T_NDARRAY:
+        arr = _dec_ndarray(ia)
+    elif tag == T_NDCHUNK:
+        arr = _dec_ndchunk(ia)
+    else:
+        raise SerializationError(f"SerializeBuffer holds tag {tag}, not an array")
+    if not arr.flags.c_contiguous:
+        raise SerializationError("SerializeBuffer array is not C-contiguous")
+    sb = _new(SerializeBuffer)
+    sb.data = sb.array = arr
+    return sb
+
+
+# its own tag (the registration above still reads messages that name the type)
+register_tag(T_SBUF, [SerializeBuffer], _enc_sbuf, _dec_sbuf)

@@ -34,6 +34,7 @@ T_NONE, T_TRUE, T_FALSE, T_INT, T_BIGINT, T_FLOAT, T_COMPLEX = 0, 1, 2, 3, 4, 5,
 T_STR, T_BYTES, T_BYTEARRAY, T_BUFCHUNK = 7, 8, 9, 10
 T_TUPLE, T_LIST, T_DICT, T_SET, T_FROZENSET, T_HOM, T_SDICT = 11, 12, 13, 14, 15, 16, 17
 T_NDARRAY, T_NDCHUNK, T_NPSCALAR = 20, 21, 22
+T_SBUF = 23             # a SerializeBuffer: this tag, then its array (T_NDARRAY or T_NDCHUNK)
 T_EXT = 30
 
 # homogeneous sequence element kinds (T_HOM)
