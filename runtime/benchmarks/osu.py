@@ -1,7 +1,8 @@
 """OSU-style latency / bandwidth / bi-directional bandwidth of runtime actions, with baselines.
 
-    mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi]
-        [--threads K] [--min-size B] [--max-size B] [--json FILE]
+    mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi,rma]
+        [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
+        [--min-size B] [--max-size B] [--repeat R] [--json FILE]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
 argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
@@ -12,6 +13,13 @@ Send/Recv (Isend/Irecv windows, one ack per window) and with mpi4py.util.pkl5 ob
 send/recv.  Latency is one-way (half the round trip), bandwidth in MB/s (10^6 bytes/s).
 Sizes are powers of two from 1 B to 64 MiB; the window shrinks for large messages so that
 a window holds at most 256 MiB, the same for all three variants.
+
+Figure 5 in one run: ``--parcelport``, ``--buffer`` and ``--threads`` take comma lists and
+the runtime is started once per combination (parcelport x buffer x threads), each a
+column beside the same baselines.  ``serialize_buffer`` wraps a plain array (the rma
+parcelport registers it on the fly, per ``--register``); ``rma_vector`` allocates an
+RmaVector after the runtime started, from the registered pool.  ``--repeat R`` measures
+each point R times and keeps the best (the machine may be shared).
 """
 import argparse
 import json
@@ -22,6 +30,7 @@ import numpy as np
 
 import runtime
 from runtime.parcelport.mpi import _mpi
+from runtime.memory import RmaVector
 from runtime.serialization import SerializeBuffer
 
 TAG, ACK = 100, 101
@@ -135,10 +144,19 @@ def sink_task(buf):
     pass
 
 
-def with_runtime(kind, size, loop, window, skip, direct=True):
+def make_buffer(size, buffer="serialize_buffer"):
+    """Return the message: a SerializeBuffer over a plain array, or an RmaVector from the pool."""
+    if buffer == "rma_vector":
+        v = RmaVector.empty(size, np.uint8)
+        v[:] = 1
+        return v
+    return SerializeBuffer(np.ones(size, np.uint8))
+
+
+def with_runtime(kind, size, loop, window, skip, direct=True, buffer="serialize_buffer"):
     me = runtime.here()
     peer = 1 - me
-    buf = SerializeBuffer(np.ones(size, np.uint8))
+    buf = make_buffer(size, buffer)
     e, s = (echo, sink) if direct else (echo_task, sink_task)
     runtime.barrier()
     for i in range(loop + skip):
@@ -166,8 +184,13 @@ def _metric(kind, size, loop, window, t):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m runtime.benchmarks.osu", description=__doc__.split("\n\n")[0])
     ap.add_argument("kind", choices=["latency", "bw", "bibw"])
-    ap.add_argument("--parcelport", default="mpi")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parcelport", default="mpi", help="comma list, e.g. mpi,rma")
+    ap.add_argument("--buffer", default="serialize_buffer",
+                    help="comma list of serialize_buffer, rma_vector")
+    ap.add_argument("--threads", default="2", help="worker threads, comma list, e.g. 1,2")
+    ap.add_argument("--register", choices=["attach", "copy"], default=None,
+                    help="rma parcelport: how unregistered buffers are registered on the fly")
+    ap.add_argument("--repeat", type=int, default=1, help="measure each point R times, keep the best")
     ap.add_argument("--min-size", type=int, default=1)
     ap.add_argument("--max-size", type=int, default=64 << 20)
     ap.add_argument("--window", type=int, default=64)
@@ -178,6 +201,12 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
 
+    pps = a.parcelport.split(",")
+    buffers = a.buffer.split(",")
+    threads = [int(t) for t in a.threads.split(",")]
+    for b in buffers:
+        if b not in ("serialize_buffer", "rma_vector"):
+            ap.error(f"--buffer: unknown buffer {b!r} (serialize_buffer, rma_vector)")
     MPI = _mpi()
     if not MPI.Is_initialized():
         MPI.Init_thread(MPI.THREAD_MULTIPLE)
@@ -189,45 +218,60 @@ def main(argv=None):
     rank = world.Get_rank()
     sizes = _sizes(a.min_size, a.max_size)
     rows = {s: {"size": s, "loop": _loop(s, a.kind), "window": _window(s, a.window)} for s in sizes}
+    best = max if a.kind != "latency" else min
     if not a.no_baselines:
         comm = world.Dup()
         for s in sizes:
             r = rows[s]
             skip = max(2, r["loop"] // 10)
-            r["native"] = _metric(a.kind, s, r["loop"], r["window"], native(comm, a.kind, s, r["loop"], r["window"], skip))
-            r["pkl5"] = _metric(a.kind, s, r["loop"], r["window"], pickle5(comm, a.kind, s, r["loop"], r["window"], skip))
+            args = (comm, a.kind, s, r["loop"], r["window"], skip)
+            r["native"] = best(_metric(a.kind, s, r["loop"], r["window"], native(*args)) for _ in range(a.repeat))
+            r["pkl5"] = best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args)) for _ in range(a.repeat))
         comm.Free()
-    opts = {"coalesce": a.coalesce} if a.coalesce else {}
-    rt = runtime.init(parcelport=a.parcelport, threads=a.threads, **opts)
-    for s in sizes:
-        r = rows[s]
-        skip = max(2, r["loop"] // 10)
-        st0 = runtime.statistics()
-        t = with_runtime(a.kind, s, r["loop"], r["window"], skip, direct=not a.tasks)
-        st1 = runtime.statistics()
-        r["runtime"] = _metric(a.kind, s, r["loop"], r["window"], t)
-        r["bytes_zero_copy"] = st1["bytes_zero_copy"] - st0["bytes_zero_copy"]
-        r["bytes_copied"] = st1["bytes_copied"] - st0["bytes_copied"]
-        r["recv_pool_hits"] = st1.get("recv_pool_hits", 0) - st0.get("recv_pool_hits", 0)
-        r["parcels_received"] = st1["parcels_received"] - st0["parcels_received"]
-    stats = runtime.gather_statistics()
-    rt.finalize()
+    configs = [(pp, b, t) for pp in pps for b in buffers for t in threads]
+    names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t" for pp, b, t in configs]
+    stats = {}
+    for (pp, b, t), name in zip(configs, names):
+        opts = {"coalesce": a.coalesce} if a.coalesce else {}
+        if pp == "rma":  # an arena that holds a window of the largest messages
+            arena = min(1 << 30, max(64 << 20, 4 * a.max_size))
+            opts.update(arena_bytes=arena, pool_max_bytes=arena + (256 << 20))
+            if a.register:
+                opts["register"] = a.register
+        rt = runtime.init(parcelport=pp, threads=t, **opts)
+        for s in sizes:
+            r = rows[s]
+            skip = max(2, r["loop"] // 10)
+            st0 = runtime.statistics()
+            ts = [with_runtime(a.kind, s, r["loop"], r["window"], skip, direct=not a.tasks, buffer=b)
+                  for _ in range(a.repeat)]
+            st1 = runtime.statistics()
+            r[name] = best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts)
+            r[name + ":zero_copy_B"] = (st1["bytes_zero_copy"] - st0["bytes_zero_copy"]) // a.repeat
+            r[name + ":copied_B"] = (st1["bytes_copied"] - st0["bytes_copied"]) // a.repeat
+            if len(configs) == 1:  # the keys of a single-configuration run, as before
+                r["runtime"] = r[name]
+                r["bytes_zero_copy"] = r[name + ":zero_copy_B"]
+                r["bytes_copied"] = r[name + ":copied_B"]
+        stats[name] = runtime.gather_statistics()
+        if pp == "rma":
+            stats[name + ":rma"] = rt.pp.rma_stats()
+        rt.finalize()
     if rank == 0:
         unit = "us (one-way)" if a.kind == "latency" else "MB/s"
-        print(f"# osu {a.kind}, parcelport {a.parcelport}, {a.threads} threads, "
-              f"{'task' if a.tasks else 'direct'} actions"
-              f"{f', coalescing {a.coalesce}' if a.coalesce else ''}; {unit}")
-        print(f"{'size':>10} {'runtime':>11} {'native':>11} {'pkl5':>11} {'rt/native':>9} {'rt/pkl5':>8} "
-              f"{'zero-copy B':>12} {'copied B':>10}")
+        print(f"# osu {a.kind}; {'task' if a.tasks else 'direct'} actions"
+              f"{f', coalescing {a.coalesce}' if a.coalesce else ''}"
+              f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat}; {unit}")
+        print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads")
+        print(f"{'size':>10} {'native':>10} {'pkl5':>10} " + " ".join(f"{n:>11}" for n in names))
         for s in sizes:
             r = rows[s]
             nat, pk = r.get("native", float("nan")), r.get("pkl5", float("nan"))
-            print(f"{s:>10} {r['runtime']:>11.2f} {nat:>11.2f} {pk:>11.2f} {r['runtime'] / nat:>9.3f} "
-                  f"{r['runtime'] / pk:>8.3f} {r['bytes_zero_copy']:>12} {r['bytes_copied']:>10}")
+            print(f"{s:>10} {nat:>10.1f} {pk:>10.1f} " + " ".join(f"{r[n]:>11.1f}" for n in names))
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"benchmark": a.kind, "parcelport": a.parcelport, "threads": a.threads,
-                           "coalesce": a.coalesce,
+                json.dump({"benchmark": a.kind, "configs": names, "coalesce": a.coalesce,
+                           "register": a.register, "repeat": a.repeat,
                            "actions": "task" if a.tasks else "direct", "unit": unit,
                            "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)
     MPI.Finalize()
