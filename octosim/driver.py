@@ -251,9 +251,9 @@ class Simulation:
                 sim.mesh.subgrids[key].interior[...] = arr
             else:
                 sim.mesh.subgrids[key].U[...] = arr
-        exchange.restrict_all(sim.mesh)
         sim.time = float(time)
         sim.step = int(step)
+        sim._exchange()     # every ghost valid (a stage fill refreshes only what it reads)
         sim._warm_up()
         return sim
 
