@@ -14,8 +14,25 @@ child -> parent data   ``pack_restrict(U)``        ``unpack_restrict(U, octant, 
 fine -> coarse flux    ``pack_fine_flux(F, ...)``  ``apply_fine_flux(F, ...)``
 =====================  ==========================  =====================================
 
-The *mesh* functions (``restrict_all``, ``fill_ghosts``, ``correct_fluxes``) drive those over
-a whole ``Mesh`` in a fixed order, as one locality would.
+The *mesh* functions (``restrict_all``, ``fill_ghosts``, ``correct_fluxes``) drive the same
+messages over a whole ``Mesh`` in a fixed order, as one locality would.  They do not call
+the functions above once per message: ``ExchangePlan`` turns the per-node message lists
+(``ghost_plan``, ``prolong_boxes``, ``flux_plan``) into integer tables once per regrid, one
+row per message naming its target, its source and the region it carries, and one numba
+kernel (``kernels_amr.restrict_pool``, ``fill_ghosts_pool``, ``correct_fluxes_pool``) runs a
+whole table over the pooled node arrays of ``Mesh.layout()``, bitwise what the pack/unpack
+pairs give.
+
+Distribution: split each table by the localities of a row's target and source.  Rows with
+both on this locality stay in the local table (direct memory, as now); a row with a remote
+source becomes a message: the source's locality runs the row's ``pack_*`` (``pack_ghost``
+for a copy, ``pack_parent_block`` for an interpolation, ``pack_restrict``,
+``pack_fine_flux``) and sends the array by an action (zero-copy chunk), the target's
+locality runs the matching ``unpack_ghost`` / ``prolong_region`` on the row's box /
+``unpack_restrict`` / ``apply_fine_flux``.  Order: restriction finest level first; ghosts
+level by level (a level's interpolations read the level above, filled first), within a
+level prolongation, then copies, then physical boundaries per target; fluxes any order.
+Rows of one level are independent, so remote messages of a level can be in flight together.
 
 Ghost fill runs coarse to fine (Berger & Colella 1989): a node's ghost shell is first
 interpolated from its parent's ghost-filled data with minmod-limited slopes, then overwritten
