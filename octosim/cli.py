@@ -219,7 +219,14 @@ def _parcel_stats(rt):
         for k, v in d.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 summed[k] = summed.get(k, 0) + v
-    return parcel_stats(summed)
+    out = parcel_stats(summed)
+    if out is not None:
+        out["messages"] = int(summed.get("messages_sent", 0))
+        out["parcelport"] = per[0].get("parcelport")
+        if len(per) > 1:
+            out["per_locality"] = [dict(parcel_stats(d), messages=int(d.get("messages_sent", 0)))
+                                   for d in per]
+    return out
 
 
 def _conserved(sim):
@@ -262,6 +269,8 @@ def _run_sim(args, cfg, ckpt, rt):
     sim = None
     try:
         from octosim.driver import Simulation
+        if rt is not None and rt.size > 1:    # each locality advances its Morton share
+            from octosim.distributed import DistributedSimulation as Simulation
         if ckpt is not None:
             stage = f"restarting from {args.restart}"
             sim = Simulation.from_state(cfg, ckpt.time, ckpt.step, ckpt.node_keys,
@@ -326,6 +335,20 @@ def _run_sim(args, cfg, ckpt, rt):
     return rep
 
 
+def _parcel_table(p):
+    """Return the parcel statistics per locality and in total as text ('' when none)."""
+    if not p or p.get("parcels") is None:
+        return ""
+    keys = ("parcels", "messages", "bytes", "bytes_zero_copy", "bytes_copied")
+    rows = [(str(i), d) for i, d in enumerate(p.get("per_locality") or [])] + [("total", p)]
+    out = [f"\nparcels by locality ({p.get('parcelport')} parcelport)",
+           f"{'locality':<9}" + "".join(f"{k:>16}" for k in keys)]
+    for name, d in rows:
+        out.append(f"{name:<9}" + "".join(f"{d.get(k) if d.get(k) is not None else '-':>16}"
+                                          for k in keys))
+    return "\n".join(out)
+
+
 def main(argv=None):
     """Run the command line; return the exit status."""
     try:
@@ -360,6 +383,7 @@ def main(argv=None):
               f"{t['grids_per_second']:.4g} grids/s")
     else:
         print(format_report(rep))
+        print(_parcel_table(rep.get("parcels")))
     if args.json:
         try:
             write_json(rep, args.json)

@@ -1,0 +1,411 @@
+"""The step loop on many localities: ``DistributedSimulation(config)``.
+
+Placement.  Every locality holds the whole octree (topology is cheap and replicated) and the
+pooled arrays of every node, but *owns* only a contiguous share of the leaves in Morton order
+(``partition``: equal counts, one leaf = one grid-step of hydro work).  It advances only
+its own leaves; the data of the other nodes is valid only where this locality needs it.
+
+What a locality needs.  From the ``exchange.ExchangePlan`` tables (identical on every
+locality) each locality derives, once per node set: the nodes whose ghosts it fills (its
+leaves and, transitively, the interior parents their face interpolation reads), the nodes
+whose interior it reads (copy and interpolation sources) and, since interior nodes hold
+restricted data, the leaves below those.  Those leaves' interiors are the halo it receives
+each RK stage.  It then runs the serial restriction and ghost-fill tables filtered to those
+targets, in the serial order, so every value it computes is bitwise the serial one.
+
+Messages.  Per stage: one parcel per (source, destination) locality carrying the stacked
+interiors ``(k, nf, N, N, N)`` of the leaves the destination needs (one contiguous array, a
+zero-copy pointer chunk); same-locality reads are direct memory.  Flux correction: one
+parcel per pair carrying the fine leaves' face fluxes ``(k, nf, N, N)`` that a coarse leaf
+on the destination averages with ``correct_fluxes_pool`` (the serial kernel, rows filtered
+to the destination's coarse leaves).  Receives are keyed by (tag, cycle, source) in a
+mailbox, so arrival order never matters.  The CFL time step is ``all_reduce(min)``: the
+only collective of a step (min is exact, so dt is bitwise the serial one).
+
+Gravity (first increment).  Every locality sends its leaves' density to every other one
+(zero-copy ``(k, N, N, N)`` arrays) and runs the whole FMM redundantly: identical inputs,
+identical code, so the accelerations are bitwise those of one locality; each locality
+uses them only on its own leaves.  (The traversal is not yet split by target.)
+
+Regrid (first increment).  Every locality sends its leaves' interiors to all others, runs
+the serial flagging, 2:1 balance and regrid on the identical full data (same deterministic
+result everywhere), then repartitions along the new Morton order; since every locality
+then holds every leaf's data, migration needs no further message.
+
+Reproducibility.  Fields are bitwise identical at any locality count and parcelport;
+conserved totals gather per-leaf sums in Morton order and add them with ``math.fsum``.
+"""
+
+import math
+import threading
+import time as _time
+
+import numpy as np
+
+import runtime
+from octosim import exchange
+from octosim.driver import Simulation
+from octosim.exchange import GhostTables
+from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
+
+# -- mailbox: receives keyed by (tag, cycle, source), independent of arrival order ----------
+_box_lock = threading.Lock()
+_box = {}
+
+
+def _slot(key):
+    with _box_lock:
+        p = _box.get(key)
+        if p is None:
+            p = _box[key] = runtime.Promise()
+        return p
+
+
+@runtime.action(name="octosim.distributed.deliver", direct=True)
+def _deliver(tag, cycle, src, payload):
+    _slot((tag, cycle, src)).set_value(payload)
+
+
+def _receive(tag, cycle, src, timeout=None):
+    p = _slot((tag, cycle, src))
+    out = p.future.get(timeout)
+    with _box_lock:
+        _box.pop((tag, cycle, src), None)
+    return out
+
+
+def partition(nleaves, nloc):
+    """Return the leaf index bounds ``[b_0 = 0, ..., b_nloc = nleaves]`` of equal shares."""
+    return [(r * nleaves) // nloc for r in range(nloc + 1)]
+
+
+def _filter_ghosts(gt, mask):
+    """Return a ``GhostTables`` with the rows whose target slot is in ``mask``."""
+    out = GhostTables.__new__(GhostTables)
+    for name, off in (("prolong", "poff"), ("copies", "coff"), ("bcs", "boff")):
+        rows, offs = getattr(gt, name), getattr(gt, off)
+        keep = mask[rows[:, 0]] if len(rows) else np.zeros(0, dtype=bool)
+        cum = np.concatenate([[0], np.cumsum(keep)]).astype(np.int64)
+        setattr(out, name, np.ascontiguousarray(rows[keep]))
+        setattr(out, off, cum[offs])
+    return out
+
+
+class _Closure:
+    """What one locality fills and reads in a stage, from the serial plan's tables."""
+
+    def __init__(self, lay, plan, lo, hi):
+        nslot = len(lay.keys)
+        own = np.zeros(nslot, dtype=bool)
+        own[lay.leaf_slots[lo:hi]] = True
+        fill = own.copy()               # nodes whose ghosts we fill
+        gt = plan.stage_ghosts
+        nlev = len(gt.poff) - 1
+        for lev in range(nlev - 1, -1, -1):
+            rows = gt.prolong[gt.poff[lev]:gt.poff[lev + 1]]
+            if len(rows):
+                fill[rows[fill[rows[:, 0]], 1]] = True
+        need = fill.copy()              # nodes whose interior we read
+        for rows in (gt.copies, gt.prolong):
+            if len(rows):
+                need[rows[fill[rows[:, 0]], 1]] = True
+        rst = plan.restrict            # finest level first: walk it coarse to fine
+        for r in range(len(rst) - 1, -1, -1):
+            if need[rst[r, 0]]:
+                need[rst[r, 1]] = True
+        self.ghosts = _filter_ghosts(gt, fill)
+        self.restrict = np.ascontiguousarray(rst[need[rst[:, 0]]]) if len(rst) else rst
+        isleaf = np.zeros(nslot, dtype=bool)
+        isleaf[lay.leaf_slots] = True
+        self.need_leaf = need & isleaf & ~own     # remote leaves whose interiors we read
+
+
+class _DistPlan:
+    """Per-node-set tables of this locality: owned range, filtered tables, message lists."""
+
+    def __init__(self, mesh, here, nloc):
+        lay, plan = exchange.plan(mesh)
+        self.layout = lay
+        nl = len(lay.leaves)
+        b = partition(nl, nloc)
+        self.bounds = b
+        self.lo, self.hi = b[here], b[here + 1]
+        owner_of_leaf = np.repeat(np.arange(nloc), np.diff(b))
+        self.leaf_owner = owner_of_leaf
+        slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
+        slot_owner[lay.leaf_slots] = owner_of_leaf
+        cl = [_Closure(lay, plan, b[r], b[r + 1]) for r in range(nloc)]
+        mine = cl[here]
+        self.ghosts, self.restrict = mine.ghosts, mine.restrict
+        self.slots = np.ascontiguousarray(lay.leaf_slots[self.lo:self.hi])
+        # halo: leaf slots (in slot order) we receive from / send to each other locality
+        self.recv = {}
+        self.send = {}
+        for r in range(nloc):
+            if r == here:
+                continue
+            s = np.nonzero(mine.need_leaf & (slot_owner == r))[0]
+            if len(s):
+                self.recv[r] = s
+            s = np.nonzero(cl[r].need_leaf & (slot_owner == here))[0]
+            if len(s):
+                self.send[r] = s
+        # reflux rows (coarse, fine, axis, side, t0, t1) over leaf indices
+        rf = plan.reflux
+        if len(rf):
+            mine_c = (rf[:, 0] >= self.lo) & (rf[:, 0] < self.hi)
+            self.reflux = np.ascontiguousarray(rf[mine_c])
+            cown, fown = owner_of_leaf[rf[:, 0]], owner_of_leaf[rf[:, 1]]
+        else:
+            self.reflux = rf
+            cown = fown = np.zeros(0, dtype=np.int64)
+        self.flux_recv = {}
+        self.flux_send = {}
+        for r in range(nloc):
+            if r == here:
+                continue
+            m = (cown == here) & (fown == r)
+            if m.any():
+                self.flux_recv[r] = rf[m][:, [1, 2, 3]]
+            m = (cown == r) & (fown == here)
+            if m.any():
+                self.flux_send[r] = rf[m][:, [1, 2, 3]]
+
+
+def _face_views(F, rows, N):
+    """Yield the fine leaves' face arrays ``(nf, N, N)`` named by rows (fine, axis, side)."""
+    for f, axis, side in rows:
+        i_f = N if side == 0 else 0
+        yield F[axis][f][(slice(None),) + (slice(None),) * axis + (i_f,)]
+
+
+class DistributedSimulation(Simulation):
+    """``Simulation`` over the localities of the runtime: each advances its share of leaves.
+
+    ``leaf_table()``, ``state()`` and ``level`` counters: see ``distributed`` below; the
+    tables this locality returns are its own leaves (``distributed = True``), gathered by
+    ``octosim.io`` in locality order, which is Morton order.
+    """
+
+    distributed = True
+
+    def __init__(self, config, kernels=None, problem=None, _init=True):
+        self.here = runtime.here()
+        self.nloc = len(runtime.localities())
+        self._cycle = 0
+        self._dplan = None
+        self.comm_seconds = 0.0
+        super().__init__(config, kernels, problem, _init)
+        assert self.batched, "DistributedSimulation needs the default (batched) kernels"
+
+    # -- plan -----------------------------------------------------------------------------
+    def dplan(self):
+        """Return this locality's ``_DistPlan`` of the current node set (rebuilt when stale)."""
+        lay = self.mesh.layout()
+        dp = self._dplan
+        if dp is None or dp.layout is not lay:
+            dp = self._dplan = _DistPlan(self.mesh, self.here, self.nloc)
+        return dp
+
+    def owned_leaves(self):
+        dp = self.dplan()
+        return dp.layout.leaves[dp.lo:dp.hi]
+
+    # -- messages ---------------------------------------------------------------------------
+    def _next_cycle(self):
+        self._cycle += 1
+        return self._cycle
+
+    def _send(self, tag, cycle, dst, payload):
+        runtime.apply(_deliver, int(dst), tag, cycle, self.here, payload)
+
+    def _halo(self, dp, pool):
+        """Receive the interiors of the remote leaves this locality reads (one parcel each way)."""
+        t0 = _time.perf_counter()
+        cyc = self._next_cycle()
+        G, N = GHOST, self.mesh.N
+        inner = (slice(None), slice(None), slice(G, G + N), slice(G, G + N), slice(G, G + N))
+        for dst, slots in dp.send.items():
+            self._send("halo", cyc, dst, np.ascontiguousarray(pool[slots][inner]))
+        for src, slots in dp.recv.items():
+            data = _receive("halo", cyc, src)
+            pool[(slots,) + inner[1:]] = data
+        self.comm_seconds += _time.perf_counter() - t0
+
+    def _allgather_leaves(self, dp, pool, field=None):
+        """Send this locality's leaf interiors (or one field) to every other locality."""
+        t0 = _time.perf_counter()
+        cyc = self._next_cycle()
+        G, N = GHOST, self.mesh.N
+        fs = slice(None) if field is None else field
+        inner = (fs, slice(G, G + N), slice(G, G + N), slice(G, G + N))
+        lay = dp.layout
+        if dp.hi > dp.lo:
+            mine = np.ascontiguousarray(pool[dp.slots][(slice(None),) + inner])
+            for dst in range(self.nloc):
+                if dst != self.here:
+                    self._send("all", cyc, dst, mine)
+        for src in range(self.nloc):
+            a, b = dp.bounds[src], dp.bounds[src + 1]
+            if src == self.here or a == b:
+                continue
+            data = _receive("all", cyc, src)
+            pool[(lay.leaf_slots[a:b],) + inner] = data
+        self.comm_seconds += _time.perf_counter() - t0
+
+    def _flux_exchange(self, dp, lay):
+        t0 = _time.perf_counter()
+        cyc = self._next_cycle()
+        N = self.mesh.N
+        F = (lay.Fx, lay.Fy, lay.Fz)
+        for dst, rows in dp.flux_send.items():
+            self._send("flux", cyc, dst, np.stack(list(_face_views(F, rows, N))))
+        for src, rows in dp.flux_recv.items():
+            data = _receive("flux", cyc, src)
+            for face, blk in zip(_face_views(F, rows, N), data):
+                face[...] = blk
+        self.comm_seconds += _time.perf_counter() - t0
+
+    # -- step -----------------------------------------------------------------------------
+    def _stage_exchange(self, dp):
+        from octosim.kernels_amr import restrict_pool
+        lay = dp.layout
+        self._halo(dp, lay.pool)
+        restrict_pool(lay.pool, dp.restrict)
+        dp.ghosts.run(lay.pool)
+
+    def _gravity(self, dp):
+        self._allgather_leaves(dp, dp.layout.pool, RHO)
+        return self._solve_gravity()[1]
+
+    def advance(self, dt_max=None):
+        """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt."""
+        from octosim.hydro.batched import (fluxes_all, floors_all, min_dt_all, save_stage,
+                                           update_all, update_all_src)
+        from octosim.kernels_amr import correct_fluxes_pool
+        mesh, T = self.mesh, self.timers
+        clock = _time.perf_counter
+        dp = self.dplan()
+        lay = dp.layout
+        lo, hi, slots = dp.lo, dp.hi, dp.slots
+        pool = lay.pool
+        U0, Fx, Fy, Fz = lay.U0[lo:hi], lay.Fx[lo:hi], lay.Fy[lo:hi], lay.Fz[lo:hi]
+        ldx = lay.leaf_dx[lo:hi]
+        if self._flux_work is None:
+            from octosim.hydro.fluxes import make_work
+            self._flux_work = make_work(pool[0])
+        save_stage(pool, slots, U0)
+        dt = None
+        N, nf = mesh.N, mesh.nf
+        for a in (0.0, 0.75, 1.0 / 3.0):
+            t0 = clock()
+            self._stage_exchange(dp)
+            t1 = clock()
+            T["exchange"] += t1 - t0
+            if dt is None:
+                local = min_dt_all(pool, slots, ldx, self.gamma, self.de_switch)
+                dt = self.cfl * runtime.all_reduce(float(local), op="min",
+                                                   name="octosim.dt")
+                if dt_max is not None:
+                    dt = min(dt, dt_max)
+                assert dt > 0.0 and math.isfinite(dt), f"bad time step {dt} at step {self.step}"
+                t2 = clock()
+                T["timestep"] += t2 - t1
+                t1 = t2
+            accel = None
+            if self.gravity:
+                accel = self._gravity(dp)
+                t2 = clock()
+                T["gravity"] += t2 - t1
+                t1 = t2
+            fluxes_all(pool, slots, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz,
+                       self._flux_work)
+            t2 = clock()
+            self._flux_exchange(dp, lay)
+            correct_fluxes_pool(lay.Fx, lay.Fy, lay.Fz, dp.reflux)
+            t3 = clock()
+            if accel is None:
+                update_all(pool, slots, U0, Fx, Fy, Fz, dt, ldx, a, self.gamma, self.de_switch)
+            else:
+                from octosim.gravity import gravity_source
+                S = np.empty((hi - lo, nf, N, N, N))
+                for i, key in enumerate(lay.leaves[lo:hi]):
+                    gravity_source(mesh.subgrids[key].U, None, accel[key], S=S[i])
+                update_all_src(pool, slots, U0, Fx, Fy, Fz, S, dt, ldx, a, self.gamma,
+                               self.de_switch)
+            t4 = clock()
+            T["hydro"] += t2 - t1
+            T["reflux"] += t3 - t2
+            T["update"] += t4 - t3
+        t0 = clock()
+        nfl = int(floors_all(pool, slots, self.rho_floor, self.e_floor, self.gamma))
+        T["floors"] += clock() - t0
+        self.last_floor_cells = nfl
+        self.floor_cells += nfl
+        for key in lay.leaves:          # counters are global (every locality knows the tree)
+            self.grid_steps[key[0]] += 1
+        self.dt = dt
+        self.time += dt
+        self.step += 1
+        if self.regrid_every > 0 and mesh.max_level > 0 and self.step % self.regrid_every == 0:
+            self.regrid()
+        return dt
+
+    def regrid(self):
+        """Gather every leaf's data, regrid as one locality would, repartition."""
+        t0 = _time.perf_counter()
+        dp = self.dplan()
+        self._allgather_leaves(dp, dp.layout.pool)
+        self.timers["regrid"] += _time.perf_counter() - t0
+        super().regrid()
+        self.dplan()
+
+    # -- output and diagnostics ---------------------------------------------------------------
+    def _owned_subgrids(self):
+        return [(k, self.mesh.subgrids[k]) for k in self.owned_leaves()]
+
+    def state(self):
+        """Return ``(time, step, keys, interiors)`` of this locality's leaves (Morton order)."""
+        keys = self.owned_leaves()
+        arrays = [np.ascontiguousarray(self.mesh.subgrids[k].interior) for k in keys]
+        return self.time, self.step, keys, arrays
+
+    def leaf_table(self):
+        """Return the leaf table of this locality's leaves (``octosim.io`` gathers the parts)."""
+        cols = {k: [] for k in ("x", "y", "z", "dx", "level") + tuple(self.field_names)}
+        for key, sg in self._owned_subgrids():
+            X, Y, Z = np.meshgrid(*sg.centers(), indexing="ij")
+            n = X.size
+            for c, v in (("x", X.ravel()), ("y", Y.ravel()), ("z", Z.ravel()),
+                         ("dx", np.full(n, sg.dx)), ("level", np.full(n, key[0], np.int32))):
+                cols[c].append(v)
+            inner = sg.interior
+            for f, name in enumerate(self.field_names):
+                cols[name].append(inner[f].ravel())
+        return {k: (np.concatenate(v) if v else np.zeros(0, np.int32 if k == "level" else float))
+                for k, v in cols.items()}
+
+    def conserved_totals(self):
+        """Return the conserved totals: per-leaf sums gathered in Morton order, ``fsum``-ed."""
+        dp = self.dplan()
+        fields = {"mass": RHO, "momentum_x": SX, "momentum_y": SY, "momentum_z": SZ,
+                  "energy": EGAS}
+        parts = []
+        for _, sg in self._owned_subgrids():
+            vol = sg.dx ** 3
+            inner = sg.interior
+            parts.append([float(np.sum(inner[f])) * vol for f in fields.values()])
+        pe = []
+        if self.gravity:
+            from octosim.gravity import potential_energy
+            self._allgather_leaves(dp, dp.layout.pool, RHO)
+            phi, _ = self._solve_gravity()
+            pe = [potential_energy(sg.interior[RHO], phi[k], sg.dx)
+                  for k, sg in self._owned_subgrids()]
+        allp = runtime.all_gather((parts, pe), name="octosim.conserved")
+        rows = [r for p, _ in allp for r in p]
+        out = {name: math.fsum(r[i] for r in rows) for i, name in enumerate(fields)}
+        if self.gravity:
+            out["potential_energy"] = math.fsum(v for _, e in allp for v in e)
+            out["total_energy"] = out["energy"] + out["potential_energy"]
+        return out
