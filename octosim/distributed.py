@@ -195,6 +195,7 @@ class DistributedSimulation(Simulation):
         self._cycle = 0
         self._dplan = None
         self.comm_seconds = 0.0
+        self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         assert self.batched, "DistributedSimulation needs the default (batched) kernels"
 
@@ -217,6 +218,7 @@ class DistributedSimulation(Simulation):
         return self._cycle
 
     def _send(self, tag, cycle, dst, payload):
+        self.sent_bytes[tag] = self.sent_bytes.get(tag, 0) + payload.nbytes
         runtime.apply(_deliver, int(dst), tag, cycle, self.here, payload)
 
     def _halo(self, dp, pool):

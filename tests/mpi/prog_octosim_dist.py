@@ -1,0 +1,82 @@
+"""A short self-gravitating binary run on every locality; run by tests/octosim/test_distributed.py.
+
+Usage: mpiexec -n N python tests/mpi/prog_octosim_dist.py OUT.npz PARCELPORT [SECTION.KEY=V ...]
+
+One locality runs the serial ``Simulation``; more run ``DistributedSimulation``.  Periodic
+hydro boundaries, a regrid every step: a raised density threshold derefines the mesh at the
+first regrid, the usual one refines it again at the second (as tests/octosim/test_binary.py).
+Locality 0 writes the gathered leaf table (Morton order), the conserved totals before and
+after, the momentum round-off scale and every locality's parcel statistics to OUT.npz.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+import runtime
+from octosim import exchange
+from octosim.config import load_config, parse_set
+from octosim.driver import Simulation
+from octosim.problems import binary
+
+OUT, PP = sys.argv[1], sys.argv[2]
+SETS = ["mesh.subgrid_size=4", "mesh.max_level=2", "mesh.boundary=periodic",
+        "mesh.regrid_every=1", "time.stop_step=3"] + sys.argv[3:]
+INPUT = os.path.join(os.path.dirname(__file__), "..", "..", "inputs", "binary.yaml")
+
+
+def _gathered_table(sim, rt):
+    part = sim.leaf_table()
+    if rt.size == 1:
+        return part
+    parts = runtime.all_gather(part, name="prog.table")
+    return {k: np.concatenate([p[k] for p in parts]) for k in part}
+
+
+def _momentum(sim, rt):
+    t = sim.conserved_totals()
+    P = np.array([t["momentum_x"], t["momentum_y"], t["momentum_z"]])
+    tab = _gathered_table(sim, rt)
+    dv = tab["dx"] ** 3
+    scale = math.fsum(np.sqrt(tab["sx"] ** 2 + tab["sy"] ** 2 + tab["sz"] ** 2) * dv)
+    return P, scale, t, tab
+
+
+def main():
+    rt = runtime.init(parcelport=PP)
+    cfg = load_config(INPUT, [("prog",) + parse_set(s) for s in SETS])
+    if rt.size > 1:
+        from octosim.distributed import DistributedSimulation as Sim
+    else:
+        Sim = Simulation
+    sim = Sim(cfg)
+    binary.balance_momentum(sim.mesh)      # every locality holds the initial data
+    exchange.restrict_all(sim.mesh)
+    P0, scale, t0, _ = _momentum(sim, rt)
+    refine_rho = sim.params["refine_rho"]
+    sim.params["refine_rho"] = 100.0
+    levels = [tuple(s["leaves"] for s in sim.level_stats())]
+
+    def on_step(s):
+        levels.append(tuple(x["leaves"] for x in s.level_stats()))
+        s.params["refine_rho"] = refine_rho
+
+    before = runtime.statistics()
+    sim.run(on_step=on_step)
+    after = runtime.statistics()
+    P1, _, t1, tab = _momentum(sim, rt)
+    stats = {k: after[k] - before[k] for k in after
+             if isinstance(after[k], (int, float)) and not isinstance(after[k], bool)}
+    stats["sent_arrays"] = dict(getattr(sim, "sent_bytes", {}))
+    allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
+    if rt.here == 0:
+        np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],
+                 levels=json.dumps(levels), stats=json.dumps(allstats),
+                 regrids=sim.regrids, **{"cell_" + k: v for k, v in tab.items()})
+    runtime.finalize()
+
+
+if __name__ == "__main__":
+    main()
