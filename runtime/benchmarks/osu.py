@@ -233,8 +233,8 @@ def main(argv=None):
     stats = {}
     for (pp, b, t), name in zip(configs, names):
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
-        if pp == "rma":  # an arena that holds a window of the largest messages
-            arena = min(1 << 30, max(64 << 20, 4 * a.max_size))
+        if pp == "rma":  # an arena that holds the largest messages of 16 headers at once
+            arena = min(1 << 30, max(64 << 20, 18 * a.max_size))
             opts.update(arena_bytes=arena, pool_max_bytes=arena + (256 << 20))
             if a.register:
                 opts["register"] = a.register

@@ -7,7 +7,9 @@ an MPI window allocated collectively once, at start (``MPI_Win_allocate``): MPIC
 Open MPI place it in shared memory on a node, so a one-sided get from it is a memcpy.
 When the arena is full a request gets a *segment* of its own (an anonymous mmap), attached
 locally to a dynamic window (``MPI_Win_create_dynamic`` at start, ``MPI_Win_attach`` now):
-growth needs no collective call during the run.  Registered bytes never exceed
+growth needs no collective call during the run; released segments stay attached, pages
+warm, for reuse by a request of the same size, up to ``cache_bytes``.  Registered bytes
+(in use plus cached) never exceed
 ``max_bytes``; past it, or with ``grow=False`` once the arena is full, allocation raises
 ``PoolExhausted`` (a MemoryError) and nothing already handed out is touched.  Without
 MPI (``RmaPool()`` alone) the same allocator runs over plain mmaps, unregistered.
@@ -64,7 +66,7 @@ class RmaPool:
     """
 
     def __init__(self, arena=None, arena_bytes=16 << 20, grow=True, max_bytes=1 << 30,
-                 window=UNREGISTERED, attach=None, detach=None, rank=0):
+                 window=UNREGISTERED, attach=None, detach=None, rank=0, cache_bytes=0):
         if arena is None:
             n = -(-int(arena_bytes) // SLAB) * SLAB
             arena = mmap.mmap(-1, n) if n else bytearray()
@@ -81,6 +83,8 @@ class RmaPool:
         self._partial = {c: [] for c in CLASSES}  # class -> slabs with a free block
         self._slab_free = {}                      # slab -> free block offsets (class slabs)
         self._segments = {}                       # address -> (mmap, size), growth
+        self._seg_cache = {}                      # size -> [(mmap, address)] released, still attached
+        self.cache_bytes, self.cached = int(cache_bytes), 0
         self.in_use = self.blocks = self.high_water = 0
         self.segment_bytes = 0
         self.allocations = self.failures = self.growths = 0
@@ -138,19 +142,26 @@ class RmaPool:
 
     def _take_segment(self, nbytes):
         size = -(-nbytes // _PAGE) * _PAGE
-        total = self.arena_bytes + self.segment_bytes + size
-        if not self.grow or total > self.max_bytes:
-            self.failures += 1
-            why = "growth is off" if not self.grow else f"{total} bytes would pass max_bytes={self.max_bytes}"
-            raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} bytes "
-                                f"({self.in_use} of {self.arena_bytes} arena bytes in use, {why})")
-        seg = mmap.mmap(-1, size)
-        if self._attach is not None:
-            self._attach(seg)
-        addr = _address(seg)
+        cached = self._seg_cache.get(size) if self.grow else None
+        if cached:  # a released segment of this size: pages warm, already attached
+            seg, addr = cached.pop()
+            self.cached -= size
+        else:
+            total = self.arena_bytes + self.segment_bytes + size
+            if self.grow and total + self.cached > self.max_bytes:
+                self._trim(max(0, self.max_bytes - total))
+            if not self.grow or total > self.max_bytes:
+                self.failures += 1
+                why = "growth is off" if not self.grow else f"{total} bytes would pass max_bytes={self.max_bytes}"
+                raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} bytes "
+                                    f"({self.in_use} of {self.arena_bytes} arena bytes in use, {why})")
+            seg = mmap.mmap(-1, size)
+            if self._attach is not None:
+                self._attach(seg)
+            addr = _address(seg)
+            self.growths += 1
         self._segments[addr] = (seg, size)
         self.segment_bytes += size
-        self.growths += 1
         return seg, 0, ("s", addr, size)
 
     # ---- release -----------------------------------------------------------------------
@@ -178,6 +189,17 @@ class RmaPool:
             else:
                 seg, size = self._segments.pop(token[1])
                 self.segment_bytes -= size
+                self._seg_cache.setdefault(size, []).append((seg, token[1]))
+                self.cached += size
+        if self.cached > self.cache_bytes:
+            self._trim(self.cache_bytes)
+
+    def _trim(self, keep):
+        """Unmap cached segments until at most ``keep`` bytes stay cached (lock held)."""
+        for size, segs in sorted(self._seg_cache.items(), reverse=True):
+            while segs and self.cached > keep:
+                seg, _ = segs.pop()
+                self.cached -= size
                 if self._detach is not None:
                     self._detach(seg)
                 try:
@@ -211,6 +233,7 @@ class RmaPool:
                     "high_water_bytes": self.high_water, "arena_bytes": self.arena_bytes,
                     "arena_free_slabs": self._slabmap.count(1),
                     "segments": len(self._segments), "segment_bytes": self.segment_bytes,
+                    "segment_bytes_cached": self.cached,
                     "allocations": self.allocations, "failures": self.failures,
                     "growths": self.growths, "max_bytes": self.max_bytes}
 
@@ -218,6 +241,7 @@ class RmaPool:
         """Detach every growth segment (the pool must be empty); return the bytes still in use."""
         with self._lock:
             self._drain()
+            self._trim(0)
             for seg, _ in self._segments.values():
                 if self._detach is not None:
                     self._detach(seg)

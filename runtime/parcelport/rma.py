@@ -73,19 +73,22 @@ class RmaParcelport(MpiParcelport):
 
     Options besides the mpi parcelport's: ``arena_bytes`` (the pool's window, 64 MiB),
     ``pool_grow`` (growth segments on the dynamic window once the arena is full, True),
-    ``pool_max_bytes`` (registered bytes at most, 1 GiB), ``register`` (``"attach"`` or
+    ``pool_max_bytes`` (registered bytes at most, 1 GiB), ``pool_cache_bytes`` (released
+    growth segments kept attached for reuse, 256 MiB), ``register`` (``"attach"`` or
     ``"copy"``, see the module docstring), ``ack_timeout`` / ``get_timeout`` (seconds),
     ``ack_slots`` (pre-posted acknowledgement receives, 16).
     """
 
     def __init__(self, runtime, arena_bytes=64 << 20, pool_grow=True, pool_max_bytes=1 << 30,
-                 register="attach", ack_timeout=None, get_timeout=None, ack_slots=16, **options):
+                 pool_cache_bytes=256 << 20, register="attach", ack_timeout=None, get_timeout=None,
+                 ack_slots=16, **options):
         super().__init__(runtime, **options)
         if register not in ("attach", "copy"):
             raise ValueError(f"rma parcelport: register must be 'attach' or 'copy', not {register!r}")
         t = float(getattr(runtime, "timeout", 60.0))
         self.arena_bytes = -(-int(arena_bytes) // _pool.SLAB) * _pool.SLAB
         self.pool_grow, self.pool_max_bytes = bool(pool_grow), int(pool_max_bytes)
+        self.pool_cache_bytes = int(pool_cache_bytes)
         self.register = register
         self.ack_timeout = t if ack_timeout is None else float(ack_timeout)
         self.get_timeout = t if get_timeout is None else float(get_timeout)
@@ -121,7 +124,8 @@ class RmaParcelport(MpiParcelport):
                                 max_bytes=self.pool_max_bytes,
                                 window=ARENA if self.arena_bytes else _pool.UNREGISTERED,
                                 attach=self.dyn.Attach if grow else None,
-                                detach=self.dyn.Detach if grow else None, rank=self.rank)
+                                detach=self.dyn.Detach if grow else None, rank=self.rank,
+                                cache_bytes=self.pool_cache_bytes)
         self._old_pool = _pool.set_default_pool(self.rma_pool)
         self._ack_slots = []
         for _ in range(self.nacks):
