@@ -22,10 +22,10 @@ to the destination's coarse leaves).  Receives are keyed by (tag, cycle, source)
 mailbox, so arrival order never matters.  The CFL time step is ``all_reduce(min)``: the
 only collective of a step (min is exact, so dt is bitwise the serial one).
 
-Gravity (first increment).  Every locality sends its leaves' density to every other one
-(zero-copy ``(k, N, N, N)`` arrays) and runs the whole FMM redundantly: identical inputs,
-identical code, so the accelerations are bitwise those of one locality; each locality
-uses them only on its own leaves.  (The traversal is not yet split by target.)
+Gravity.  Every locality sends its leaves' density to every other one (zero-copy
+``(k, N, N, N)`` arrays), computes the multipoles redundantly and walks only the FMM pairs
+whose target side holds its own cells, in the serial order (``octosim.gravity.distributed``):
+its leaves' accelerations are bitwise those of one locality.
 
 Regrid (first increment).  Every locality sends its leaves' interiors to all others, runs
 the serial flagging, 2:1 balance and regrid on the identical full data (same deterministic
@@ -126,6 +126,7 @@ class _DistPlan:
     def __init__(self, mesh, here, nloc):
         lay, plan = exchange.plan(mesh)
         self.layout = lay
+        self.gravity = None             # OwnedSolver, made on the first gravity solve
         nl = len(lay.leaves)
         b = partition(nl, nloc)
         self.bounds = b
@@ -277,8 +278,17 @@ class DistributedSimulation(Simulation):
         dp.ghosts.run(lay.pool)
 
     def _gravity(self, dp):
+        """Return ``(phi, g)`` over this locality's leaves (``octosim.gravity.distributed``)."""
+        from octosim.gravity.distributed import OwnedSolver
         self._allgather_leaves(dp, dp.layout.pool, RHO)
-        return self._solve_gravity()[1]
+        if dp.gravity is None:
+            dp.gravity = OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale,
+                                     dp.layout.leaves[dp.lo:dp.hi])
+        G, N = GHOST, self.mesh.N
+        pool, lay = dp.layout.pool, dp.layout
+        rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}
+        p = self.grav
+        return dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1))
 
     def advance(self, dt_max=None):
         """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt."""
@@ -316,7 +326,7 @@ class DistributedSimulation(Simulation):
                 t1 = t2
             accel = None
             if self.gravity:
-                accel = self._gravity(dp)
+                accel = self._gravity(dp)[1]
                 t2 = clock()
                 T["gravity"] += t2 - t1
                 t1 = t2
@@ -400,8 +410,7 @@ class DistributedSimulation(Simulation):
         pe = []
         if self.gravity:
             from octosim.gravity import potential_energy
-            self._allgather_leaves(dp, dp.layout.pool, RHO)
-            phi, _ = self._solve_gravity()
+            phi, _ = self._gravity(dp)
             pe = [potential_energy(sg.interior[RHO], phi[k], sg.dx)
                   for k, sg in self._owned_subgrids()]
         allp = runtime.all_gather((parts, pe), name="octosim.conserved")

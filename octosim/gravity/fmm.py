@@ -178,13 +178,17 @@ def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u):
 @njit(cache=True, nogil=True)
 def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_level, generic,
              angmom, order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
-             frc, trq, trq_coef, loc, phid, gd, u):
+             frc, trq, trq_coef, loc, phid, gd, u, hit):
     """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
     cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
-    (``spin_fix``).  Returns the counts of M2L and P2P interactions.
+    (``spin_fix``).  Returns the counts of M2L and P2P interactions.  A non-empty boolean
+    ``hit`` (ncell,) prunes every pair of which neither cell has a ``hit`` cell at or below
+    it: the pairs kept are applied in the same order, so the sums of ``hit`` cells are
+    bitwise those of the full traversal (``octosim.gravity.distributed``).
     """
+    masked = hit.shape[0] > 0
     N3 = N * N * N
     unrolled = 0
     if not generic:
@@ -209,6 +213,8 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 top -= 1
                 A = sa[top]
                 B = sb[top]
+                if masked and not (hit[A] or hit[B]):
+                    continue
                 nA = A // N3
                 nB = B // N3
                 leafA = children[nA, 0] < 0
@@ -301,11 +307,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
 
 
 @njit(cache=True, nogil=True)
-def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, u, phi, g):
+def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, u, phi, g,
+             keep):
     """Pass expansions to children (L2L), coarsest level first; read them at leaf cells.
 
-    The uniform accelerations ``u`` of the torque correction are passed down too.
+    The uniform accelerations ``u`` of the torque correction are passed down too.  A
+    non-empty boolean ``keep`` (nnode,) skips the nodes not marked (their results stay 0).
     """
+    masked = keep.shape[0] > 0
     N3 = N * N * N
     nt = loc.shape[1]
     pw = np.empty(nt)
@@ -313,6 +322,8 @@ def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, 
     order = np.argsort(level, kind="mergesort")
     for q in range(order.shape[0]):
         n = order[q]
+        if masked and not keep[n]:
+            continue
         leaf = children[n, 0] < 0
         for c in range(n * N3, (n + 1) * N3):
             if leaf:
@@ -321,6 +332,8 @@ def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, 
                     g[c, a] = gd[c, a] - loc[c, 1 + a] + u[c, a]
                 continue
             child_cells(c, N, children, kids)
+            if masked and not keep[kids[0] // N3]:
+                continue
             for q8 in range(8):
                 s = kids[q8]
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],

@@ -24,7 +24,7 @@ def _as_node_array(desc, rho):
 
 
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
-               angmom=False):
+               angmom=False, hit=None, keep=None):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
@@ -32,8 +32,13 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     ``order`` the expansion order p.  When ``stats`` is a dict it receives the interaction
     counts and the time of each phase.  ``generic`` uses the table-driven M2L even at order 3
     (instead of the unrolled one; for tests).  ``angmom`` cancels each M2L pair's net torque
-    (``fmm.spin_fix``) so angular momentum is conserved to round-off too.
+    (``fmm.spin_fix``) so angular momentum is conserved to round-off too.  ``hit`` (ncell,)
+    and ``keep`` (nnode,) restrict the traversal and the downward pass to some targets
+    (``octosim.gravity.distributed.target_masks``); results elsewhere are meaningless.
     """
+    none = np.zeros(0, dtype=np.bool_)
+    hit = none if hit is None else hit
+    keep = none if keep is None else keep
     assert theta >= 0.0, theta
     N = desc.N
     N3 = N ** 3
@@ -63,10 +68,10 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
                           bool(self_term), desc.max_level, bool(generic), bool(angmom),
                           tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m,
                           tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq, tab.trq_coef,
-                          loc, phid, gd, u)
+                          loc, phid, gd, u, hit)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
-             tab.sh_d, loc, phid, gd, u, phi, g)
+             tab.sh_d, loc, phid, gd, u, phi, g, keep)
     t3 = time.perf_counter()
     if stats is not None:
         stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,

@@ -1,0 +1,81 @@
+"""FMM gravity on many localities with results bitwise those of one locality.
+
+Design.  Every locality holds the replicated tree and receives every leaf's density (the
+driver sends each locality's leaves to all others: ``(k, N, N, N)`` arrays, zero-copy).
+It then
+
+1. computes all multipoles (M2M, ``fmm.upward``) redundantly: identical inputs and code,
+   so identical moments everywhere; this is cheap next to the traversal;
+2. runs the same dual traversal as the serial solver, in the same canonical pair order,
+   but drops every pair (A, B) of which neither A nor B has at or below it a cell of this
+   locality's leaves (``hit``).  Any pair that adds into a ``hit`` cell is reached through
+   ancestor pairs that all contain a ``hit`` cell, so it is kept, and its contributions
+   are made by the identical per-pair formula in the identical order: the per-target sums
+   of every ``hit`` cell are bitwise those of one locality.  Each kept pair is still
+   applied mutually (A-on-B is exactly minus B-on-A), so the kernel is the serial one;
+   what it adds to cells that are not ``hit`` is never read;
+3. passes expansions down (L2L, ``fmm.downward``) only through the nodes whose subtree
+   holds one of its leaves (``keep``) and reads potential and acceleration there.
+
+The traversal work splits by target: a locality walks only the pairs touching its own
+region (plus the coarse pairs above it, shared by all), so the FMM scales with the
+number of localities while staying reproducible.
+"""
+
+import numpy as np
+
+from octosim.gravity.solver import solve_desc
+from octosim.gravity.treedesc import TreeDesc
+
+__all__ = ["target_masks", "solve_owned"]
+
+
+def target_masks(desc, owned):
+    """Return ``(hit, keep)``: per cell, whether a cell of an ``owned`` leaf is at or below
+    it; per node, whether its subtree holds an ``owned`` leaf."""
+    N = desc.N
+    N3, h = N ** 3, N // 2
+    n = desc.nnode
+    keep = np.zeros(n, dtype=bool)
+    hit = np.zeros((n, N, N, N), dtype=bool)
+    for key in owned:
+        i = desc.index[tuple(key)]
+        keep[i] = True
+        hit[i] = True
+    for i in np.argsort(-desc.level, kind="mergesort"):
+        if desc.leaf[i]:
+            continue
+        for o in range(8):
+            ch = desc.children[i, o]
+            if not keep[ch]:
+                continue
+            keep[i] = True
+            oi, oj, ok = o & 1, (o >> 1) & 1, (o >> 2) & 1
+            blk = hit[ch].reshape(h, 2, h, 2, h, 2).any(axis=(1, 3, 5))
+            hit[i, oi * h:(oi + 1) * h, oj * h:(oj + 1) * h, ok * h:(ok + 1) * h] |= blk
+    return hit.reshape(n * N3), keep
+
+
+class OwnedSolver:
+    """Gravity for one locality's leaves on a fixed tree (masks built once per tree)."""
+
+    def __init__(self, tree, N, xscale, owned):
+        self.desc = TreeDesc.from_octree(tree, N, xscale)
+        self.owned = list(owned)
+        self.hit, self.keep = target_masks(self.desc, self.owned)
+
+    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
+        """Return ``(phi, g)`` dicts over the owned leaves; ``rho`` maps every leaf key to
+        its density (N, N, N)."""
+        d = self.desc
+        phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=self.hit,
+                            keep=self.keep)
+        return ({k: phi[d.index[k]] for k in self.owned}, {k: g[d.index[k]] for k in self.owned})
+
+
+def solve_owned(mesh, owned, G=1.0, theta=0.5, order=3, angmom=False):
+    """Return ``(phi, g)`` over the ``owned`` leaves of a mesh whose leaves all hold density."""
+    from octosim.fields import RHO
+    s = OwnedSolver(mesh.tree, mesh.N, mesh.xscale, owned)
+    rho = {k: mesh.subgrids[k].interior[RHO] for k in mesh.leaves()}
+    return s.solve(rho, G, theta, order, angmom)
