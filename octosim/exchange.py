@@ -312,7 +312,8 @@ class ExchangePlan:
     what an RK stage reads: the 6 face slabs of each leaf (the flux kernels read no edge or
     corner ghosts) and the whole shell of the interior nodes that some leaf's face
     interpolation reads; the fluxes, hence the leaves' interiors, are bitwise those of a full
-    fill.  ``reflux``: ``(coarse leaf, fine leaf, axis, side, t0, t1)`` over the leaf flux pools.
+    fill.  ``reflux``: ``(coarse leaf, fine leaf, axis, side, t0, t1)`` over the leaf flux pools;
+    ``reflux_target`` (bool per leaf) and ``reflux_targets`` (their indices) the coarse leaves.
     """
 
     def __init__(self, mesh, layout):
@@ -368,6 +369,9 @@ class ExchangePlan:
         self.restrict = _table(rst, 5)
         self.stage_restrict = _table(srst, 5)
         self.reflux = _table(flx, 6)
+        self.reflux_target = np.zeros(len(layout.leaves), dtype=np.bool_)
+        self.reflux_target[self.reflux[:, 0]] = True
+        self.reflux_targets = np.flatnonzero(self.reflux_target).astype(np.int64)
 
     @staticmethod
     def _merge(per_level):

@@ -109,5 +109,35 @@ def floors_all(pool, leaf_slots, rho_floor, e_floor, gamma):
     return n
 
 
+
+
+@njit(**KW)
+def fluxes_update_all(pool, leaf_slots, defer, gamma, recon, de_switch, Fx, Fy, Fz, work,
+                      U0, dt, leaf_dx, a):
+    """Fluxes of every leaf, each followed at once by its stage update unless ``defer[l]``.
+
+    A leaf's fluxes read only its own cells and ghosts, so updating it before the next
+    leaf's fluxes gives what ``fluxes_all`` then ``update_all`` give, while its data is
+    still in cache.  Leaves that receive flux corrections are deferred: correct, then
+    ``update_some`` them.
+    """
+    for l in range(leaf_slots.shape[0]):
+        U = pool[leaf_slots[l]]
+        compute_fluxes_work(U, gamma, recon, de_switch, Fx[l], Fy[l], Fz[l], work)
+        if not defer[l]:
+            rk_stage(U, U0[l], Fx[l], Fy[l], Fz[l], dt, leaf_dx[l], a)
+            dual_energy_sync(U, gamma, de_switch)
+
+
+@njit(**KW)
+def update_some(pool, leaf_slots, which, U0, Fx, Fy, Fz, dt, leaf_dx, a, gamma, de_switch):
+    """``update_all`` restricted to the leaf indices ``which``."""
+    for i in range(which.shape[0]):
+        l = which[i]
+        U = pool[leaf_slots[l]]
+        rk_stage(U, U0[l], Fx[l], Fy[l], Fz[l], dt, leaf_dx[l], a)
+        dual_energy_sync(U, gamma, de_switch)
+
+
 __all__ = ["make_batch_work", "save_stage", "fluxes_all", "update_all", "update_all_src",
-           "min_dt_all", "floors_all"]
+           "min_dt_all", "floors_all", "fluxes_update_all", "update_some"]
