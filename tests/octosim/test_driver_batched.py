@@ -17,7 +17,7 @@ def _blob(c=(-0.25, 0.25, -0.25), v=(1.0, 0.6, -0.4)):
     return SimpleNamespace(PARAMS={}, init_data=init_data)
 
 
-def _pair(boundary, gravity=False, recon="ppm"):
+def _pair(boundary, gravity=False, recon="ppm", fused=True):
     cfg = {"mesh": {"xscale": 1.0, "subgrid_size": 4, "max_level": 2, "regrid_every": 2,
                     "boundary": boundary},
            "problem": {"name": "blob"},
@@ -27,6 +27,7 @@ def _pair(boundary, gravity=False, recon="ppm"):
     fast = Simulation(cfg, problem=_blob())
     slow = Simulation(cfg, problem=_blob())
     slow.batched = False
+    fast.fused = fused
     assert fast.batched
     return fast, slow
 
@@ -39,9 +40,11 @@ def _same(a, b):
         assert np.array_equal(x, y), k
 
 
-@pytest.mark.parametrize("boundary", ["periodic", "outflow", ["periodic", "reflect", "reflect"]])
-def test_batched_steps_and_regrids_are_bitwise_block_by_block(boundary):
-    fast, slow = _pair(boundary)
+@pytest.mark.parametrize("boundary,fused", [("periodic", True), ("outflow", True),
+                                            (["periodic", "reflect", "reflect"], True),
+                                            ("outflow", False)])
+def test_batched_steps_and_regrids_are_bitwise_block_by_block(boundary, fused):
+    fast, slow = _pair(boundary, fused=fused)
     shapes = set()
     for step in range(1, 11):
         fast.run(stop_step=step)
