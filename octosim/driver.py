@@ -4,7 +4,10 @@ One step (``Simulation.advance``) is SSP-RK3 (Shu & Osher 1988) with one global 
 from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
 
 1. restrict leaves into interior nodes (``exchange.restrict_all``),
-2. fill every node's ghosts, coarse to fine (``exchange.fill_ghosts``),
+2. fill every node's ghosts, coarse to fine (``exchange.fill_ghosts``; batched, only what
+   the stage reads: ``stage=True``, the leaves' face slabs and the interior nodes their
+   interpolation reads, so edge and corner ghosts of leaves keep the last full fill's
+   values; init, regrid and ``from_state`` fill everything),
 3. (first stage) the CFL time step, a min-reduction over leaves,
 4. face fluxes of every leaf (``hydro.compute_fluxes``),
 5. flux correction at coarse/fine faces (``exchange.correct_fluxes``),
