@@ -11,17 +11,20 @@ that are there before anything is allocated; any failure is a ``SerializationErr
 """
 import collections
 import sys
+import threading
 from array import array
 from itertools import accumulate
 from operator import length_hint
 
 import numpy as np
 
-from .archive import FAST_F0, RMA, ChunkKind, fast_frame0
+from .archive import FAST_F0, POINTER, RMA, ChunkKind, fast_frame0
 from .dtypes import decode_dtype
 from .errors import SerializationError
+from .builtins import _FALSES, _NONES, _TRUES, _Getters
 from .registry import DECODERS
-from .wire import CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, VERSION
+from .wire import (CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, T_FALSE,
+                   T_FLOAT, T_INT, T_NONE, T_STR, T_TRUE, VERSION)
 
 _SWAP = sys.byteorder == "big"
 _Spec = collections.namedtuple("_Spec", "index kind nbytes dtype shape")
@@ -49,6 +52,8 @@ class ChunkSpec(_Spec):
 _KINDS = {int(k): k for k in ChunkKind}
 _ENTRIES = {}       # chunk-table entry bytes (pointer chunks, simple dtypes) -> parsed fields
 _new_tuple = tuple.__new__
+_ndarray = np.ndarray
+_TABLES = {}        # chunk table bytes (pointer chunks only) -> tuple of ChunkSpecs
 
 
 class InputArchive:
@@ -193,32 +198,52 @@ class Header:
         specs = self.chunks
         if len(buffers) != len(specs):
             raise SerializationError(f"{len(buffers)} chunk buffers for {len(specs)} chunks")
-        try:
-            arrays = [_chunk_array(spec, buf) for spec, buf in zip(specs, buffers)] if specs else ()
-        except (BufferError, ValueError, TypeError) as exc:
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(f"bad chunk buffer: {exc}") from exc
+        if specs:
+            try:
+                arrays = []
+                put = arrays.append
+                for spec, buf in zip(specs, buffers):
+                    tb = type(buf)
+                    if tb is memoryview and buf.nbytes == spec[2] and buf.c_contiguous and spec[2]:
+                        put(_ndarray(spec[4], spec[3], buf))      # a view, never a copy
+                    elif (tb is np.ndarray and buf.dtype == spec[3] and buf.shape == spec[4]
+                          and buf.flags.c_contiguous):
+                        put(buf)
+                    else:
+                        put(_chunk_array(spec, buf))
+            except (BufferError, ValueError, TypeError) as exc:
+                if isinstance(exc, SerializationError):
+                    raise
+                raise SerializationError(f"bad chunk buffer: {exc}") from exc
+        else:
+            arrays = ()
         data = self._data
         (mode, ntags, nints, nfloats, nstrs, raw_end, tags_at, ints_at, floats_at, strs_at,
          str_nbytes) = self._layout
-        ia = InputArchive()
-        ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, HEADER.size, raw_end, 0, ntags
-        ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
-        ia.getters = None
         try:
-            its = (iter(data[tags_at:tags_at + ntags]),
-                   iter(INT64S[nints].unpack_from(data, ints_at) if nints < len(INT64S)
-                        else _column(data, ints_at, nints, "q")),
-                   iter(_column(data, floats_at, nfloats, "d") if nfloats else ()),
-                   iter(_strings(data, strs_at, str_nbytes, nstrs, mode) if nstrs or str_nbytes
-                        else ()))
-            ia.tag_iter, ia.int_iter, ia.str_iter = its[0], its[1], its[3]
-            ia.next_tag = its[0].__next__
-            ia.next_int = its[1].__next__
-            ia.next_float = its[2].__next__
-            ia.next_str = its[3].__next__
-            obj = ia.read()
+            free = _tls.free
+        except AttributeError:
+            free = _tls.free = []
+        ia = free.pop() if free else _new_archive()
+        getters = ia.getters
+        ia.raw, ia.rpos, ia.rend, ia.depth, ia.ntags = data, _HSIZE, raw_end, 0, ntags
+        ia.specs, ia.arrays, ia.cursor = specs, arrays, 0
+        try:
+            ia.tag_iter = ti = iter(data[tags_at:tags_at + ntags])
+            ia.next_tag = ti.__next__
+            ia.int_iter = ii = iter(INT64S[nints].unpack_from(data, ints_at) if nints < 65
+                                    else _column(data, ints_at, nints, "q"))
+            ia.next_int = getters[T_INT] = ii.__next__
+            fi = iter(_column(data, floats_at, nfloats, "d") if nfloats else ())
+            ia.next_float = getters[T_FLOAT] = fi.__next__
+            ia.str_iter = si = iter(_strings(data, strs_at, str_nbytes, nstrs, mode)
+                                    if nstrs or str_nbytes else ())
+            ia.next_str = getters[T_STR] = si.__next__
+            tag = ti.__next__()
+            dec = DECODERS[tag]
+            if dec is None:
+                raise SerializationError(f"unknown value tag {tag}")
+            obj = dec(ia)
         except SerializationError:
             raise
         except StopIteration as exc:
@@ -228,16 +253,33 @@ class Header:
         except Exception as exc:   # a user loader or numpy refusing hostile data
             raise SerializationError(f"malformed message: {type(exc).__name__}: {exc}") from exc
         finally:
-            getters = ia.getters
-            if getters is not None:       # break the archive <-> readers cycle
-                getters.clear()
-                getters.ia = ia.getters = None
-        if (length_hint(its[0]) or length_hint(its[1]) or length_hint(its[2])
-                or length_hint(its[3]) or ia.rpos != ia.rend):
+            cursor, rpos = ia.cursor, ia.rpos
+            # back to this thread's free list, holding none of the message's buffers
+            ia.raw = ia.arrays = ia.specs = None
+            getters[T_INT] = getters[T_FLOAT] = getters[T_STR] = _EMPTY
+            ia.next_tag = ia.next_int = ia.next_float = ia.next_str = _EMPTY
+            ia.tag_iter = ia.int_iter = ia.str_iter = _EMPTY_IT
+            free.append(ia)
+        if (length_hint(ti) or length_hint(ii) or length_hint(fi) or length_hint(si)
+                or rpos != raw_end):
             raise SerializationError("trailing data after the value")
-        if ia.cursor != len(specs):
-            raise SerializationError(f"{len(specs) - ia.cursor} chunks left unused")
+        if cursor != len(specs):
+            raise SerializationError(f"{len(specs) - cursor} chunks left unused")
         return obj
+
+
+_tls = threading.local()     # per thread: free InputArchives (decoding may nest: a stack)
+_HSIZE = HEADER.size
+_EMPTY_IT = iter(())
+_EMPTY = _EMPTY_IT.__next__
+
+
+def _new_archive():
+    """Return an InputArchive whose tag readers (``getters``) are bound to it for good."""
+    ia = InputArchive()
+    ia.getters = getters = _Getters({T_NONE: _NONES, T_TRUE: _TRUES, T_FALSE: _FALSES})
+    getters.ia = ia
+    return ia
 
 
 def _chunk_array(spec, buf):
@@ -304,6 +346,14 @@ def _decode_header(data):
     pos = index_end
     if nchunks * CHUNK.size > size - pos:
         raise SerializationError(f"{nchunks} chunks claimed, table has {size - pos} bytes")
+    if not nchunks:
+        if pos != size:
+            raise SerializationError(f"{size - pos} stray bytes after the chunk table")
+        return Header(data, [], layout, index_end - HEADER.size)
+    table = data[pos:] if type(data) is bytes else bytes(data[pos:])
+    known = _TABLES.get(table)
+    if known is not None and len(known) == nchunks:     # the same table bytes, checked before
+        return Header(data, list(known), layout, index_end - HEADER.size)
     chunks = []
     entries = _ENTRIES
     for i in range(nchunks):
@@ -347,6 +397,8 @@ def _decode_header(data):
         chunks.append(spec)
     if pos != size:
         raise SerializationError(f"{size - pos} stray bytes after the chunk table")
+    if len(_TABLES) < 1024 and all(c.kind == POINTER and c.key is None for c in chunks):
+        _TABLES[table] = tuple(chunks)
     return Header(data, chunks, layout, index_end - HEADER.size)
 
 
