@@ -23,7 +23,7 @@ from .wire import (CHUNK, FLOAT64S, HEADER, I64_MAX, I64_MIN, INT64S, MAGIC, MAX
                    T_NDCHUNK, VERSION)
 
 DEFAULT_THRESHOLD = 4096
-_entries = {}    # (kind, dtype, shape) -> chunk-table entry bytes, for keyless chunks
+_entries = {}    # (kind, dtype, shape) -> (chunk-table entry bytes, cast ok), keyless chunks
 _threshold = DEFAULT_THRESHOLD
 
 
@@ -175,23 +175,17 @@ class OutputArchive:
         str_nbytes = len(buf) - start
         frames = [buf]
         copied = zero = 0
+        entries = _entries
         for kind, arr, key, was_copied in self._chunks:
             nbytes = arr.nbytes
-            shape = arr.shape
-            entry = _entries.get((kind, arr.dtype, shape))
+            entry = entries.get((kind, arr.dtype, arr.shape)) if not key else None
             if entry is None:
-                entry = (CHUNK.pack(kind, len(shape), len(key) if key else 0, nbytes)
-                         + dtype_spec(arr.dtype) + INT64S[len(shape)].pack(*shape))
-                if not key and len(_entries) < 1024:
-                    _entries[(kind, arr.dtype, shape)] = entry
-            buf += entry
+                entry = _chunk_entry(kind, arr, key)
+            buf += entry[0]
             if key:
                 buf += INT64S[len(key)].pack(*key)
-            try:
-                frame = memoryview(arr).cast("B")
-            except (TypeError, ValueError):      # formats memoryview cannot cast
-                frame = memoryview(arr.reshape(-1).view(np.uint8))
-            frames.append(frame)
+            frames.append(memoryview(arr).cast("B") if entry[1]
+                          else memoryview(arr.reshape(-1).view(np.uint8)))
             if was_copied:
                 copied += nbytes
             else:
@@ -254,6 +248,21 @@ def _fast_array(a, threshold):
     f0, nbytes, cast = entry
     frame = memoryview(a).cast("B") if cast else memoryview(a.reshape(-1).view(np.uint8))
     return [f0, frame], len(f0), nbytes
+
+
+def _chunk_entry(kind, arr, key):
+    """Return ``(chunk-table entry bytes, whether memoryview.cast("B") works)``, cached when keyless."""
+    shape = arr.shape
+    entry = (CHUNK.pack(kind, len(shape), len(key) if key else 0, arr.nbytes)
+             + dtype_spec(arr.dtype) + INT64S[len(shape)].pack(*shape))
+    try:
+        memoryview(arr).cast("B")
+        cast = True
+    except (TypeError, ValueError):      # formats memoryview cannot cast
+        cast = False
+    if not key and len(_entries) < 1024:
+        _entries[(kind, arr.dtype, shape)] = (entry, cast)
+    return entry, cast
 
 
 def dumps_archive(obj, threshold=None):

@@ -19,9 +19,8 @@ from .wire import MAX_NDIM, T_NDARRAY, T_NDCHUNK, T_NPSCALAR
 
 
 def _enc_ndarray(ar, a):
-    spec = dtype_spec(a.dtype)
     flags = a.flags
-    if a.nbytes >= ar.threshold:
+    if a.nbytes >= ar.threshold:       # (the chunk-table entry checks the dtype)
         if flags.c_contiguous:
             ar._chunks.append((POINTER, a, None, False))
             order = 0
@@ -34,6 +33,7 @@ def _enc_ndarray(ar, a):
         ar.tags.append(T_NDCHUNK)
         ar.ints.append(order)
         return
+    spec = dtype_spec(a.dtype)
     fortran = not flags.c_contiguous and flags.f_contiguous
     ar.tags.append(T_NDARRAY)
     ints = ar.ints

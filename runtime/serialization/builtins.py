@@ -23,7 +23,7 @@ import numpy as np
 
 from .archive import POINTER
 from .errors import SerializationError
-from .registry import DECODERS, register_tag
+from .registry import DECODERS, ENCODERS, encoder_for, register_tag
 from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T_BUFCHUNK,
                    T_BYTEARRAY, T_BYTES, T_COMPLEX, T_DICT, T_FALSE, T_FLOAT,
                    T_FROZENSET, T_HOM, T_INT, T_LIST, T_NONE, T_SDICT, T_SET, T_STR,
@@ -89,6 +89,7 @@ def _enc_binary(ar, b):
 def _enc_items(ar, items):
     tag = ar.tags.append
     put_str, put_int, put_float = ar.strs.append, ar.ints.append, ar.floats.append
+    encoders_get = ENCODERS.get
     for x in items:
         t = type(x)
         if t is str:
@@ -109,7 +110,10 @@ def _enc_items(ar, items):
         elif t is list:
             _enc_list(ar, x)
         else:
-            ar.write(x)
+            enc = encoders_get(t)
+            if enc is None:
+                enc = encoder_for(t)
+            enc(ar, x)
 
 
 def _enc_hom(ar, seq, container):
