@@ -17,6 +17,7 @@ import enum
 
 import numpy as np
 
+from . import lean
 from .registry import ENCODERS, encoder_for
 from .dtypes import dtype_spec
 from .wire import (CHUNK, FLOAT64S, HEADER, I64_MAX, I64_MIN, INT64S, MAGIC, MAX_KEYLEN,
@@ -274,6 +275,15 @@ def dumps_archive(obj, threshold=None):
             ar.frames, ar.bytes_copied, ar.bytes_zero_copy = fast
             ar._chunks = _ONE
             return ar
+    elif type(obj) is tuple:
+        f0 = lean.encode(obj, _threshold if threshold is None else _check_threshold(threshold))
+        if f0 is not None:
+            ar = _new(OutputArchive)
+            ar.frames = [f0]
+            ar.bytes_copied = len(f0)
+            ar.bytes_zero_copy = 0
+            ar._chunks = ()
+            return ar
     ar = OutputArchive(threshold)
     ar.write(obj)
     return ar.finish()
@@ -288,6 +298,10 @@ def dumps(obj, threshold=None):
         fast = _fast_array(obj, threshold)
         if fast is not None:
             return fast[0]
+    elif type(obj) is tuple:
+        f0 = lean.encode(obj, _threshold if threshold is None else _check_threshold(threshold))
+        if f0 is not None:
+            return [f0]
     ar = OutputArchive(threshold)
     ar.write(obj)
     return ar.finish().frames

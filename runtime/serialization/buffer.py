@@ -4,6 +4,7 @@ import numpy as np
 from .archive import POINTER
 from .arrays import _dec_ndarray, _dec_ndchunk, _enc_ndarray
 from .errors import SerializationError
+from .lean import register_buffer_type
 from .registry import register, register_tag
 from .wire import T_NDARRAY, T_NDCHUNK, T_SBUF
 
@@ -106,3 +107,12 @@ def _dec_sbuf(ia):
 
 # its own tag (the registration above still reads messages that name the type)
 register_tag(T_SBUF, [SerializeBuffer], _enc_sbuf, _dec_sbuf)
+
+
+def _wrap(arr):
+    sb = _new(SerializeBuffer)
+    sb.data = sb.array = arr
+    return sb
+
+
+register_buffer_type(SerializeBuffer, _wrap)

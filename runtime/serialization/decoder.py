@@ -22,6 +22,7 @@ from .archive import FAST_F0, POINTER, RMA, ChunkKind, fast_frame0
 from .dtypes import decode_dtype
 from .errors import SerializationError
 from .builtins import _FALSES, _NONES, _TRUES, _Getters
+from .lean import MAGIC_LEAN, decode as _lean_decode
 from .registry import DECODERS
 from .wire import (CHUNK, FLOAT64S, HEADER, INT64S, MAGIC, MAX_KEYLEN, MAX_NDIM, T_FALSE,
                    T_FLOAT, T_INT, T_NONE, T_STR, T_TRUE, VERSION)
@@ -282,6 +283,32 @@ def _new_archive():
     return ia
 
 
+class LeanHeader:
+    """A lean frame 0 (see ``lean``): no chunks; ``finish(())`` decodes it."""
+
+    __slots__ = ("chunks", "_data")
+    chunk_nbytes = 0
+
+    def __init__(self, data):
+        self._data = data
+        self.chunks = []
+
+    @property
+    def index_nbytes(self):
+        """Size of frame 0."""
+        return len(self._data)
+
+    def allocate(self, max_nbytes=None):
+        """Return no buffers (a lean message has no chunks)."""
+        return []
+
+    def finish(self, buffers):
+        """Decode the value."""
+        if len(buffers):
+            raise SerializationError(f"{len(buffers)} chunk buffers for 0 chunks")
+        return _lean_decode(self._data)
+
+
 def _chunk_array(spec, buf):
     if type(buf) is np.ndarray:
         if buf.dtype == spec.dtype and buf.shape == spec.shape and buf.flags.c_contiguous:
@@ -315,7 +342,10 @@ def decode_header(frame0):
     ``finish`` returns); any other contiguous buffer is copied once (it is small).
     """
     try:
-        return _decode_header(frame0 if type(frame0) is bytes else _as_bytes(frame0))
+        data = frame0 if type(frame0) is bytes else _as_bytes(frame0)
+        if data[:4] == MAGIC_LEAN:
+            return LeanHeader(data)
+        return _decode_header(data)
     except SerializationError:
         raise
     except Exception as exc:     # defensive: nothing but SerializationError leaves here

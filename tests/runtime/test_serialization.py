@@ -544,3 +544,61 @@ def test_malformed_frames_raise_serialization_error():
         with pytest.raises(SerializationError):
             loads([frame0[:cut], frames[1]])
     assert issubclass(SerializationError, ValueError)
+
+
+# ---------------------------------------------------------------- lean frame 0 and fast paths
+
+def test_lean_tuples_round_trip_and_fall_back():
+    from runtime.serialization.lean import MAGIC_LEAN
+    th = 64
+    cases = [
+        (), (None, True, False), (2**63 - 1, -2**63, 0, -1.0, float("inf")),
+        ("", "h\u00e9llo", "\ud800 surrogate", "nul\x00inside", b"", b"\x00" * 63),
+        (np.arange(7, dtype=np.float64), np.zeros((2, 0, 3)), np.array(3.5), np.arange(7, dtype=">i8")),
+        (SerializeBuffer(bytearray(63)), SerializeBuffer(np.arange(3, dtype=np.uint16))),
+        tuple(range(255)),
+    ]
+    for obj in cases:
+        ar = dumps_archive(obj, threshold=th)
+        assert bytes(ar.frames[0][:4]) == MAGIC_LEAN and len(ar.frames) == 1, obj
+        assert ar.bytes_copied == len(ar.frames[0]) and ar.bytes_zero_copy == 0 and ar.nchunks == 0
+        out = loads(ar.frames)
+        assert type(out) is tuple and len(out) == len(obj)
+        assert_same(obj, out)
+        hdr = decode_header(ar.frames[0])
+        assert hdr.chunks == [] and hdr.allocate() == []
+        assert_same(obj, hdr.finish([]))
+    # not lean: nested, big ints, at/above the threshold, strided, structured, too many items
+    for obj in [((1,),), (2**63,), (np.zeros(8),), (b"x" * 64,), (SerializeBuffer(bytearray(64)),),
+                (np.zeros((4, 4))[:, 1],), (np.zeros(2, dtype=[("a", "<f4")]),), tuple(range(256)),
+                (np.float32(1),), ([1],)]:
+        frames = dumps(obj, threshold=th)
+        assert bytes(frames[0][:4]) != MAGIC_LEAN
+        assert_same(obj, loads(frames))
+
+
+def test_lean_frame_0_errors_are_serialization_errors():
+    frame0 = dumps((1, "abc", np.arange(3)), threshold=1 << 20)[0]
+    for cut in range(len(frame0)):
+        with pytest.raises(SerializationError):
+            loads([frame0[:cut]])
+    with pytest.raises(SerializationError):
+        loads([frame0 + b"\x00"])
+    with pytest.raises(SerializationError):
+        loads([frame0, memoryview(bytearray(8))])
+
+
+def test_single_array_fast_path_matches_the_general_format():
+    from runtime.serialization.archive import fast_frame0
+    for a in [np.arange(1000.0), np.zeros((64, 64), np.float32), np.zeros(4096, ">f8"),
+              np.zeros((10, 500), dtype="M8[ns]")]:
+        ar = dumps_archive(a)
+        assert ar.frames[0] == fast_frame0(a.dtype, a.shape)[0]
+        assert ar.bytes_zero_copy == a.nbytes and ar.bytes_copied == len(ar.frames[0])
+        assert ar.nchunks == 1
+        out = loads(ar.frames)
+        assert np.shares_memory(out, a) and out.dtype == a.dtype and out.shape == a.shape
+        out2 = loads([bytes(ar.frames[0]), memoryview(a.tobytes())])   # a received frame 0
+        assert np.array_equal(out2, a)
+        with pytest.raises(SerializationError):
+            loads([ar.frames[0], memoryview(bytearray(a.nbytes - 1))])

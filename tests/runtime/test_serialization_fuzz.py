@@ -16,6 +16,8 @@ SAMPLES = [
     ("5", 3.14, np.arange(300, dtype=np.float32), "string"),
     {"a": np.zeros((4, 5), order="F"), "r": np.zeros(3, dtype=[("p", "<f8"), ("q", ">i2", (2,))]),
      "d": np.datetime64("2026-01-01"), "z": np.zeros((0, 2)), "sb": SerializeBuffer(b"abc" * 30)},
+    (7, -1.5, None, True, False, "h\u00e9llo", b"xy", SerializeBuffer(np.arange(4, dtype=np.int16)),
+     np.arange(6.0).reshape(2, 3), np.zeros((0, 3), np.uint8)),      # a lean frame 0
 ]
 FRAMES = [[bytes(f) for f in dumps(obj, threshold=64)] for obj in SAMPLES]
 
