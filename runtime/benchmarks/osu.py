@@ -2,7 +2,7 @@
 
     mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi,rma]
         [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
-        [--min-size B] [--max-size B] [--repeat R] [--json FILE]
+        [--min-size B] [--max-size B] [--repeat R] [--rounds K] [--json FILE]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
 argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
@@ -19,7 +19,8 @@ the runtime is started once per combination (parcelport x buffer x threads), eac
 column beside the same baselines.  ``serialize_buffer`` wraps a plain array (the rma
 parcelport registers it on the fly, per ``--register``); ``rma_vector`` allocates an
 RmaVector after the runtime started, from the registered pool.  ``--repeat R`` measures
-each point R times and keeps the best (the machine may be shared).
+each point R times and keeps the best, ``--rounds K`` runs the whole set of configurations K
+times in turn and keeps the best of all (the machine may be shared).
 """
 import argparse
 import json
@@ -191,6 +192,8 @@ def main(argv=None):
     ap.add_argument("--register", choices=["attach", "copy"], default=None,
                     help="rma parcelport: how unregistered buffers are registered on the fly")
     ap.add_argument("--repeat", type=int, default=1, help="measure each point R times, keep the best")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every configuration K times in turn, keep the best (spreads load drift)")
     ap.add_argument("--min-size", type=int, default=1)
     ap.add_argument("--max-size", type=int, default=64 << 20)
     ap.add_argument("--window", type=int, default=64)
@@ -231,7 +234,7 @@ def main(argv=None):
     configs = [(pp, b, t) for pp in pps for b in buffers for t in threads]
     names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t" for pp, b, t in configs]
     stats = {}
-    for (pp, b, t), name in zip(configs, names):
+    for (pp, b, t), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
         if pp == "rma":  # an arena that holds the largest messages of 16 headers at once
             arena = min(1 << 30, max(64 << 20, 18 * a.max_size))
@@ -246,7 +249,8 @@ def main(argv=None):
             ts = [with_runtime(a.kind, s, r["loop"], r["window"], skip, direct=not a.tasks, buffer=b)
                   for _ in range(a.repeat)]
             st1 = runtime.statistics()
-            r[name] = best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts)
+            m = best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts)
+            r[name] = best(r[name], m) if name in r else m
             r[name + ":zero_copy_B"] = (st1["bytes_zero_copy"] - st0["bytes_zero_copy"]) // a.repeat
             r[name + ":copied_B"] = (st1["bytes_copied"] - st0["bytes_copied"]) // a.repeat
             if len(configs) == 1:  # the keys of a single-configuration run, as before
@@ -261,7 +265,7 @@ def main(argv=None):
         unit = "us (one-way)" if a.kind == "latency" else "MB/s"
         print(f"# osu {a.kind}; {'task' if a.tasks else 'direct'} actions"
               f"{f', coalescing {a.coalesce}' if a.coalesce else ''}"
-              f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat}; {unit}")
+              f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat} x {a.rounds}; {unit}")
         print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads")
         print(f"{'size':>10} {'native':>10} {'pkl5':>10} " + " ".join(f"{n:>11}" for n in names))
         for s in sizes:
@@ -271,7 +275,7 @@ def main(argv=None):
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"benchmark": a.kind, "configs": names, "coalesce": a.coalesce,
-                           "register": a.register, "repeat": a.repeat,
+                           "register": a.register, "repeat": a.repeat, "rounds": a.rounds,
                            "actions": "task" if a.tasks else "direct", "unit": unit,
                            "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)
     MPI.Finalize()

@@ -18,7 +18,7 @@ run, so gets need no target-side synchronisation.  Chunks already in registered 
 chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
 caller's buffer to the dynamic window until the acknowledgement (refcounted, so one
 buffer in several parcels is attached once; a buffer partly overlapping an attached one
-is copied instead); ``"copy"`` copies it into a pool block.  Measured with MPICH here,
+is copied instead); ``"copy"`` copies it into a pool block (attaching instead when the pool is full).  Measured with MPICH here,
 gets from the arena are shared-memory copies while gets from a dynamic window fall back to
 active messages (tens of MB/s): on one node ``"copy"`` is the fast choice for unregistered
 buffers, on an RDMA network ``"attach"`` avoids the copy.  Without dynamic-window support
@@ -235,11 +235,14 @@ class RmaParcelport(MpiParcelport):
             key = self._attach(v, addr, n, force=True)
             regs.append(key)
             return (DYNAMIC, addr, n)
+        hit = self.rma_pool.lookup(blk.__array_interface__["data"][0], n)
+        if hit is None:  # no arena and no dynamic window: nothing is registered
+            raise RuntimeError("rma parcelport: no registered memory to send from "
+                               "(arena_bytes=0 and no dynamic window)")
         blk[:] = v
         regs.append(blk)
         self._count("copied_bytes", n)
-        win, disp = self.rma_pool.lookup(blk.__array_interface__["data"][0], n)
-        return (win, disp, n)
+        return hit + (n,)
 
     def _attach(self, v, addr, n, force=False):
         """Attach [addr, addr+n) to the dynamic window (or count a use of a region holding it)."""
