@@ -180,6 +180,11 @@ class MpiParcelport(Parcelport):
     def send(self, dest, route, archive, on_sent=None):
         frames = archive.frames
         f0 = frames[0]
+        if len(frames) == 1 and not self.coalesce and type(f0) in (bytes, bytearray):
+            flen = len(f0)
+            if flen <= self.eager_threshold:  # one eager message, no follow-up tags
+                self._send_eager(dest, route, archive, on_sent, f0, flen)
+                return
         flen = memoryview(f0).nbytes
         eager = flen <= self.eager_threshold
         views = [byte_view(f) for f in frames[1:]]
@@ -222,6 +227,20 @@ class MpiParcelport(Parcelport):
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
         with self._send_lock:
             self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+
+    def _send_eager(self, dest, route, archive, on_sent, f0, flen):
+        """Send a parcel that is one header message (the common small case)."""
+        head = b"".join((_XPORT.pack(flen, 0, 0, X_EAGER), route, f0))
+        req = self.comm.Isend([head, self.MPI.BYTE], dest, HDR_TAG)
+        c = self.stats.local()
+        c[S.MESSAGES_SENT] += 1
+        c[S.BYTES_SENT] += len(head)
+        if req.Test():
+            if on_sent is not None:
+                on_sent()
+            return
+        with self._send_lock:
+            self._sends.append([[req], archive, on_sent, dest, 0, 0])
 
     def _coalesce(self, dest, entry, on_sent):
         """Add a small parcel to ``dest``'s batch; the batch goes when full or at the next progress."""
@@ -380,7 +399,7 @@ class MpiParcelport(Parcelport):
         q = self._posting[source]
         if eager and not ntags:  # fast path: the whole parcel is in this message
             t0 = time.perf_counter()
-            hdr = self._decode_header(memoryview(data)[o + ROUTE_SIZE:])
+            hdr = self._decode_header(data[o + ROUTE_SIZE:])
             args = hdr.finish(hdr.allocate() if hdr.chunks else ())  # chunks here hold 0 bytes
             c = self.stats.local()
             c[S.PARCELS_RECEIVED] += 1
