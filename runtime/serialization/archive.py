@@ -166,12 +166,11 @@ class OutputArchive:
         mode = 0
         start = len(buf)
         if strs:
-            joined = "".join(strs)
-            if "\x00" in joined:
+            joined = "\x00".join(strs)
+            if joined.count("\x00") != len(strs) - 1:      # a string holds a NUL
                 mode = 1
                 buf += np.fromiter(map(len, strs), "<i8", len(strs)).data
-            else:
-                joined = "\x00".join(strs)
+                joined = "".join(strs)
             buf += joined.encode("utf-8", "surrogatepass")
         str_nbytes = len(buf) - start
         frames = [buf]

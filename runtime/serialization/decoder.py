@@ -255,11 +255,9 @@ class Header:
             raise SerializationError(f"malformed message: {type(exc).__name__}: {exc}") from exc
         finally:
             cursor, rpos = ia.cursor, ia.rpos
-            # back to this thread's free list, holding none of the message's buffers
+            # back to this thread's free list, holding none of the message's buffers (its
+            # column iterators hold at most copies of this frame 0's small columns)
             ia.raw = ia.arrays = ia.specs = None
-            getters[T_INT] = getters[T_FLOAT] = getters[T_STR] = _EMPTY
-            ia.next_tag = ia.next_int = ia.next_float = ia.next_str = _EMPTY
-            ia.tag_iter = ia.int_iter = ia.str_iter = _EMPTY_IT
             free.append(ia)
         if (length_hint(ti) or length_hint(ii) or length_hint(fi) or length_hint(si)
                 or rpos != raw_end):
