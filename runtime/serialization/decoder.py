@@ -8,6 +8,11 @@ is the receiver's buffer itself (or a transposed view of it), never a copy.
 
 Nothing from the wire is executed; every count and size is checked against the bytes
 that are there before anything is allocated; any failure is a ``SerializationError``.
+
+Hot-path economies, none of which trusts the wire more: each thread reuses its
+InputArchives (their per-tag readers are bound once), a chunk table whose exact bytes
+were checked before is looked up instead of parsed, and ``loads`` maps a frame 0 it has
+checked (or built) for one C-ordered array straight to a view of the chunk.
 """
 import collections
 import sys

@@ -17,6 +17,11 @@ takes payloads from ready-made Python lists instead of unpacking them one by one
   (see ``dtypes``), ``ndim`` i64 dims, ``keylen`` i64 key words (RMA chunks only).
 
 Frames 1..n are the chunks' raw bytes, in chunk-table order.
+
+Two shortcuts share this wire: a flat tuple of small values (an action's arguments, no
+chunks) travels as a lean frame 0 that starts with ``lean.MAGIC_LEAN`` instead (see
+``lean``), and one top-level C-contiguous array above the threshold has a frame 0 that
+depends on its dtype and shape only, so both ends cache it (``archive.fast_frame0``).
 """
 import struct
 
