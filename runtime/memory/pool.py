@@ -83,7 +83,7 @@ class RmaPool:
         self._partial = {c: [] for c in CLASSES}  # class -> slabs with a free block
         self._slab_free = {}                      # slab -> free block offsets (class slabs)
         self._segments = {}                       # address -> (mmap, size), growth
-        self._seg_cache = {}                      # size -> [(mmap, address)] released, still attached
+        self._seg_cache = {}                      # size -> [(mmap, address)] released, attached
         self.cache_bytes, self.cached = int(cache_bytes), 0
         self.in_use = self.blocks = self.high_water = 0
         self.segment_bytes = 0
@@ -152,9 +152,11 @@ class RmaPool:
                 self._trim(max(0, self.max_bytes - total))
             if not self.grow or total > self.max_bytes:
                 self.failures += 1
-                why = "growth is off" if not self.grow else f"{total} bytes would pass max_bytes={self.max_bytes}"
-                raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} bytes "
-                                    f"({self.in_use} of {self.arena_bytes} arena bytes in use, {why})")
+                why = ("growth is off" if not self.grow
+                       else f"{total} bytes would pass max_bytes={self.max_bytes}")
+                raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} "
+                                    f"bytes ({self.in_use} of {self.arena_bytes} arena bytes "
+                                    f"in use, {why})")
             seg = mmap.mmap(-1, size)
             if self._attach is not None:
                 self._attach(seg)
@@ -209,7 +211,7 @@ class RmaPool:
 
     # ---- queries -----------------------------------------------------------------------
     def lookup(self, addr, nbytes):
-        """Return ``(window id, displacement)`` of registered memory holding [addr, addr+nbytes), else None."""
+        """Return ``(window id, displacement)`` of registered memory holding the bytes, else None."""
         if self.base <= addr and addr + nbytes <= self.base + self.arena_bytes:
             return (self.window, addr - self.base) if self.window != UNREGISTERED else None
         if self._attach is None:
@@ -269,7 +271,7 @@ def default_pool():
 
 
 def set_default_pool(pool):
-    """Make ``pool`` the default (None: a fresh unregistered pool on next use); return the old one."""
+    """Make ``pool`` the default (None: a fresh unregistered one on next use); return the old."""
     old, _default[0] = _default[0], pool
     if pool is not None and pool not in _pools:
         _pools.append(pool)

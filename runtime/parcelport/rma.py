@@ -5,7 +5,8 @@ routing header, the parcel's id, one key per chunk ``(window id, displacement, n
 and, when it fits under ``eager_threshold``, frame 0 (else frame 0 travels like a chunk,
 by key).  The receiver gets every chunk with a one-sided ``MPI_Rget`` from the sender's
 memory straight into its destination: an RmaVector from its own pool for RMA chunks, the
-decoded array for pointer chunks; then it acknowledges (tag 0) and delivers.  The sender
+decoded array for pointer chunks; then it acknowledges (tag 0; one message per source
+for all parcels fetched in one progress call) and delivers.  The sender
 holds the archive until the acknowledgement, then releases what it registered and calls
 ``on_sent`` (async_cb fires then).  Parcels without chunks, and parcels with too many
 chunks for one header, go the MPI parcelport's two-sided way.
@@ -18,11 +19,16 @@ run, so gets need no target-side synchronisation.  Chunks already in registered 
 chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
 caller's buffer to the dynamic window until the acknowledgement (refcounted, so one
 buffer in several parcels is attached once; a buffer partly overlapping an attached one
-is copied instead); ``"copy"`` copies it into a pool block (attaching instead when the pool is full).  Measured with MPICH here,
-gets from the arena are shared-memory copies while gets from a dynamic window fall back to
-active messages (tens of MB/s): on one node ``"copy"`` is the fast choice for unregistered
-buffers, on an RDMA network ``"attach"`` avoids the copy.  Without dynamic-window support
-(creation fails) ``"copy"`` is used.
+is copied instead); ``"copy"`` copies it into a pool block (attaching when the pool is
+full).  Without dynamic-window support (its creation fails) ``"copy"`` is used.
+
+Measured with MPICH 5 on one node: a get from the arena is a shared-memory copy, the same
+single memcpy by the receiver that MPI's own large two-sided messages cost, so the
+parcelport is no faster than ``mpi`` there (only the rendezvous handshake is saved); a get
+from the dynamic window goes through active messages that need the target to poll, so a
+buffer attached on the fly moves several times slower than one from the pool.  On one
+node ``"copy"`` is the better choice for unregistered buffers; on an RDMA network
+``"attach"`` saves the copy.
 
 Timeouts: a get not complete after ``get_timeout`` s, or an acknowledgement not back after
 ``ack_timeout`` s (default: the runtime's timeout), is a fatal error naming the peer.
@@ -52,6 +58,7 @@ ACK_TAG = 0
 _RMAHDR = struct.Struct("<QI4x")  # parcel id, number of keys
 _KEY = struct.Struct("<qqq")      # window id, displacement, nbytes
 _U64 = struct.Struct("<Q")
+ACK_BATCH = 64                    # parcel ids in one acknowledgement message at most
 
 
 class _Send:
@@ -84,7 +91,8 @@ class RmaParcelport(MpiParcelport):
                  ack_slots=16, **options):
         super().__init__(runtime, **options)
         if register not in ("attach", "copy"):
-            raise ValueError(f"rma parcelport: register must be 'attach' or 'copy', not {register!r}")
+            raise ValueError("rma parcelport: register must be 'attach' or 'copy', "
+                             f"not {register!r}")
         t = float(getattr(runtime, "timeout", 60.0))
         self.arena_bytes = -(-int(arena_bytes) // _pool.SLAB) * _pool.SLAB
         self.pool_grow, self.pool_max_bytes = bool(pool_grow), int(pool_max_bytes)
@@ -97,6 +105,7 @@ class RmaParcelport(MpiParcelport):
         self._await = {}      # parcel id -> _Send, oldest first
         self._gets = []       # _Get with requests in flight
         self._acks_out = []   # (request, buffer) of acknowledgements being sent
+        self._ack_due = collections.defaultdict(list)  # source -> parcel ids to acknowledge
         self._alock = threading.Lock()
         self._reg_lock = threading.Lock()
         self._attached = {}   # (address, nbytes) -> [count, buffer] on the dynamic window
@@ -129,7 +138,7 @@ class RmaParcelport(MpiParcelport):
         self._old_pool = _pool.set_default_pool(self.rma_pool)
         self._ack_slots = []
         for _ in range(self.nacks):
-            buf = bytearray(_U64.size)
+            buf = bytearray(_U64.size * ACK_BATCH)
             req = comm.Recv_init([buf, MPI.BYTE], MPI.ANY_SOURCE, ACK_TAG)
             req.Start()
             self._ack_slots.append((buf, req))
@@ -162,7 +171,8 @@ class RmaParcelport(MpiParcelport):
         super().stop(max(0.1, deadline - time.monotonic()))
 
     def idle(self):
-        return super().idle() and not (self._await or self._gets or self._acks_out)
+        return super().idle() and not (self._await or self._gets or self._acks_out
+                                       or self._ack_due)
 
     def _count(self, key, n=1):
         with self._reg_lock:
@@ -270,21 +280,23 @@ class RmaParcelport(MpiParcelport):
 
     def _progress_acks(self):
         did = False
+        st = self._status
         for _ in range(self.nacks):
             buf, req = self._ack_slots[self._ahead]
-            if not req.Test():
+            if not req.Test(st):
                 break
-            (pid,) = _U64.unpack(buf)
+            pids = struct.unpack_from(f"<{st.Get_count(self.MPI.BYTE) // _U64.size}Q", buf)
             req.Start()
             self._ahead = (self._ahead + 1) % self.nacks
-            with self._alock:
-                s = self._await.pop(pid, None)
-            assert s is not None, f"rma parcelport: acknowledgement of unknown parcel {pid}"
-            s.req.Wait()  # the receiver has the header: this returns at once
-            self._release(s.regs)
-            s.archive = s.head = None
-            if s.on_sent is not None:
-                s.on_sent()
+            for pid in pids:
+                with self._alock:
+                    s = self._await.pop(pid, None)
+                assert s is not None, f"rma parcelport: acknowledgement of unknown parcel {pid}"
+                s.req.Wait()  # the receiver has the header: this returns at once
+                self._release(s.regs)
+                s.archive = s.head = None
+                if s.on_sent is not None:
+                    s.on_sent()
             did = True
         if self._acks_out:
             left = [a for a in self._acks_out if not a[0].Test()]
@@ -295,8 +307,8 @@ class RmaParcelport(MpiParcelport):
             with self._alock:
                 s = next(iter(self._await.values()), None)
             if s is not None and time.monotonic() > s.deadline:
-                raise TimeoutError(f"rma parcelport: locality {s.dest} did not acknowledge a parcel "
-                                   f"within {self.ack_timeout:g} s")
+                raise TimeoutError(f"rma parcelport: locality {s.dest} did not acknowledge "
+                                   f"a parcel within {self.ack_timeout:g} s")
         return did
 
     # ---- receiving ---------------------------------------------------------------------
@@ -333,7 +345,8 @@ class RmaParcelport(MpiParcelport):
         g.bufs = bufs = [self._dest(c) for c in specs]
         reqs = []
         for c, b, k in zip(specs, bufs, g.keys):
-            assert k[2] == c.nbytes, f"parcel from {g.source}: chunk of {c.nbytes} bytes, key says {k[2]}"
+            assert k[2] == c.nbytes, \
+                f"parcel from {g.source}: chunk of {c.nbytes} bytes, key says {k[2]}"
             if c.nbytes:
                 v = byte_view(b)
                 self.recent_buffers.append((v.__array_interface__["data"][0], v.nbytes))
@@ -374,8 +387,8 @@ class RmaParcelport(MpiParcelport):
         for g in list(self._gets):
             if not Testall(g.reqs):
                 if time.monotonic() > g.deadline:
-                    raise TimeoutError(f"rma parcelport: gets from locality {g.source} not complete "
-                                       f"after {self.get_timeout:g} s")
+                    raise TimeoutError(f"rma parcelport: gets from locality {g.source} "
+                                       f"not complete after {self.get_timeout:g} s")
                 continue
             self._gets.remove(g)
             did = True
@@ -388,10 +401,7 @@ class RmaParcelport(MpiParcelport):
 
     def _finish(self, g):
         """Acknowledge (the sender may release its memory), then deliver."""
-        ack = _U64.pack(g.pid)
-        req = self.comm.Isend([ack, self.MPI.BYTE], g.source, ACK_TAG)
-        if not req.Test():
-            self._acks_out.append((req, ack))
+        self._ack_due[g.source].append(g.pid)  # sent at the end of this progress call
         t0 = time.perf_counter()
         args = g.hdr.finish(g.bufs)
         zc = sum(b.nbytes for b in g.bufs)
@@ -401,9 +411,22 @@ class RmaParcelport(MpiParcelport):
         c[S.BYTES_RECEIVED] += g.nbytes
         c[S.BYTES_RECEIVED_ZERO_COPY] += zc
         c[S.DESERIALIZATION_TIME] += g.dt + time.perf_counter() - t0
-        self.stats.add_many(messages_sent=1, bytes_sent=len(ack))
         self._count("gets", len(g.bufs))
         self.runtime.deliver(g.route, args)
+
+    def _send_acks(self):
+        """Acknowledge the parcels fetched in this progress call, one message per source."""
+        due, self._ack_due = self._ack_due, collections.defaultdict(list)
+        c = self.stats.local()
+        for source, pids in due.items():
+            for i in range(0, len(pids), ACK_BATCH):
+                part = pids[i:i + ACK_BATCH]
+                ack = struct.pack(f"<{len(part)}Q", *part)
+                req = self.comm.Isend([ack, self.MPI.BYTE], source, ACK_TAG)
+                c[S.MESSAGES_SENT] += 1
+                c[S.BYTES_SENT] += len(ack)
+                if not req.Test():
+                    self._acks_out.append((req, ack))
 
     def progress(self):
         if not self._plock.acquire(blocking=False):
@@ -415,6 +438,8 @@ class RmaParcelport(MpiParcelport):
             b = self._progress_recvs()
             c = self._progress_sends()
             e = self._progress_acks()
+            if self._ack_due:
+                self._send_acks()
             return a or b or c or d or e or f
         finally:
             self._plock.release()

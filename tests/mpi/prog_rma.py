@@ -1,6 +1,6 @@
 """RMA parcelport and RmaVector checks in one MPI program; run by tests/mpi/test_rma_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy
+Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|noack
 Every check prints ``CHECK <name> ok`` on each rank; a failure aborts the job naming the
 locality.  Ring neighbours, so any rank count works (one rank: calls are local).
 """
@@ -172,7 +172,20 @@ def check_released(n):
     ok("released")
 
 
+def lost_ack():
+    """Locality 1 never acknowledges: locality 0's send must fail within ack_timeout."""
+    with runtime.init(parcelport="rma", threads=2, ack_timeout=2.0):
+        if runtime.here() == 1:
+            runtime.current().pp._finish = lambda g: None  # swallow the parcel, no ack
+        runtime.barrier()
+        if runtime.here() == 0:
+            runtime.async_(total, 1, RmaVector(np.ones(1 << 16))).get(T)
+        runtime.barrier(timeout=600)  # never completes: the failure must end the job
+
+
 def main():
+    if MODE == "noack":
+        return lost_ack()
     with runtime.init(parcelport="rma", threads=2, **OPTIONS):
         n = len(runtime.localities())
         me = runtime.here()

@@ -24,7 +24,8 @@ def _settle(p):
     return p.stats()
 
 
-@pytest.mark.parametrize("nbytes", [1, 1023, 1024, 1025, 4095, 4096, 4097, 65536, SLAB, SLAB + 1, 3 * SLAB])
+@pytest.mark.parametrize("nbytes", [1, 1023, 1024, 1025, 4095, 4096, 4097, 65536,
+                                    SLAB, SLAB + 1, 3 * SLAB])
 def test_block_sizes_and_release(pool, nbytes):
     a = pool.empty(nbytes)
     a[:] = 7
