@@ -188,7 +188,7 @@ def test_polytrope_drift_and_mach_shrink_with_resolution(five_t_dyn):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="central density drifts 18% in 5 t_dyn at R/dx = 6.7 "
-                   "(53% at 3.3): the star expands secularly because the gravity source "
-                   "term does not conserve total energy (+54% of |E| at R/dx = 3.3)")
+                   "(53% at 3.3), a secular expansion; the gravity source term does not "
+                   "conserve total energy (+6% of |E| at R/dx = 6.7, +54% at 3.3)")
 def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn):
     assert five_t_dyn["fine"]["drift"] <= 0.01, five_t_dyn
