@@ -217,6 +217,8 @@ class Runtime:
 
     # ---- sending -----------------------------------------------------------------------
     def _target(self, target):
+        if type(target) is int and 0 <= target < self.size:  # a locality number (the common case)
+            return None, target
         if isinstance(target, GlobalId):
             if target.lid == 0:
                 return None, self._check_loc(target.locality)
@@ -267,8 +269,7 @@ class Runtime:
         cont = 0
         if promise is not None:
             cont = next(self._cont)
-            with self._plock:
-                self._pending[cont] = (promise, act)
+            self._pending[cont] = (promise, act)  # one dict operation: atomic, no lock needed
         else:
             flags |= F_NOREPLY
         route = pack_route(self.here, gid.locality if gid else -1, gid.lid if gid else 0, act.id, cont, flags)
@@ -387,8 +388,7 @@ class Runtime:
         self._send(source, route, args, internal=bool(flags & F_INTERNAL))
 
     def _take(self, cont):
-        with self._plock:
-            return self._pending.pop(cont)
+        return self._pending.pop(cont)
 
 
 @action(name="runtime.core.set_value", direct=True)
