@@ -21,18 +21,19 @@ SOD = [os.path.join(REPO, "inputs", "sod.yaml"), "--set", "sod.x0=0.1",
 RANKS = (1, 2, 4)
 
 
-def test_sod_with_amr_is_bitwise_the_same_at_1_2_4_ranks(run_mpi, tmp_path):
+def test_sod_with_amr_is_bitwise_the_same_at_1_2_4_ranks_and_both_parcelports(run_mpi,
+                                                                              tmp_path):
     snaps = {}
-    for n in RANKS:
-        run_mpi("octosim", n, args=SOD + ["--output", tmp_path / f"n{n}"], timeout=150)
-        snaps[n] = read_snapshot(tmp_path / f"n{n}" / "snapshot_000005.h5")
-    a = snaps[1]
+    for n, pp in [(1, "auto")] + [(n, "mpi") for n in RANKS[1:]] + [(2, "rma")]:
+        run_mpi("octosim", n, args=SOD + ["--output", tmp_path / f"n{n}{pp}",
+                                          "--parcelport", pp], timeout=150)
+        snaps[n, pp] = read_snapshot(tmp_path / f"n{n}{pp}" / "snapshot_000005.h5")
+    a = snaps[1, "auto"]
     assert len(np.unique(a.cells["level"])) >= 2          # a real AMR mesh
-    for n in RANKS[1:]:
-        b = snaps[n]
+    for (n, pp), b in snaps.items():
         assert a.time == b.time and a.step == b.step == 5
         for k in a.cells:
-            assert np.array_equal(a.cells[k], b.cells[k]), (n, k)
+            assert np.array_equal(a.cells[k], b.cells[k]), (n, pp, k)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,160 @@
+"""Scaling study in the style of the paper's Figure 6: grids processed per second per level
+of refinement against the number of ranks, for each parcelport, and the rma/mpi speedup.
+
+Usage::
+
+    python analysis/scaling.py [INPUT.yaml] --ranks 1 2 4 --levels 3 4 \\
+        --parcelports mpi rma --steps 3 --out scaling [--set SECTION.KEY=VALUE ...]
+
+Each (ranks, max level, parcelport) runs ``mpiexec -n R python -m octosim INPUT --max-level L
+--parcelport P --stop-step S --json ...`` once (``--repeat K`` keeps the best of K).  Writes
+``OUT.csv`` (one row per run: ranks, max_level, parcelport, grids_per_second, grid_steps,
+compute_seconds, parcels, bytes, bytes_zero_copy, bytes_copied) and ``OUT.png`` when
+matplotlib is installed (else says so and writes the CSV only).  ``--dry-run`` prints the
+commands.
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIELDS = ("ranks", "max_level", "parcelport", "grids_per_second", "grid_steps",
+          "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied")
+
+
+def _command(inp, ranks, level, pp, steps, sets, json_path, out_dir):
+    cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "octosim", inp,
+           "--max-level", str(level), "--parcelport", pp, "--stop-step", str(steps),
+           "--quiet", "--json", json_path, "--output", out_dir,
+           "--set", "output.every=0", "--set", "output.checkpoint_every=0",
+           "--set", "output.dt=null"]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def _run_one(cmd, timeout):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([REPO] + ([env["PYTHONPATH"]]
+                                                  if env.get("PYTHONPATH") else []))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {r.returncode}: "
+                           f"{r.stderr.strip().splitlines()[-1:] or ''}")
+
+
+def _row(rep, ranks, level, pp):
+    t = rep["totals"]
+    p = rep.get("parcels") or {}
+    return {"ranks": ranks, "max_level": level, "parcelport": pp,
+            "grids_per_second": t["grids_per_second"], "grid_steps": t["grid_steps"],
+            "compute_seconds": rep["compute_seconds"], "parcels": p.get("parcels"),
+            "bytes": p.get("bytes"), "bytes_zero_copy": p.get("bytes_zero_copy"),
+            "bytes_copied": p.get("bytes_copied")}
+
+
+def study(inp, ranks, levels, parcelports, steps, sets=(), repeat=1, timeout=3600,
+          dry_run=False):
+    """Run every (ranks, level, parcelport); return the rows (best of ``repeat``)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for level in levels:
+            for pp in parcelports:
+                for n in ranks:
+                    js = os.path.join(tmp, f"r{n}_l{level}_{pp}.json")
+                    cmd = _command(inp, n, level, pp, steps, sets, js, os.path.join(tmp, "o"))
+                    print(" ".join(cmd), flush=True)
+                    if dry_run:
+                        continue
+                    best = None
+                    for _ in range(repeat):
+                        _run_one(cmd, timeout)
+                        with open(js) as fh:
+                            row = _row(json.load(fh), n, level, pp)
+                        if best is None or row["grids_per_second"] > best["grids_per_second"]:
+                            best = row
+                    print(f"  ranks {n} level {level} {pp}: "
+                          f"{best['grids_per_second']:.4g} grids/s", flush=True)
+                    rows.append(best)
+    return rows
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot(rows, path):
+    """Write the figure: grids/s vs ranks per level and parcelport; rma/mpi speedup."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: wrote the CSV only (pip install matplotlib "
+              "for the PNG)")
+        return False
+    by = {}
+    for r in rows:
+        by.setdefault((r["max_level"], r["parcelport"]), []).append(r)
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for (lev, pp), rs in sorted(by.items()):
+        rs = sorted(rs, key=lambda r: r["ranks"])
+        ax0.plot([r["ranks"] for r in rs], [r["grids_per_second"] for r in rs],
+                 marker="o", ls="-" if pp == "rma" else "--", label=f"level {lev}, {pp}")
+    ax0.set_xscale("log", base=2)
+    ax0.set_yscale("log")
+    ax0.set_xlabel("ranks")
+    ax0.set_ylabel("grids processed per second")
+    ax0.legend(fontsize=8)
+    for lev in sorted({k[0] for k in by}):
+        mpi = {r["ranks"]: r["grids_per_second"] for r in by.get((lev, "mpi"), [])}
+        rma = {r["ranks"]: r["grids_per_second"] for r in by.get((lev, "rma"), [])}
+        common = sorted(set(mpi) & set(rma))
+        if common:
+            ax1.plot(common, [rma[n] / mpi[n] for n in common], marker="o",
+                     label=f"level {lev}")
+    ax1.axhline(1.0, color="gray", lw=0.8)
+    ax1.set_xscale("log", base=2)
+    ax1.set_xlabel("ranks")
+    ax1.set_ylabel("speedup rma / mpi")
+    if ax1.lines[1:]:
+        ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("input", nargs="?", default=os.path.join(REPO, "inputs", "binary.yaml"))
+    p.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--levels", type=int, nargs="+", default=[3, 4])
+    p.add_argument("--parcelports", nargs="+", default=["mpi", "rma"])
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    p.add_argument("--out", default="scaling", help="output prefix (OUT.csv, OUT.png)")
+    p.add_argument("--dry-run", action="store_true")
+    a = p.parse_args(argv)
+    rows = study(a.input, a.ranks, a.levels, a.parcelports, a.steps, a.set, a.repeat,
+                 a.timeout, a.dry_run)
+    if a.dry_run:
+        return 0
+    write_csv(rows, a.out + ".csv")
+    print(f"wrote {a.out}.csv")
+    if plot(rows, a.out + ".png"):
+        print(f"wrote {a.out}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
