@@ -34,6 +34,7 @@ _BD = struct.Struct("<Bd")
 _BI = struct.Struct("<BI")
 _HEAD = (MAGIC_LEAN, ) + tuple(bytes((n,)) for n in range(MAX_ITEMS + 1))
 _specs = {}          # dtype -> spec bytes, simple dtypes only (None: not lean)
+_MISSING = object()
 _sbuf = []           # [SerializeBuffer class, its constructor-free factory], set by ``buffer``
 _ndarray = np.ndarray
 
@@ -84,14 +85,22 @@ def encode(obj, threshold):
             put(_BI.pack(L_STR, len(b)))
             put(b)
         elif t is sbuf or t is _ndarray:
-            a = x.array if t is sbuf else x
-            if a.nbytes >= threshold or not a.flags.c_contiguous:
-                return None
-            spec = _spec(a.dtype)
+            if t is sbuf:
+                a = x.array                  # C-contiguous by construction
+                if a.nbytes >= threshold:
+                    return None
+                put(b"\x08")
+            else:
+                a = x
+                if a.nbytes >= threshold or not a.flags.c_contiguous:
+                    return None
+                put(b"\x07")
+            spec = _specs.get(a.dtype, _MISSING)
+            if spec is _MISSING:
+                spec = _spec(a.dtype)
             if spec is None:
                 return None
             shape = a.shape
-            put(b"\x08" if t is sbuf else b"\x07")
             put(spec)
             put(_HEAD[len(shape) + 1])
             put(INT64S[len(shape)].pack(*shape))
