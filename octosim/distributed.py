@@ -27,10 +27,13 @@ Gravity.  Every locality sends its leaves' density to every other one (zero-copy
 whose target side holds its own cells, in the serial order (``octosim.gravity.distributed``):
 its leaves' accelerations are bitwise those of one locality.
 
-Regrid (first increment).  Every locality sends its leaves' interiors to all others, runs
-the serial flagging, 2:1 balance and regrid on the identical full data (same deterministic
-result everywhere), then repartitions along the new Morton order; since every locality
-then holds every leaf's data, migration needs no further message.
+Regrid (``DistributedSimulation.regrid``).  Each locality fills the full ghosts of its
+leaves and of the merge candidates it judges (halo parcels), evaluates the criterion there,
+and the flags and merge verdicts are all-gathered; every locality replays ``amr.regrid`` on
+the replicated tree with those verdicts (same refinement, 2:1 balance and merges
+everywhere; new nodes are children of old leaves, whose owner computes their data).  The new
+leaves are split along the Morton curve and the ones whose data lives elsewhere migrate to
+their new owner, one parcel per pair of localities, interiors zero-copy.
 
 Reproducibility.  Fields are bitwise identical at any locality count and parcelport;
 conserved totals gather per-leaf sums in Morton order and add them with ``math.fsum``.
@@ -94,12 +97,13 @@ def _filter_ghosts(gt, mask):
 class _Closure:
     """What one locality fills and reads in a stage, from the serial plan's tables."""
 
-    def __init__(self, lay, plan, lo, hi):
+    def __init__(self, lay, plan, lo, hi, full=False, extra=()):
         nslot = len(lay.keys)
         own = np.zeros(nslot, dtype=bool)
         own[lay.leaf_slots[lo:hi]] = True
         fill = own.copy()               # nodes whose ghosts we fill
-        gt = plan.stage_ghosts
+        fill[list(extra)] = True
+        gt = plan.ghosts if full else plan.stage_ghosts
         nlev = len(gt.poff) - 1
         for lev in range(nlev - 1, -1, -1):
             rows = gt.prolong[gt.poff[lev]:gt.poff[lev + 1]]
@@ -222,16 +226,22 @@ class DistributedSimulation(Simulation):
         self.sent_bytes[tag] = self.sent_bytes.get(tag, 0) + payload.nbytes
         runtime.apply(_deliver, int(dst), tag, cycle, self.here, payload)
 
-    def _halo(self, dp, pool):
-        """Receive the interiors of the remote leaves this locality reads (one parcel each way)."""
+    def _halo(self, dp, pool, send=None, recv=None, tag="halo"):
+        """Receive the interiors of the remote leaves this locality reads (one parcel each way).
+
+        ``send`` / ``recv`` map a locality to the pool slots sent there / received from it
+        (default: the stage halo of ``dp``); both sides list the slots in the same order.
+        """
         t0 = _time.perf_counter()
         cyc = self._next_cycle()
+        send = dp.send if send is None else send
+        recv = dp.recv if recv is None else recv
         G, N = GHOST, self.mesh.N
         inner = (slice(None), slice(None), slice(G, G + N), slice(G, G + N), slice(G, G + N))
-        for dst, slots in dp.send.items():
-            self._send("halo", cyc, dst, np.ascontiguousarray(pool[slots][inner]))
-        for src, slots in dp.recv.items():
-            data = _receive("halo", cyc, src)
+        for dst, slots in send.items():
+            self._send(tag, cyc, dst, np.ascontiguousarray(pool[slots][inner]))
+        for src, slots in recv.items():
+            data = _receive(tag, cyc, src)
             pool[(slots,) + inner[1:]] = data
         self.comm_seconds += _time.perf_counter() - t0
 
@@ -364,13 +374,86 @@ class DistributedSimulation(Simulation):
         return dt
 
     def regrid(self):
-        """Gather every leaf's data, regrid as one locality would, repartition."""
+        """Regrid across localities with the serial result; repartition and migrate.
+
+        1. Each locality fills the full ghosts of its leaves and of the possible merge
+           parents it is assigned (the owner of their first child), receiving the leaf
+           interiors it reads (halo parcels), and evaluates the criterion there.
+        2. Flags and merge verdicts are all-gathered (Morton order): every locality replays
+           ``amr.regrid`` on the replicated tree with the gathered verdicts, so the new tree
+           (refinement, 2:1 balance, merges) is the same everywhere.  New children are
+           children of old leaves (the old tree was balanced), so the old owner of a
+           parent (of a merged group: of its first child) computed their data exactly.
+        3. The new leaves are split along the Morton curve and every leaf whose data lives
+           elsewhere migrates to its new owner (one parcel per pair, interiors zero-copy).
+        """
+        from octosim import amr
+        from octosim.kernels_amr import restrict_pool
+        from octosim.tree import children, parent
         t0 = _time.perf_counter()
+        mesh, tree = self.mesh, self.mesh.tree
         dp = self.dplan()
-        self._allgather_leaves(dp, dp.layout.pool)
+        lay, plan = exchange.plan(mesh)
+        b, P = dp.bounds, self.nloc
+        leaves = lay.leaves
+        old_owner = {k: int(dp.leaf_owner[i]) for i, k in enumerate(leaves)}
+        cand = {}                       # possible merge parent -> the locality that judges it
+        for k in leaves:
+            if k[0] > 0:
+                p = parent(k)
+                if p not in cand and all(tree.is_leaf(c) for c in children(p)):
+                    cand[p] = old_owner[children(p)[0]]
+        extra = [[lay.slot[p] for p, r in cand.items() if r == q] for q in range(P)]
+        cl = [_Closure(lay, plan, b[q], b[q + 1], full=True, extra=extra[q]) for q in range(P)]
+        slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
+        slot_owner[lay.leaf_slots] = dp.leaf_owner
+        me = self.here
+        recv = {q: np.nonzero(cl[me].need_leaf & (slot_owner == q))[0] for q in range(P)}
+        send = {q: np.nonzero(cl[q].need_leaf & (slot_owner == me))[0] for q in range(P)}
+        recv = {q: v for q, v in recv.items() if q != me and len(v)}
+        send = {q: v for q, v in send.items() if q != me and len(v)}
+        self._halo(dp, lay.pool, send, recv, tag="regrid")
+        restrict_pool(lay.pool, cl[me].restrict)
+        cl[me].ghosts.run(lay.pool)
+        crit = self.criterion
+        mine = [bool(crit(mesh.subgrids[k])) for k in leaves[dp.lo:dp.hi]]
+        verdicts = {p: bool(crit(mesh.subgrids[p])) for p, r in cand.items() if r == me}
+        parts = runtime.all_gather((mine, verdicts), name="octosim.regrid")
+        flags = dict(zip(leaves, (f for fl, _ in parts for f in fl)))
+        judged = {}
+        for _, v in parts:
+            judged.update(v)
+
+        def gathered(sg):
+            return judged[sg.key]
+
+        before = set(tree.nodes)
+        amr.regrid(mesh, flags, None, gathered)
+        self.regrids += 1
+        # repartition along the new Morton order and migrate what lives elsewhere
+        new = self.dplan()
+        nlay = new.layout
+        src_of = []
+        for k in nlay.leaves:
+            if k in old_owner:
+                src_of.append(old_owner[k])
+            elif k not in before:
+                src_of.append(old_owner[parent(k)])
+            else:
+                src_of.append(old_owner[children(k)[0]])
+        src_of = np.array(src_of, dtype=np.int64)
+        send, recv = {}, {}
+        for q in range(P):
+            if q == me:
+                continue
+            m = (src_of == me) & (new.leaf_owner == q)
+            if m.any():
+                send[q] = nlay.leaf_slots[m]
+            m = (src_of == q) & (new.leaf_owner == me)
+            if m.any():
+                recv[q] = nlay.leaf_slots[m]
+        self._halo(new, nlay.pool, send, recv, tag="migrate")
         self.timers["regrid"] += _time.perf_counter() - t0
-        super().regrid()
-        self.dplan()
 
     # -- output and diagnostics ---------------------------------------------------------------
     def _owned_subgrids(self):

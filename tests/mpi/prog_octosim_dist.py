@@ -1,10 +1,13 @@
 """A short self-gravitating binary run on every locality; run by tests/octosim/test_distributed.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_octosim_dist.py OUT.npz PARCELPORT [SECTION.KEY=V ...]
+Usage: mpiexec -n N python tests/mpi/prog_octosim_dist.py OUT.npz PARCELPORT [first_rho=X] [octant]
+       [SECTION.KEY=V ...]
 
 One locality runs the serial ``Simulation``; more run ``DistributedSimulation``.  Periodic
-hydro boundaries, a regrid every step: a raised density threshold derefines the mesh at the
-first regrid, the usual one refines it again at the second (as tests/octosim/test_binary.py).
+hydro boundaries, a regrid every step: a raised density threshold (``first_rho``, default
+100) derefines the mesh at the first regrid (or, with ``octant``, the usual threshold but no refinement in the octant x, y, z > 0: the
+Morton shares change and leaves migrate); the usual one refines it again at the second (as
+tests/octosim/test_binary.py).
 Locality 0 writes the gathered leaf table (Morton order), the conserved totals before and
 after, the momentum round-off scale and every locality's parcel statistics to OUT.npz.
 """
@@ -22,8 +25,12 @@ from octosim.driver import Simulation
 from octosim.problems import binary
 
 OUT, PP = sys.argv[1], sys.argv[2]
+FIRST = [float(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("first_rho=")]
+FIRST_RHO = FIRST[-1] if FIRST else 100.0   # refine_rho of the first regrid
+ONE_OCTANT = "octant" in sys.argv[3:]
 SETS = ["mesh.subgrid_size=4", "mesh.max_level=2", "mesh.boundary=periodic",
-        "mesh.regrid_every=1", "time.stop_step=3"] + sys.argv[3:]
+        "mesh.regrid_every=1", "time.stop_step=3"] + [a for a in sys.argv[3:]
+                                                      if "=" in a and not a.startswith("first_rho=")]
 INPUT = os.path.join(os.path.dirname(__file__), "..", "..", "inputs", "binary.yaml")
 
 
@@ -56,8 +63,17 @@ def main():
     exchange.restrict_all(sim.mesh)
     P0, scale, t0, _ = _momentum(sim, rt)
     refine_rho = sim.params["refine_rho"]
-    sim.params["refine_rho"] = 100.0
+    sim.params["refine_rho"] = FIRST_RHO
     levels = [tuple(s["leaves"] for s in sim.level_stats())]
+    crit = sim.criterion
+    if ONE_OCTANT:                      # derefine only in the octant x, y, z > 0: the
+        def octant_only(sg):            # Morton shares change, leaves migrate
+            lev, *ijk = sg.key
+            if sim.step <= 1 and lev > 0 and all(2 * c >= (1 << lev) for c in ijk):
+                return False
+            return bool(crit(sg))
+        sim.criterion = octant_only
+        sim.params["refine_rho"] = refine_rho
 
     def on_step(s):
         levels.append(tuple(x["leaves"] for x in s.level_stats()))
@@ -70,6 +86,7 @@ def main():
     stats = {k: after[k] - before[k] for k in after
              if isinstance(after[k], (int, float)) and not isinstance(after[k], bool)}
     stats["sent_arrays"] = dict(getattr(sim, "sent_bytes", {}))
+    stats["leaves"] = levels
     allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
     if rt.here == 0:
         np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],

@@ -46,6 +46,9 @@ def binary_runs(tmp_path_factory):
     for n in RANKS:
         run_mpi(PROG, n, args=[d / f"n{n}.npz", "mpi"], timeout=150)
         out[n] = dict(np.load(d / f"n{n}.npz"))
+    for n in (1, 4):                    # asymmetric regrid: leaves migrate, coarse/fine faces
+        run_mpi(PROG, n, args=[d / f"o{n}.npz", "mpi", "octant"], timeout=150)
+        out["octant", n] = dict(np.load(d / f"o{n}.npz"))
     return out
 
 
@@ -59,6 +62,18 @@ def test_binary_with_regrids_is_bitwise_the_same_at_1_2_4_ranks(binary_runs):
         assert json.loads(str(b["levels"])) == lev
         for k in cells:
             assert np.array_equal(a[k], b[k]), (n, k)
+
+
+def test_binary_with_migrating_leaves_is_bitwise_the_same_at_1_and_4_ranks(binary_runs):
+    a, b = binary_runs["octant", 1], binary_runs["octant", 4]
+    lev = json.loads(str(a["levels"]))
+    assert lev[1][1] > 0 and lev[2] == lev[0], lev           # merged in one octant only
+    stats = json.loads(str(b["stats"]))
+    assert sum(s["sent_arrays"].get("migrate", 0) for s in stats) > 0
+    assert sum(s["sent_arrays"].get("flux", 0) for s in stats) > 0
+    for k in a:
+        if k.startswith("cell_"):
+            assert np.array_equal(a[k], b[k]), k
 
 
 @pytest.mark.parametrize("n", RANKS)
