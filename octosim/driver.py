@@ -230,6 +230,9 @@ class Simulation:
                 break
             for key in new:
                 self._init_leaf(key)
+        post_init = getattr(self.problem, "post_init", None)
+        if post_init is not None:
+            post_init(mesh, self.params, self.gamma)
         exchange.restrict_all(mesh)
 
     @classmethod
@@ -299,7 +302,8 @@ class Simulation:
         """Return ``(phi, g)`` dicts over the leaves from the FMM (``octosim.gravity``)."""
         from octosim.gravity import solve
         p = self.grav
-        return solve(self.mesh, G=p["G"], theta=p["theta"], order=max(p["order"], 1))
+        return solve(self.mesh, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
+                     angmom=p.get("angmom", False))
 
     def _task_update(self, key, dt, a):
         sg = self.mesh.subgrids[key]
