@@ -298,7 +298,8 @@ class DistributedSimulation(Simulation):
         pool, lay = dp.layout.pool, dp.layout
         rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}
         p = self.grav
-        return dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1))
+        return dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
+                                angmom=p.get("angmom", False))
 
     def advance(self, dt_max=None):
         """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt."""
