@@ -319,7 +319,6 @@ class DistributedSimulation(Simulation):
             self._flux_work = make_work(pool[0])
         save_stage(pool, slots, U0)
         dt = None
-        N, nf = mesh.N, mesh.nf
         for a in (0.0, 0.75, 1.0 / 3.0):
             t0 = clock()
             self._stage_exchange(dp)
@@ -337,7 +336,7 @@ class DistributedSimulation(Simulation):
                 t1 = t2
             accel = None
             if self.gravity:
-                accel = self._gravity(dp)[1]
+                phi, accel = self._gravity(dp)
                 t2 = clock()
                 T["gravity"] += t2 - t1
                 t1 = t2
@@ -350,10 +349,8 @@ class DistributedSimulation(Simulation):
             if accel is None:
                 update_all(pool, slots, U0, Fx, Fy, Fz, dt, ldx, a, self.gamma, self.de_switch)
             else:
-                from octosim.gravity import gravity_source
-                S = np.empty((hi - lo, nf, N, N, N))
-                for i, key in enumerate(lay.leaves[lo:hi]):
-                    gravity_source(mesh.subgrids[key].U, None, accel[key], S=S[i])
+                from octosim.gravity import stage_sources
+                S = stage_sources(mesh.subgrids, lay.leaves[lo:hi], phi, accel, Fx, Fy, Fz)
                 update_all_src(pool, slots, U0, Fx, Fy, Fz, S, dt, ldx, a, self.gamma,
                                self.de_switch)
             t4 = clock()

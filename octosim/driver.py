@@ -162,6 +162,7 @@ class Simulation:
         self.grav = {"G": float(g.get("G", 1.0)), "theta": float(g.get("theta", 0.5)),
                      "order": int(g.get("order", 2))}
         self._accel = None
+        self._phi = None
         if _init:
             t0 = _time.perf_counter()
             self._initialize()
@@ -310,7 +311,8 @@ class Simulation:
         U0, Fx, Fy, Fz = sg.work_buffers()
         if self._accel is not None:
             from octosim.gravity import gravity_source
-            S = gravity_source(sg.U, None, self._accel[key])
+            S = gravity_source(sg.U, self._phi[key], self._accel[key], fluxes=(Fx, Fy, Fz),
+                               dx=sg.dx)
             self.kernels.rk_stage_src(sg.U, U0, Fx, Fy, Fz, S, dt, sg.dx, a)
         else:
             self.kernels.rk_stage(sg.U, U0, Fx, Fy, Fz, dt, sg.dx, a)
@@ -384,11 +386,9 @@ class Simulation:
             update_all(lay.pool, lay.leaf_slots, lay.U0, lay.Fx, lay.Fy, lay.Fz, dt,
                        lay.leaf_dx, a, self.gamma, self.de_switch)
             return
-        from octosim.gravity import gravity_source
-        N, nf = self.mesh.N, self.mesh.nf
-        S = np.empty((len(leaves), nf, N, N, N))
-        for i, key in enumerate(lay.leaves):
-            gravity_source(self.mesh.subgrids[key].U, None, self._accel[key], S=S[i])
+        from octosim.gravity import stage_sources
+        S = stage_sources(self.mesh.subgrids, lay.leaves, self._phi, self._accel, lay.Fx,
+                          lay.Fy, lay.Fz)
         update_all_src(lay.pool, lay.leaf_slots, lay.U0, lay.Fx, lay.Fy, lay.Fz, S, dt,
                        lay.leaf_dx, a, self.gamma, self.de_switch)
 
@@ -421,7 +421,7 @@ class Simulation:
                 T["timestep"] += t2 - t1
                 t1 = t2
             if self.gravity:
-                self._accel = self._solve_gravity()[1]
+                self._phi, self._accel = self._solve_gravity()
                 t2 = clock()
                 T["gravity"] += t2 - t1
                 t1 = t2
@@ -441,7 +441,7 @@ class Simulation:
             T["hydro"] += t2 - t1
             T["reflux"] += t3 - t2
             T["update"] += t4 - t3
-        self._accel = None
+        self._accel = self._phi = None
         t0 = clock()
         nfl = self._floors(leaves)
         T["floors"] += clock() - t0

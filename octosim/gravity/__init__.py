@@ -25,9 +25,10 @@ Kernels (``fmm``, ``multipole``, ``_m2l``) are numba functions of arrays and sca
 """
 
 from octosim.gravity.direct import direct_desc
-from octosim.gravity.source import gravity_source, leaf_sources, potential_energy
+from octosim.gravity.source import (gravity_source, leaf_sources, potential_energy,
+                                   stage_sources)
 from octosim.gravity.solver import solve, solve_desc
 from octosim.gravity.treedesc import TreeDesc, build_keys
 
 __all__ = ["solve", "solve_desc", "direct_desc", "gravity_source", "leaf_sources",
-           "potential_energy", "TreeDesc", "build_keys"]
+           "potential_energy", "stage_sources", "TreeDesc", "build_keys"]
