@@ -45,15 +45,27 @@ def generate():
     for spin in (False, True):
         for p in (2, 3):
             L += ["", ""] + _kernel(p, spin)
+    for p in (2, 3):
+        for side in ("a", "b"):
+            L += ["", ""] + _kernel(p, side=side)
     return "\n".join(L) + "\n"
 
 
-def _kernel(p, spin=False):
-    """Return the lines of ``m2l<p>`` or, with ``spin``, ``m2l<p>s`` (p <= 3)."""
+def _kernel(p, spin=False, side=None):
+    """Return the lines of ``m2l<p>`` or, with ``spin``, ``m2l<p>s`` (p <= 3).
+
+    ``side`` ``"a"`` or ``"b"``: ``m2l<p>a`` / ``m2l<p>b``, only A's (B's) half of the
+    mutual M2L, with the same expressions (for a target-split traversal).
+    """
     assert 1 <= p <= 3, p
     t = tables(p)
     q3 = '"' * 3
-    if spin:
+    if side is not None:
+        other = "B" if side == "a" else "A"
+        head = [f"def m2l{p}{side}(x, y, z, M, A, B, G, C, c):",
+                f"    {q3}Add to ``C[c]`` {side.upper()}'s half of ``m2l{p}`` (the field of "
+                f"{other} at {side.upper()}).{q3}"]
+    elif spin:
         head = [f"def m2l{p}s(x, y, z, M, A, B, G, C, u):",
                 f"    {q3}Like ``m2l{p}`` into ``C[A]``, ``C[B]``, then cancel the torque via "
                 f"``u``.{q3}"]
@@ -70,8 +82,10 @@ def _kernel(p, spin=False):
     for q, n in enumerate(t.index):
         L.append(f"    d{q} = {_dterm(n)}")
     for q in range(t.nterm):
-        L.append(f"    a{q} = M[A, {q}]")
-        L.append(f"    b{q} = M[B, {q}]")
+        if side != "a":
+            L.append(f"    a{q} = M[A, {q}]")
+        if side != "b":
+            L.append(f"    b{q} = M[B, {q}]")
     for k in range(t.nterm):
         ta, tb = [], []
         for q in range(len(t.m2l_k)):
@@ -85,7 +99,11 @@ def _kernel(p, spin=False):
         sa = " ".join(ta).lstrip("+ ")
         sb = " ".join(tb).lstrip("+ ")
         even = t.order[k] % 2 == 0
-        if spin:
+        if side == "a":
+            L.append(f"    C[c, {k}] -= G * ({sa})")
+        elif side == "b":
+            L.append(f"    C[c, {k}] {'-=' if even else '+='} G * ({sb})")
+        elif spin:
             L.append(f"    ca{k} = -G * ({sa})")
             L.append(f"    cb{k} = {'-' if even else ''}G * ({sb})")
             L.append(f"    C[A, {k}] += ca{k}")

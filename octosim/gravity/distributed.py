@@ -11,9 +11,11 @@ It then
    locality's leaves (``hit``).  Any pair that adds into a ``hit`` cell is reached through
    ancestor pairs that all contain a ``hit`` cell, so it is kept, and its contributions
    are made by the identical per-pair formula in the identical order: the per-target sums
-   of every ``hit`` cell are bitwise those of one locality.  Each kept pair is still
-   applied mutually (A-on-B is exactly minus B-on-A), so the kernel is the serial one;
-   what it adds to cells that are not ``hit`` is never read;
+   of every ``hit`` cell are bitwise those of one locality.  A pair with both sides
+   ``hit`` is applied mutually by the serial kernel; a pair with one ``hit`` side adds only
+   that side's half, by the same expressions (``_m2l.m2l3a``/``m2l3b``, the P2P lines of
+   that side), so A-on-B stays exactly minus B-on-A across localities as well (with
+   ``angmom`` both halves, whose torque fix needs them);
 3. passes expansions down (L2L, ``fmm.downward``) only through the nodes whose subtree
    holds one of its leaves (``keep``) and reads potential and acceleration there.
 

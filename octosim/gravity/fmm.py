@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from octosim.gravity._m2l import m2l2, m2l2s, m2l3, m2l3s
+from octosim.gravity._m2l import m2l2, m2l2a, m2l2b, m2l2s, m2l3, m2l3a, m2l3b, m2l3s
 from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
 
 #: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
@@ -186,7 +186,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
     (``spin_fix``).  Returns the counts of M2L and P2P interactions.  A non-empty boolean
     ``hit`` (ncell,) prunes every pair of which neither cell has a ``hit`` cell at or below
     it: the pairs kept are applied in the same order, so the sums of ``hit`` cells are
-    bitwise those of the full traversal (``octosim.gravity.distributed``).
+    bitwise those of the full traversal (``octosim.gravity.distributed``).  A kept pair with
+    one ``hit`` side adds only that side's half (same expressions; not with ``angmom``,
+    whose torque fix needs both halves).
     """
     masked = hit.shape[0] > 0
     N3 = N * N * N
@@ -238,7 +240,18 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 rz = zc[A, 2] - zc[B, 2]
                 s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    if angmom and unrolled == 3:
+                    if masked and unrolled > 0 and not angmom and not (hit[A] and hit[B]):
+                        # one target side only: its half, by the same expressions
+                        if unrolled == 3:
+                            if hit[A]:
+                                m2l3a(rx, ry, rz, mom, A, B, G, loc, A)
+                            else:
+                                m2l3b(rx, ry, rz, mom, A, B, G, loc, B)
+                        elif hit[A]:
+                            m2l2a(rx, ry, rz, mom, A, B, G, loc, A)
+                        else:
+                            m2l2b(rx, ry, rz, mom, A, B, G, loc, B)
+                    elif angmom and unrolled == 3:
                         m2l3s(rx, ry, rz, mom, A, B, G, loc, u)
                     elif angmom and unrolled == 2:
                         m2l2s(rx, ry, rz, mom, A, B, G, loc, u)
@@ -268,17 +281,19 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 elif leafA and leafB:
                     r2 = rx * rx + ry * ry + rz * rz
                     rinv = 1.0 / math.sqrt(r2)
-                    phid[A] -= G * mom[B, 0] * rinv
-                    phid[B] -= G * mom[A, 0] * rinv
                     f = G * rinv * rinv * rinv
-                    fa = f * mom[B, 0]
-                    fb = f * mom[A, 0]
-                    gd[A, 0] -= fa * rx
-                    gd[A, 1] -= fa * ry
-                    gd[A, 2] -= fa * rz
-                    gd[B, 0] += fb * rx
-                    gd[B, 1] += fb * ry
-                    gd[B, 2] += fb * rz
+                    if not masked or hit[A]:
+                        phid[A] -= G * mom[B, 0] * rinv
+                        fa = f * mom[B, 0]
+                        gd[A, 0] -= fa * rx
+                        gd[A, 1] -= fa * ry
+                        gd[A, 2] -= fa * rz
+                    if not masked or hit[B]:
+                        phid[B] -= G * mom[A, 0] * rinv
+                        fb = f * mom[A, 0]
+                        gd[B, 0] += fb * rx
+                        gd[B, 1] += fb * ry
+                        gd[B, 2] += fb * rz
                     np2p += 1
                 else:
                     splitA = (not leafA) and (leafB or cw[nA] >= cw[nB])
