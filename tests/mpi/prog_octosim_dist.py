@@ -5,9 +5,9 @@ Usage: mpiexec -n N python tests/mpi/prog_octosim_dist.py OUT.npz PARCELPORT [fi
 
 One locality runs the serial ``Simulation``; more run ``DistributedSimulation``.  Periodic
 hydro boundaries, a regrid every step: a raised density threshold (``first_rho``, default
-100) derefines the mesh at the first regrid (or, with ``octant``, the usual threshold but no refinement in the octant x, y, z > 0: the
-Morton shares change and leaves migrate); the usual one refines it again at the second (as
-tests/octosim/test_binary.py).
+100) derefines the mesh at the first regrid (or, with ``octant``, the usual threshold but
+no refinement in the octant x, y, z > 0: the Morton shares change and leaves migrate); the
+usual one refines it again at the second (as tests/octosim/test_binary.py).
 Locality 0 writes the gathered leaf table (Morton order), the conserved totals before and
 after, the momentum round-off scale and every locality's parcel statistics to OUT.npz.
 """
@@ -29,8 +29,8 @@ FIRST = [float(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("first_
 FIRST_RHO = FIRST[-1] if FIRST else 100.0   # refine_rho of the first regrid
 ONE_OCTANT = "octant" in sys.argv[3:]
 SETS = ["mesh.subgrid_size=4", "mesh.max_level=2", "mesh.boundary=periodic",
-        "mesh.regrid_every=1", "time.stop_step=3"] + [a for a in sys.argv[3:]
-                                                      if "=" in a and not a.startswith("first_rho=")]
+        "mesh.regrid_every=1", "time.stop_step=3"]
+SETS += [a for a in sys.argv[3:] if "=" in a and not a.startswith("first_rho=")]
 INPUT = os.path.join(os.path.dirname(__file__), "..", "..", "inputs", "binary.yaml")
 
 
