@@ -125,18 +125,21 @@ STAR = {"n": 1.0, "radius": 0.5, "rho_atm": 1e-5}
 
 
 def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamma=2.0,
-                    theta=0.5, order=3, boundary="reflect"):
+                    theta=0.5, order=3, boundary="reflect", rho_floor=1e-7):
     """Run the self-gravitating star for ``t_dyn_count`` dynamical times ``1/sqrt(G rho_mean)``.
 
     Returns a dict: ``drift`` = max over steps of |rho_max(t) / rho_max(0) - 1|, ``mach`` =
-    max over steps and over the cells inside 0.9 R (fixed mesh) of |v| / c_s, the number of
-    steps, the time reached and R / dx of the finest cells.
+    max over steps and over the cells inside 0.9 R (fixed mesh) of |v| / c_s, ``energy`` =
+    the change of egas + 1/2 rho phi over |E|, the number of steps, the time reached and R /
+    dx of the finest cells.  ``rho_floor`` (1% of the atmosphere) keeps the box corners, which
+    the cold atmosphere drains as it falls onto the star, from near-vacuum states whose heat
+    would set the time step.
     """
     from octosim.driver import Simulation
 
     cfg = {"mesh": {"xscale": xscale, "subgrid_size": N, "max_level": max_level,
                     "regrid_every": 0, "boundary": boundary},
-           "hydro": {"gamma": gamma}, "problem": {"name": "polytrope"},
+           "hydro": {"gamma": gamma, "rho_floor": rho_floor}, "problem": {"name": "polytrope"},
            "polytrope": dict(params), "gravity": {"enable": True, "G": 1.0, "theta": theta,
                                                  "order": order}}
     sim = Simulation(cfg, problem=polytrope)
@@ -147,6 +150,7 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
     inside = np.sqrt(tab["x"] ** 2 + tab["y"] ** 2 + tab["z"] ** 2) < 0.9 * R
     rho0 = tab["rho"].max()
     out = {"drift": 0.0, "mach": 0.0, "R_dx": R / tab["dx"].min()}
+    E0 = sim.conserved_totals()["total_energy"]
 
     def measure(s):
         t = s.leaf_table()
@@ -158,7 +162,8 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
         out["mach"] = max(out["mach"], float((v / c)[inside].max()))
 
     sim.run(stop_time=t_end, on_step=measure)
-    out.update(steps=sim.step, time=sim.time)
+    out.update(steps=sim.step, time=sim.time,
+               energy=(sim.conserved_totals()["total_energy"] - E0) / abs(E0))
     return out
 
 
@@ -176,19 +181,34 @@ def five_t_dyn():
 @pytest.mark.slow
 def test_polytrope_drift_and_mach_shrink_with_resolution(five_t_dyn):
     """Polytrope: central density drifts <= 1% and peak |v|/c_s stays small over 5 dynamical times at a modest resolution, and both shrink when the resolution doubles."""  # noqa: E501
-    # measured: drift 53% -> 18%, peak |v|/c_s 0.28 -> 0.089 (R/dx 3.3 -> 6.7); the 1% bound
-    # is the xfail below
+    # measured (flux-based gravity work, octosim.gravity.source): drift 12% -> 6.9%, peak
+    # |v|/c_s 0.16 -> 0.13 (R/dx 3.3 -> 6.7); before it, 53% -> 18% and 0.28 -> 0.089 with a
+    # steady expansion.  The 1% bound is the xfail below.
     c, f = five_t_dyn["coarse"], five_t_dyn["fine"]
     assert f["R_dx"] == pytest.approx(2 * c["R_dx"])
     assert f["time"] == pytest.approx(5.0 / np.sqrt(polytrope.mass(STAR) / (np.pi / 6)))
-    assert f["drift"] < 0.5 * c["drift"], (c, f)
+    assert f["drift"] < 0.7 * c["drift"], (c, f)
     assert f["mach"] < c["mach"], (c, f)
     assert f["mach"] < 0.15, f
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="central density drifts 18% in 5 t_dyn at R/dx = 6.7 "
-                   "(53% at 3.3), a secular expansion; the gravity source term does not "
-                   "conserve total energy (+6% of |E| at R/dx = 6.7, +54% at 3.3)")
+def test_polytrope_total_energy_is_conserved(five_t_dyn):
+    """egas + 1/2 rho phi is conserved to the discretisation error and converges."""
+    # measured: +2.5e-3 |E| at R/dx = 3.3, +3e-4 at 6.7 (cell-centred s.g work: +54%, +6%)
+    c, f = five_t_dyn["coarse"], five_t_dyn["fine"]
+    assert abs(f["energy"]) < 2e-3, f
+    assert abs(f["energy"]) < 0.5 * abs(c["energy"]), (c, f)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="central density drifts 6.9% in 5 t_dyn at R/dx = 6.7 "
+                   "(12% at 3.3): no longer an expansion (total energy kept to 3e-4 |E|) but "
+                   "a dip of -6.7% at 0.6 t_dyn, then ~3% below the start: the PPM limiter "
+                   "flattens the smooth central maximum, the face states around the centre "
+                   "then differ and the central-upwind diffusion drains the central cells at "
+                   "t = 0 (0.44 rho per unit time at R/dx 3.3, 0.21 at 6.7: first order); "
+                   "1% needs a smooth-extremum-preserving reconstruction (ppm_ep loses "
+                   "positivity at the stellar surface here) or a much finer star")
 def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn):
     assert five_t_dyn["fine"]["drift"] <= 0.01, five_t_dyn
