@@ -12,9 +12,15 @@ API
     The same on a ``TreeDesc`` (plain arrays: per node level, coords, parent, children,
     leaf) with ``rho`` (nnode, N, N, N) or a dict; node-indexed arrays back.  ``stats={}``
     receives the M2L/P2P counts and phase times.
-``gravity_source(U, phi, g) -> S`` (nf, N, N, N)
-    ``rho g`` for the momenta, ``s . g`` (= rho v . g) for egas, zero elsewhere; for
-    ``rk_stage_src``.  ``leaf_sources(mesh, G, theta)`` does solve + source for all leaves.
+``gravity_source(U, phi, g, S=None, fluxes=None, dx=None) -> S`` (nf, N, N, N)
+    ``rho g`` for the momenta and, for egas, the work done on the stage's face mass fluxes
+    ``fluxes = (Fx, Fy, Fz)`` across the potential (``source``'s docstring: egas + 1/2 rho
+    phi then changes only by the time discretisation); without fluxes ``s . g``.  Zero
+    elsewhere; for ``rk_stage_src``.
+``stage_sources(subgrids, keys, phi, g, Fx, Fy, Fz) -> S`` (len(keys), nf, N, N, N)
+    The sources of one Runge-Kutta stage for the leaves ``keys`` (pooled fluxes ``Fx[l]``);
+    what both step loops (``driver``, ``distributed``) call.  ``leaf_sources(mesh, G,
+    theta)`` does solve + cell-centred source for all leaves.
 ``potential_energy(rho, phi, dx)``
     ``1/2 sum rho phi dV`` of one subgrid, for the energy budget.
 ``direct_desc(desc, rho)``
