@@ -12,7 +12,7 @@ from itertools import islice
 import numpy as np
 
 from .archive import POINTER
-from .dtypes import decode_dtype, dtype_spec
+from .dtypes import _dec_cache, decode_dtype, dtype_spec
 from .errors import SerializationError
 from .registry import register_tag
 from .wire import MAX_NDIM, T_NDARRAY, T_NDCHUNK, T_NPSCALAR
@@ -46,31 +46,47 @@ def _enc_ndarray(ar, a):
 
 
 def _dec_ndarray(ia):
-    fortran = ia.next_int()
-    ndim = ia.next_int()
+    nxt = ia.next_int
+    fortran = nxt()
+    ndim = nxt()
     if fortran not in (0, 1) or not 0 <= ndim <= MAX_NDIM:
         raise SerializationError(f"bad array header (order {fortran}, ndim {ndim})")
-    shape = tuple(islice(ia.int_iter, ndim))
-    if len(shape) != ndim:
-        raise SerializationError("array shape cut short")
-    dt, ia.rpos = decode_dtype(ia.raw, ia.rpos, ia.rend)
-    count = 1
-    for n in shape:
-        if n < 0:
+    if ndim == 1:
+        count = nxt()
+        shape = (count,)
+        if count < 0:
             raise SerializationError(f"negative dimension in {shape}")
-        count *= n
-    left = ia.rend - ia.rpos
-    nbytes = count * dt.itemsize
-    if nbytes > left or (dt.itemsize == 0 and count > left):
-        raise SerializationError(f"array of {shape} {dt} needs {nbytes} bytes, {left} left")
-    pos = ia.take(nbytes)
-    rshape = shape[::-1] if fortran else shape
-    if not count:
-        arr = np.empty(rshape, dt)
-    elif ndim == 1:
-        return np.frombuffer(ia.raw, dt, count, pos).copy()
     else:
-        arr = np.frombuffer(ia.raw, dt, count, pos).copy().reshape(rshape)
+        shape = tuple(islice(ia.int_iter, ndim))
+        if len(shape) != ndim:
+            raise SerializationError("array shape cut short")
+        count = 1
+        for n in shape:
+            if n < 0:
+                raise SerializationError(f"negative dimension in {shape}")
+            count *= n
+    raw, pos, end = ia.raw, ia.rpos, ia.rend
+    dt = None
+    if pos + 2 <= end and raw[pos] == 0:            # simple spec: try the cache first
+        stop = pos + 2 + raw[pos + 1]
+        if stop <= end:
+            dt = _dec_cache.get(bytes(raw[pos + 2:stop]))
+            pos = stop
+    if dt is None:
+        dt, pos = decode_dtype(raw, ia.rpos, end)
+    size = dt.itemsize
+    left = end - pos
+    nbytes = count * size
+    if nbytes > left or (size == 0 and count > left):
+        raise SerializationError(f"array of {shape} {dt} needs {nbytes} bytes, {left} left")
+    ia.rpos = pos + nbytes
+    if not count:
+        arr = np.empty(shape[::-1] if fortran else shape, dt)
+    elif ndim == 1:
+        return np.frombuffer(raw, dt, count, pos).copy()
+    else:
+        arr = np.frombuffer(raw, dt, count, pos).copy().reshape(
+            shape[::-1] if fortran else shape)
     return arr.T if fortran else arr
 
 

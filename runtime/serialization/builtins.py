@@ -294,11 +294,12 @@ def _dec_list(ia):
     n = ia.next_int()
     if n < 0 or n > ia.ntags:
         raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    depth = ia.depth = ia.depth + 1
+    depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    getters = ia.getters or _getters(ia)
-    out = list(map(call, map(getters.__getitem__, islice(ia.tag_iter, n))))
+    ia.depth = depth
+    out = list(map(call, map((ia.getters or _getters(ia)).__getitem__,
+                             islice(ia.tag_iter, n))))
     if len(out) != n:
         raise SerializationError(f"{n} values claimed, {len(out)} found")
     ia.depth = depth - 1
@@ -326,22 +327,26 @@ def _dec_sdict(ia):
     n = ia.next_int()
     if n < 0 or n > ia.ntags:
         raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
-    keys = list(islice(ia.str_iter, n))
-    depth = ia.depth = ia.depth + 1
+    depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
-    getters = ia.getters or _getters(ia)
-    values = list(map(call, map(getters.__getitem__, islice(ia.tag_iter, n))))
-    if len(keys) != n or len(values) != n:
-        raise SerializationError(f"{n} items claimed, {len(keys)} keys, {len(values)} values")
+    ia.depth = depth
+    # the keys precede the values' strings in the string column; the values go straight
+    # into the dict (a column running dry ends the zip early: caught by the count below)
+    keys = tuple(islice(ia.str_iter, n))
+    out = dict(zip(keys, map(call, map((ia.getters or _getters(ia)).__getitem__,
+                                       islice(ia.tag_iter, n)))))
+    if len(out) != n:       # short key/value columns (or duplicate keys: never encoded)
+        raise SerializationError(f"{n} items claimed, {len(out)} distinct items found")
     ia.depth = depth - 1
-    return dict(zip(keys, values))
+    return out
 
 
 def _dec_hom(ia):
-    container = ia.next_int()
-    kind = ia.next_int()
-    n = ia.next_int()
+    nxt = ia.next_int
+    container = nxt()
+    kind = nxt()
+    n = nxt()
     if container not in (0, 1) or n < 0:
         raise SerializationError(f"bad homogeneous block ({container}, {n})")
     if kind == H_STR:
@@ -349,11 +354,13 @@ def _dec_hom(ia):
         if len(out) != n:
             raise SerializationError("string column ran dry")
     elif kind == H_I64 or kind == H_F64:
-        if n > (ia.rend - ia.rpos) // 8:
-            raise SerializationError(f"{n} numbers claimed, {ia.rend - ia.rpos} raw bytes left")
-        pos = ia.take(8 * n)
+        pos = ia.rpos
+        nbytes = 8 * n
+        if nbytes > ia.rend - pos:
+            raise SerializationError(f"{n} numbers claimed, {ia.rend - pos} raw bytes left")
+        ia.rpos = pos + nbytes
         block = array("q" if kind == H_I64 else "d")
-        block.frombytes(ia.raw[pos:pos + 8 * n])
+        block.frombytes(memoryview(ia.raw)[pos:pos + nbytes])     # no intermediate copy
         if _SWAP:
             block.byteswap()
         out = block.tolist()

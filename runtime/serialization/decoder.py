@@ -141,7 +141,8 @@ def _strings(data, start, nbytes, nstrs, mode):
             raise SerializationError("string bytes without strings")
         return []
     if mode == 0:
-        out = data[start:start + nbytes].decode("utf-8", "surrogatepass").split("\x00")
+        out = str(memoryview(data)[start:start + nbytes], "utf-8",    # no slice copy
+                  "surrogatepass").split("\x00")
     elif mode == 1:
         if 8 * nstrs > nbytes:
             raise SerializationError("string lengths overrun the string column")
