@@ -4,10 +4,15 @@ Momenta get ``rho g`` (cell centres, from the FMM).  The gas energy gets the wor
 gravity on the mass that actually moves, i.e. the face mass fluxes of the hydro scheme
 (Jiang et al. 2013, ApJS 205, 20, eq. 12; Mullen, Hanawa & Gammie 2021, ApJS 252, 30):
 
-    S_E,i = -1/(2 dx) sum_d [F_rho,d,i+1/2 (phi_i+1 - phi_i) + F_rho,d,i-1/2 (phi_i - phi_i-1)]
+    S_E,i = -1/dx sum_faces w_i F_rho,face (phi_right - phi_left),  w_i = rho_i / (rho_i + rho_j)
 
-so that ``egas + 1/2 rho phi`` changes only through the time discretisation: summed over
-cells, the source is ``-sum phi drho/dt``, the change of the potential energy.  The
+(j the cell across the face) so that ``egas + 1/2 rho phi`` changes only through the time
+discretisation: the two shares of a face add up to one, and summed over cells the source is
+``-sum phi drho/dt``, the change of the potential energy.  The cited papers split each
+face's work half and half; sharing it by mass keeps it from heating near-vacuum cells next
+to dense ones (at the box corners, which a star's infalling atmosphere drains), and is the
+same split where the density is smooth (polytrope at R/dx 6.7 over 5 t_dyn: peak Mach 0.13
+against 0.29 for the even split, energy error 3e-4 against 8e-4 of |E|).  The
 cell-centred ``s . g`` it replaces misses the work of mass fluxes that carry no momentum
 (the numerical diffusion of the central-upwind flux, ``a+ a- (uR - uL)``), which lifts
 mass out of the potential well for free and makes a static star expand.  At faces inside
