@@ -10,8 +10,8 @@ gravity on the mass that actually moves, i.e. the face mass fluxes of the hydro 
 discretisation: the two shares of a face add up to one, and summed over cells the source is
 ``-sum phi drho/dt``, the change of the potential energy.  The cited papers split each
 face's work half and half; sharing it by mass keeps it from heating near-vacuum cells next
-to dense ones (at the box corners, which a star's infalling atmosphere drains), and is the
-same split where the density is smooth (polytrope at R/dx 6.7 over 5 t_dyn: peak Mach 0.13
+to dense ones (at the box corners, which a star's infalling atmosphere drains), and is nearly the
+even split where the density is smooth (polytrope at R/dx 6.7 over 5 t_dyn: peak Mach 0.13
 against 0.29 for the even split, energy error 3e-4 against 8e-4 of |E|).  The
 cell-centred ``s . g`` it replaces misses the work of mass fluxes that carry no momentum
 (the numerical diffusion of the central-upwind flux, ``a+ a- (uR - uL)``), which lifts
