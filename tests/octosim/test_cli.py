@@ -172,5 +172,6 @@ def test_benchmark_prints_throughput(full_run):
                 "--set", "mesh.subgrid_size=4", "--max-level", "1", "--json", "b.json", cwd=d)
     assert r.returncode == 0, r.stderr
     assert "zone-cycles/s per core" in r.stdout and "grids/s" in r.stdout
+    assert "best of 3 repeats" in r.stdout and "zone-cycles/s/core:" in r.stdout
     assert json.loads((d / "b.json").read_text())["benchmark"] is True
     assert not os.path.exists(d / "output")                      # benchmark writes no output
