@@ -360,16 +360,8 @@ class DistributedSimulation(Simulation):
         t0 = clock()
         nfl = int(floors_all(pool, slots, self.rho_floor, self.e_floor, self.gamma))
         T["floors"] += clock() - t0
-        self.last_floor_cells = nfl
-        self.floor_cells += nfl
-        for key in lay.leaves:          # counters are global (every locality knows the tree)
-            self.grid_steps[key[0]] += 1
-        self.dt = dt
-        self.time += dt
-        self.step += 1
-        if self.regrid_every > 0 and mesh.max_level > 0 and self.step % self.regrid_every == 0:
-            self.regrid()
-        return dt
+        # grid-step counters are global: every locality knows the whole tree
+        return self._end_step(dt, lay.leaves, nfl)
 
     def regrid(self):
         """Regrid across localities with the serial result; repartition and migrate.

@@ -445,6 +445,10 @@ class Simulation:
         t0 = clock()
         nfl = self._floors(leaves)
         T["floors"] += clock() - t0
+        return self._end_step(dt, leaves, nfl)
+
+    def _end_step(self, dt, leaves, nfl):
+        """Record the step's floor cells and grid-steps, advance the clock, regrid when due."""
         self.last_floor_cells = nfl
         self.floor_cells += nfl
         for key in leaves:
@@ -452,7 +456,8 @@ class Simulation:
         self.dt = dt
         self.time += dt
         self.step += 1
-        if self.regrid_every > 0 and mesh.max_level > 0 and self.step % self.regrid_every == 0:
+        if (self.regrid_every > 0 and self.mesh.max_level > 0
+                and self.step % self.regrid_every == 0):
             self.regrid()
         return dt
 
