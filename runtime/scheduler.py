@@ -130,11 +130,7 @@ class Scheduler:
                 return False
             fn, args = self._q.popleft()
             self._running += 1
-        try:
-            self._run(fn, args)
-        finally:
-            with self._cv:
-                self._running -= 1
+        self._run_counted(fn, args)
         return True
 
     def _worker(self):
@@ -147,11 +143,15 @@ class Scheduler:
                     return
                 fn, args = self._q.popleft()
                 self._running += 1
-            try:
-                self._run(fn, args)
-            finally:
-                with self._cv:
-                    self._running -= 1
+            self._run_counted(fn, args)
+
+    def _run_counted(self, fn, args):
+        """Run a task taken off the queue, then drop it from the running count."""
+        try:
+            self._run(fn, args)
+        finally:
+            with self._cv:
+                self._running -= 1
 
     def _progress_loop(self):
         _tls.progress = True

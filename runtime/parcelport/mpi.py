@@ -67,6 +67,14 @@ class _Recv:
                  "reqs", "ready", "nbytes", "nmsg", "dt")
 
 
+def cancel_persistent(slots):
+    """Cancel, complete and free the persistent receives of ``[(buffer, request), ...]``."""
+    for _, req in slots:
+        req.Cancel()
+        req.Wait()
+        req.Free()
+
+
 @register_parcelport("mpi")
 class MpiParcelport(Parcelport):
     """Two-sided MPI transport: eager header, rendezvous pointer chunks.
@@ -137,15 +145,17 @@ class MpiParcelport(Parcelport):
         self._head = 0
         self._status = MPI.Status()
 
-    def stop(self, timeout=30.0):
+    def _drain(self, timeout):
+        """Progress until idle or ``timeout`` seconds pass; return the deadline."""
         deadline = time.monotonic() + timeout
         while not self.idle() and time.monotonic() < deadline:
             if not self.progress():
                 time.sleep(1e-4)
-        for _, req in self._slots:
-            req.Cancel()
-            req.Wait()
-            req.Free()
+        return deadline
+
+    def stop(self, timeout=30.0):
+        self._drain(timeout)
+        cancel_persistent(self._slots)
         self._slots = []
         self.comm.Free()
         if self._owns_mpi and not self.MPI.Is_finalized():

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import register_parcelport
 from .base import byte_view
-from .mpi import X_EAGER, _XPORT, HDR_TAG, MpiParcelport
+from .mpi import X_EAGER, _XPORT, HDR_TAG, MpiParcelport, cancel_persistent
 from .. import stats as S
 from ..memory import pool as _pool
 from ..memory.pool import ARENA, DYNAMIC, PoolExhausted, RmaPool
@@ -145,14 +145,8 @@ class RmaParcelport(MpiParcelport):
         self._ahead = 0
 
     def stop(self, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while not self.idle() and time.monotonic() < deadline:
-            if not self.progress():
-                time.sleep(1e-4)
-        for _, req in self._ack_slots:
-            req.Cancel()
-            req.Wait()
-            req.Free()
+        deadline = self._drain(timeout)
+        cancel_persistent(self._ack_slots)
         self._ack_slots = []
         self.win.Unlock_all()
         if self.dyn is not None:
