@@ -331,8 +331,19 @@ def _run_sim(args, cfg, ckpt, rt):
     rep = build_report(stats, phases=getattr(sim, "timers", None), parcels=_parcel_stats(rt),
                        meta=meta, time=sim.time, step=sim.step, nlocalities=_world(rt)[1],
                        threads=cfg["runtime"]["threads"])
+    rep["phases_by_locality"] = _phases_by_locality(rt, sim)
     rep["writer"] = writer
     return rep
+
+
+def _phases_by_locality(rt, sim):
+    """Return every locality's phase seconds plus ``comm`` (waiting on parcels), or None."""
+    if rt is None or rt.size == 1:
+        return None
+    import runtime
+    mine = {str(k): float(v) for k, v in (getattr(sim, "timers", None) or {}).items()}
+    mine["comm"] = float(getattr(sim, "comm_seconds", 0.0))
+    return runtime.all_gather(mine, name="octosim.phases")
 
 
 def _parcel_table(p):

@@ -192,9 +192,19 @@ def format_report(rep):
                  f"({t['cell_updates_per_second_per_core']:.4g} per core)")
     if rep["phases"]:
         total = sum(rep["phases"].values()) or 1.0
-        lines += ["", f"{'phase':<20} {'seconds':>10} {'share':>7}"]
+        per = rep.get("phases_by_locality") or []
+        head = f"{'phase':<20} {'seconds':>10} {'share':>7}"
+        lines += ["", head + (f" {'min/loc':>10} {'max/loc':>10}" if per else "")]
         for k, v in sorted(rep["phases"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"{k:<20} {v:10.4f} {100 * v / total:6.1f}%")
+            row = f"{k:<20} {v:10.4f} {100 * v / total:6.1f}%"
+            if per:
+                vals = [d.get(k, 0.0) for d in per]
+                row += f" {min(vals):10.4f} {max(vals):10.4f}"
+            lines.append(row)
+        if per:
+            vals = [d.get("comm", 0.0) for d in per]
+            lines.append(f"{'(waiting on parcels)':<20} {'':>10} {'':>7} {min(vals):10.4f} "
+                         f"{max(vals):10.4f}")
     if rep["parcels"]:
         p = rep["parcels"]
         lines += ["", "parcels: " + ", ".join(f"{k} {_si(p[k])}" for k in PARCEL_KEYS)]

@@ -27,4 +27,8 @@ def test_two_localities_match_one(run_mpi, tmp_path):
     assert all(np.array_equal(a.cells[k], b.cells[k]) for k in a.cells)
     rep = json.loads((tmp_path / "two.json").read_text())
     assert rep["localities"] == 2 and rep["parcels"] is not None
+    per = rep["phases_by_locality"]                         # load balance: each locality
+    assert len(per) == 2 and all(d["hydro"] > 0 and d["comm"] >= 0 for d in per)
+    assert per[0]["hydro"] == rep["phases"]["hydro"]        # locality 0's are the 'phases'
+    assert "max/loc" in two.stdout and "waiting on parcels" in two.stdout
     assert one.returncode == 0
