@@ -143,6 +143,12 @@ class _DistPlan:
         mine = cl[here]
         self.ghosts, self.restrict = mine.ghosts, mine.restrict
         self.slots = np.ascontiguousarray(lay.leaf_slots[self.lo:self.hi])
+        defer = np.zeros(self.hi - self.lo, dtype=np.bool_)
+        rf = plan.reflux
+        if len(rf):
+            c = rf[:, 0]
+            defer[c[(c >= self.lo) & (c < self.hi)] - self.lo] = True
+        self._split(mine, defer)
         # halo: leaf slots (in slot order) we receive from / send to each other locality
         self.recv = {}
         self.send = {}
@@ -176,6 +182,62 @@ class _DistPlan:
             if m.any():
                 self.flux_send[r] = rf[m][:, [1, 2, 3]]
 
+    def _split(self, mine, defer):
+        """Split the stage's tables and own leaves into what runs before the halo arrives (A)
+        and after it (B).
+
+        A: restriction and ghost rows whose target depends on no remote leaf, then the
+        fluxes of the own leaves that are clean that way ("clean"), updated at once unless
+        deferred (reflux targets) or read by a B row (``late``: updated after B's rows).
+        B: the other rows, in the serial order, then the other leaves (fluxes and update).
+        Every row and leaf computes from the same inputs as the whole-table call, so the
+        fields are bitwise the same.
+        """
+        tint, full = _taint(self.restrict, self.ghosts, mine.need_leaf)
+        rst, gt = self.restrict, self.ghosts
+        self.restrict_a = np.ascontiguousarray(rst[~tint[rst[:, 0]]]) if len(rst) else rst
+        self.restrict_b = np.ascontiguousarray(rst[tint[rst[:, 0]]]) if len(rst) else rst
+        self.ghosts_a = _filter_ghosts(gt, ~full)
+        self.ghosts_b = _filter_ghosts(gt, full)
+        read_b = np.zeros(len(full), dtype=bool)
+        for rows in (self.restrict_b, self.ghosts_b.copies, self.ghosts_b.prolong):
+            if len(rows):
+                read_b[rows[:, 1]] = True
+        clean = ~full[self.slots]
+        late = clean & read_b[self.slots] & ~defer
+        self.defer = defer
+        self.defer_a = defer | read_b[self.slots]
+        self.which_a = np.flatnonzero(clean).astype(np.int64)
+        self.which_b = np.flatnonzero(~clean).astype(np.int64)
+        self.late = np.flatnonzero(late).astype(np.int64)
+        self.deferred = np.flatnonzero(defer).astype(np.int64)
+        self.defer_all = np.ones(len(defer), dtype=np.bool_)
+
+
+def _taint(restrict, ghosts, remote):
+    """Return per-slot masks: interior, and interior or ghosts, computed from ``remote`` data.
+
+    Restriction taints a parent with any tainted child; a ghost row taints its target with
+    a tainted source (copies read the source's interior; prolongations the parent's cells
+    and ghosts).  Levels go coarse to fine, as ``fill_ghosts_pool`` runs them.
+    """
+    tint = remote.copy()
+    while len(restrict):
+        bad = tint[restrict[:, 1]] & ~tint[restrict[:, 0]]
+        if not bad.any():
+            break
+        tint[restrict[bad, 0]] = True
+    full = tint.copy()
+    gt = ghosts
+    for lev in range(len(gt.poff) - 1):
+        rows = gt.prolong[gt.poff[lev]:gt.poff[lev + 1]]
+        if len(rows):
+            full[rows[full[rows[:, 1]], 0]] = True
+        rows = gt.copies[gt.coff[lev]:gt.coff[lev + 1]]
+        if len(rows):
+            full[rows[tint[rows[:, 1]], 0]] = True
+    return tint, full
+
 
 def _face_views(F, rows, N):
     """Yield the fine leaves' face arrays ``(nf, N, N)`` named by rows (fine, axis, side)."""
@@ -200,6 +262,7 @@ class DistributedSimulation(Simulation):
         self._cycle = 0
         self._dplan = None
         self.comm_seconds = 0.0
+        self._timeout = None            # seconds a collective may wait (None: forever)
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         assert self.batched, "DistributedSimulation needs the default (batched) kernels"
@@ -232,29 +295,43 @@ class DistributedSimulation(Simulation):
         ``send`` / ``recv`` map a locality to the pool slots sent there / received from it
         (default: the stage halo of ``dp``); both sides list the slots in the same order.
         """
+        self._recv_halo(self._post_halo(dp, pool, send, tag), dp, pool, recv, tag)
+
+    def _post_halo(self, dp, pool, send=None, tag="halo"):
+        """Send this locality's part of a halo (packed interiors, zero-copy); return the cycle."""
+        from octosim.kernels_dist import pack_interiors
         t0 = _time.perf_counter()
         cyc = self._next_cycle()
         send = dp.send if send is None else send
-        recv = dp.recv if recv is None else recv
-        G, N = GHOST, self.mesh.N
-        inner = (slice(None), slice(None), slice(G, G + N), slice(G, G + N), slice(G, G + N))
+        N, nf = self.mesh.N, pool.shape[1]
         for dst, slots in send.items():
-            self._send(tag, cyc, dst, np.ascontiguousarray(pool[slots][inner]))
+            out = np.empty((len(slots), nf, N, N, N), dtype=pool.dtype)
+            pack_interiors(pool, slots, 0, nf, out)
+            self._send(tag, cyc, dst, out)
+        self.comm_seconds += _time.perf_counter() - t0
+        return cyc
+
+    def _recv_halo(self, cyc, dp, pool, recv=None, tag="halo"):
+        """Wait for the halo parcels of cycle ``cyc`` and unpack them into the pool."""
+        from octosim.kernels_dist import unpack_interiors
+        t0 = _time.perf_counter()
+        recv = dp.recv if recv is None else recv
+        nf = pool.shape[1]
         for src, slots in recv.items():
-            data = _receive(tag, cyc, src)
-            pool[(slots,) + inner[1:]] = data
+            unpack_interiors(pool, slots, 0, nf, _receive(tag, cyc, src))
         self.comm_seconds += _time.perf_counter() - t0
 
     def _allgather_leaves(self, dp, pool, field=None):
         """Send this locality's leaf interiors (or one field) to every other locality."""
+        from octosim.kernels_dist import pack_interiors, unpack_interiors
         t0 = _time.perf_counter()
         cyc = self._next_cycle()
-        G, N = GHOST, self.mesh.N
-        fs = slice(None) if field is None else field
-        inner = (fs, slice(G, G + N), slice(G, G + N), slice(G, G + N))
+        N = self.mesh.N
+        f0, f1 = (0, pool.shape[1]) if field is None else (field, field + 1)
         lay = dp.layout
         if dp.hi > dp.lo:
-            mine = np.ascontiguousarray(pool[dp.slots][(slice(None),) + inner])
+            mine = np.empty((dp.hi - dp.lo, f1 - f0, N, N, N), dtype=pool.dtype)
+            pack_interiors(pool, dp.slots, f0, f1, mine)
             for dst in range(self.nloc):
                 if dst != self.here:
                     self._send("all", cyc, dst, mine)
@@ -262,8 +339,7 @@ class DistributedSimulation(Simulation):
             a, b = dp.bounds[src], dp.bounds[src + 1]
             if src == self.here or a == b:
                 continue
-            data = _receive("all", cyc, src)
-            pool[(lay.leaf_slots[a:b],) + inner] = data
+            unpack_interiors(pool, lay.leaf_slots[a:b], f0, f1, _receive("all", cyc, src))
         self.comm_seconds += _time.perf_counter() - t0
 
     def _flux_exchange(self, dp, lay):
@@ -280,13 +356,6 @@ class DistributedSimulation(Simulation):
         self.comm_seconds += _time.perf_counter() - t0
 
     # -- step -----------------------------------------------------------------------------
-    def _stage_exchange(self, dp):
-        from octosim.kernels_amr import restrict_pool
-        lay = dp.layout
-        self._halo(dp, lay.pool)
-        restrict_pool(lay.pool, dp.restrict)
-        dp.ghosts.run(lay.pool)
-
     def _gravity(self, dp):
         """Return ``(phi, g)`` over this locality's leaves (``octosim.gravity.distributed``)."""
         from octosim.gravity.distributed import OwnedSolver
@@ -302,10 +371,16 @@ class DistributedSimulation(Simulation):
                                 angmom=p.get("angmom", False))
 
     def advance(self, dt_max=None):
-        """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt."""
-        from octosim.hydro.batched import (fluxes_all, floors_all, min_dt_all, save_stage,
-                                           update_all, update_all_src)
-        from octosim.kernels_amr import correct_fluxes_pool
+        """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt.
+
+        Each stage overlaps the halo with work (``_DistPlan._split``): send the halo, fill
+        the ghosts that need no remote data and compute (and update) those leaves, then
+        receive the halo and do the rest.  The first stage's CFL ``all_reduce(min)`` is
+        started before the halo, from the interiors alone.
+        """
+        from octosim.hydro.batched import floors_all, min_dt_all, save_stage, update_some
+        from octosim.kernels_amr import correct_fluxes_pool, restrict_pool
+        from octosim.kernels_dist import fluxes_update_some
         mesh, T = self.mesh, self.timers
         clock = _time.perf_counter
         dp = self.dplan()
@@ -317,46 +392,62 @@ class DistributedSimulation(Simulation):
         if self._flux_work is None:
             from octosim.hydro.fluxes import make_work
             self._flux_work = make_work(pool[0])
+        work, g, rc, de = self._flux_work, self.gamma, self.recon, self.de_switch
+        grav = bool(self.gravity)
         save_stage(pool, slots, U0)
+        t0 = clock()
+        local = min_dt_all(pool, slots, ldx, g, de)
+        dt_future = runtime.all_reduce_async(float(local), op="min", name="octosim.dt")
+        T["timestep"] += clock() - t0
         dt = None
         for a in (0.0, 0.75, 1.0 / 3.0):
             t0 = clock()
-            self._stage_exchange(dp)
+            cyc = self._post_halo(dp, pool)
+            restrict_pool(pool, dp.restrict_a)
+            dp.ghosts_a.run(pool)
             t1 = clock()
             T["exchange"] += t1 - t0
             if dt is None:
-                local = min_dt_all(pool, slots, ldx, self.gamma, self.de_switch)
-                dt = self.cfl * runtime.all_reduce(float(local), op="min",
-                                                   name="octosim.dt")
+                dt = self.cfl * dt_future.get(self._timeout)
                 if dt_max is not None:
                     dt = min(dt, dt_max)
                 assert dt > 0.0 and math.isfinite(dt), f"bad time step {dt} at step {self.step}"
                 t2 = clock()
                 T["timestep"] += t2 - t1
                 t1 = t2
-            accel = None
-            if self.gravity:
-                phi, accel = self._gravity(dp)
-                t2 = clock()
-                T["gravity"] += t2 - t1
-                t1 = t2
-            fluxes_all(pool, slots, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz,
-                       self._flux_work)
+            fluxes_update_some(pool, slots, dp.which_a, dp.defer_all if grav else dp.defer_a,
+                               g, rc, de, Fx, Fy, Fz, work, U0, dt, ldx, a)
             t2 = clock()
+            self._recv_halo(cyc, dp, pool)
+            restrict_pool(pool, dp.restrict_b)
+            dp.ghosts_b.run(pool)
+            t3 = clock()
+            T["exchange"] += t3 - t2
+            fluxes_update_some(pool, slots, dp.which_b, dp.defer_all if grav else dp.defer,
+                               g, rc, de, Fx, Fy, Fz, work, U0, dt, ldx, a)
+            if not grav:
+                update_some(pool, slots, dp.late, U0, Fx, Fy, Fz, dt, ldx, a, g, de)
+            t4 = clock()
+            T["hydro"] += (t4 - t3) + (t2 - t1)
+            accel = None
+            if grav:
+                phi, accel = self._gravity(dp)
+                t5 = clock()
+                T["gravity"] += t5 - t4
+                t4 = t5
             self._flux_exchange(dp, lay)
             correct_fluxes_pool(lay.Fx, lay.Fy, lay.Fz, dp.reflux)
-            t3 = clock()
+            t5 = clock()
             if accel is None:
-                update_all(pool, slots, U0, Fx, Fy, Fz, dt, ldx, a, self.gamma, self.de_switch)
+                update_some(pool, slots, dp.deferred, U0, Fx, Fy, Fz, dt, ldx, a, g, de)
             else:
                 from octosim.gravity import stage_sources
+                from octosim.hydro.batched import update_all_src
                 S = stage_sources(mesh.subgrids, lay.leaves[lo:hi], phi, accel, Fx, Fy, Fz)
-                update_all_src(pool, slots, U0, Fx, Fy, Fz, S, dt, ldx, a, self.gamma,
-                               self.de_switch)
-            t4 = clock()
-            T["hydro"] += t2 - t1
-            T["reflux"] += t3 - t2
-            T["update"] += t4 - t3
+                update_all_src(pool, slots, U0, Fx, Fy, Fz, S, dt, ldx, a, g, de)
+            t6 = clock()
+            T["reflux"] += t5 - t4
+            T["update"] += t6 - t5
         t0 = clock()
         nfl = int(floors_all(pool, slots, self.rho_floor, self.e_floor, self.gamma))
         T["floors"] += clock() - t0
@@ -393,18 +484,26 @@ class DistributedSimulation(Simulation):
                 p = parent(k)
                 if p not in cand and all(tree.is_leaf(c) for c in children(p)):
                     cand[p] = old_owner[children(p)[0]]
-        extra = [[lay.slot[p] for p, r in cand.items() if r == q] for q in range(P)]
-        cl = [_Closure(lay, plan, b[q], b[q + 1], full=True, extra=extra[q]) for q in range(P)]
+        me = self.here
+        extra = [lay.slot[p] for p, r in cand.items() if r == me]
+        mine_cl = _Closure(lay, plan, b[me], b[me + 1], full=True, extra=extra)
         slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
         slot_owner[lay.leaf_slots] = dp.leaf_owner
-        me = self.here
-        recv = {q: np.nonzero(cl[me].need_leaf & (slot_owner == q))[0] for q in range(P)}
-        send = {q: np.nonzero(cl[q].need_leaf & (slot_owner == me))[0] for q in range(P)}
-        recv = {q: v for q, v in recv.items() if q != me and len(v)}
-        send = {q: v for q, v in send.items() if q != me and len(v)}
+        need = np.flatnonzero(mine_cl.need_leaf)    # the remote leaves I read, slot order
+        needs = runtime.all_gather(need, name="octosim.regrid.need")
+        recv, send = {}, {}
+        for q in range(P):
+            if q == me:
+                continue
+            r = need[slot_owner[need] == q]
+            if len(r):
+                recv[q] = r
+            w = needs[q][slot_owner[needs[q]] == me]
+            if len(w):
+                send[q] = np.ascontiguousarray(w)
         self._halo(dp, lay.pool, send, recv, tag="regrid")
-        restrict_pool(lay.pool, cl[me].restrict)
-        cl[me].ghosts.run(lay.pool)
+        restrict_pool(lay.pool, mine_cl.restrict)
+        mine_cl.ghosts.run(lay.pool)
         crit = self.criterion
         mine = [bool(crit(mesh.subgrids[k])) for k in leaves[dp.lo:dp.hi]]
         verdicts = {p: bool(crit(mesh.subgrids[p])) for p, r in cand.items() if r == me}
