@@ -9,9 +9,13 @@ When the arena is full a request gets a *segment* of its own (an anonymous mmap)
 locally to a dynamic window (``MPI_Win_create_dynamic`` at start, ``MPI_Win_attach`` now):
 growth needs no collective call during the run; released segments stay attached, pages
 warm, for reuse by a request of the same size, up to ``cache_bytes``.  Registered bytes
-(in use plus cached) never exceed
-``max_bytes``; past it, or with ``grow=False`` once the arena is full, allocation raises
-``PoolExhausted`` (a MemoryError) and nothing already handed out is touched.  Without
+(in use plus cached) never exceed ``max_bytes``, and attached segments (in use plus
+cached) never exceed ``max_segments``: Open MPI limits the regions attached to one dynamic
+window (``osc_rdma_max_attach``: 32 in 4.1, 64 in 5.0) and an attach past that limit
+fails and leaves the window unusable (a later detach hangs), so the pool never tries one;
+it unmaps a cached segment to make room first.  Past either limit, or with ``grow=False``
+once the arena is full, allocation raises ``PoolExhausted`` (a MemoryError) and nothing
+already handed out is touched.  Without
 MPI (``RmaPool()`` alone) the same allocator runs over plain mmaps, unregistered.
 
 Keys.  A block is named by ``(window id, displacement)``: the offset into the arena for
@@ -62,11 +66,13 @@ class RmaPool:
     ``arena_bytes``; ``window``: the id keys carry for the arena (``ARENA`` when it is a
     window, else ``UNREGISTERED``); ``attach``/``detach``: register a growth segment with
     the dynamic window and release it (None: segments are unregistered); ``rank``: the
-    locality keys name.
+    locality keys name; ``max_segments``: growth segments attached at once at most (in use
+    plus cached; None: no limit).
     """
 
     def __init__(self, arena=None, arena_bytes=16 << 20, grow=True, max_bytes=1 << 30,
-                 window=UNREGISTERED, attach=None, detach=None, rank=0, cache_bytes=0):
+                 window=UNREGISTERED, attach=None, detach=None, rank=0, cache_bytes=0,
+                 max_segments=None):
         if arena is None:
             n = -(-int(arena_bytes) // SLAB) * SLAB
             arena = mmap.mmap(-1, n) if n else bytearray()
@@ -85,6 +91,8 @@ class RmaPool:
         self._segments = {}                       # address -> (mmap, size), growth
         self._seg_cache = {}                      # size -> [(mmap, address)] released, attached
         self.cache_bytes, self.cached = int(cache_bytes), 0
+        self.max_segments = None if max_segments is None else int(max_segments)
+        self.nsegments = 0                        # segments mapped (in use plus cached)
         self.in_use = self.blocks = self.high_water = 0
         self.segment_bytes = 0
         self.allocations = self.failures = self.growths = 0
@@ -150,21 +158,37 @@ class RmaPool:
             total = self.arena_bytes + self.segment_bytes + size
             if self.grow and total + self.cached > self.max_bytes:
                 self._trim(max(0, self.max_bytes - total))
-            if not self.grow or total > self.max_bytes:
-                self.failures += 1
-                why = ("growth is off" if not self.grow
-                       else f"{total} bytes would pass max_bytes={self.max_bytes}")
-                raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} "
-                                    f"bytes ({self.in_use} of {self.arena_bytes} arena bytes "
-                                    f"in use, {why})")
+            limit = self.max_segments
+            if self.grow and limit is not None and self.nsegments >= limit:
+                self._trim(self.cached, count=self.nsegments - limit + 1)
+            why = None
+            if not self.grow:
+                why = "growth is off"
+            elif total > self.max_bytes:
+                why = f"{total} bytes would pass max_bytes={self.max_bytes}"
+            elif limit is not None and self.nsegments >= limit:
+                why = f"{self.nsegments} segments attached, max_segments={limit}"
+            if why is not None:
+                self._exhausted(nbytes, why)
             seg = mmap.mmap(-1, size)
             if self._attach is not None:
-                self._attach(seg)
+                try:
+                    self._attach(seg)
+                except Exception as e:  # noqa: BLE001 - the MPI library refused the region
+                    seg.close()
+                    self._exhausted(nbytes, f"attach failed: {e}")
             addr = _address(seg)
+            self.nsegments += 1
             self.growths += 1
         self._segments[addr] = (seg, size)
         self.segment_bytes += size
         return seg, 0, ("s", addr, size)
+
+    def _exhausted(self, nbytes, why):
+        self.failures += 1
+        raise PoolExhausted(f"registered-memory pool exhausted: no block of {nbytes} "
+                            f"bytes ({self.in_use} of {self.arena_bytes} arena bytes "
+                            f"in use, {why})")
 
     # ---- release -----------------------------------------------------------------------
     def _drain(self):
@@ -196,12 +220,15 @@ class RmaPool:
         if self.cached > self.cache_bytes:
             self._trim(self.cache_bytes)
 
-    def _trim(self, keep):
-        """Unmap cached segments until at most ``keep`` bytes stay cached (lock held)."""
+    def _trim(self, keep, count=0):
+        """Unmap cached segments, largest first, until at most ``keep`` bytes stay cached and
+        at least ``count`` were unmapped (lock held)."""
         for size, segs in sorted(self._seg_cache.items(), reverse=True):
-            while segs and self.cached > keep:
+            while segs and (self.cached > keep or count > 0):
                 seg, _ = segs.pop()
                 self.cached -= size
+                self.nsegments -= 1
+                count -= 1
                 if self._detach is not None:
                     self._detach(seg)
                 try:
@@ -237,7 +264,8 @@ class RmaPool:
                     "segments": len(self._segments), "segment_bytes": self.segment_bytes,
                     "segment_bytes_cached": self.cached,
                     "allocations": self.allocations, "failures": self.failures,
-                    "growths": self.growths, "max_bytes": self.max_bytes}
+                    "growths": self.growths, "max_bytes": self.max_bytes,
+                    "max_segments": self.max_segments}
 
     def close(self):
         """Detach every growth segment (the pool must be empty); return the bytes still in use."""
@@ -248,6 +276,7 @@ class RmaPool:
                 if self._detach is not None:
                     self._detach(seg)
             self._segments.clear()
+            self.nsegments = 0
             self._attach = self._detach = None
             return self.in_use
 

@@ -55,10 +55,46 @@ __all__ = ["RmaParcelport"]
 
 X_RMA = 4
 ACK_TAG = 0
+ATTACHED = 2                      # key window id: the dynamic window of on-the-fly attachments
+PROBE_CAP = 512                   # attach-limit probe: more regions than this count as no limit
 _RMAHDR = struct.Struct("<QI4x")  # parcel id, number of keys
 _KEY = struct.Struct("<qqq")      # window id, displacement, nbytes
 _U64 = struct.Struct("<Q")
 ACK_BATCH = 64                    # parcel ids in one acknowledgement message at most
+
+
+class _Unregistered(Exception):
+    """A chunk can be neither attached nor copied into the pool: send the parcel two-sided."""
+
+
+def probe_attach_limit(MPI, comm, create, cap=PROBE_CAP):
+    """Return how many regions one dynamic window takes at once (None: at least ``cap``).
+
+    Collective.  Attaches page-sized regions to a scratch window (``create()``, a
+    dynamic window on ``comm``) until the library refuses
+    one (Open MPI's ``osc_rdma_max_attach``; MPICH has no limit) and frees the window:
+    past a refusal Open MPI's window is unusable, so the real windows must never see one.
+    """
+    import mmap
+    page = mmap.PAGESIZE
+    mem = mmap.mmap(-1, page * cap)
+    a = np.frombuffer(mem, np.uint8)
+    win = create()
+    n = 0
+    try:
+        while n < cap:
+            win.Attach(a[n * page:n * page + 8])
+            n += 1
+    except MPI.Exception:
+        pass
+    else:
+        for i in range(n):
+            win.Detach(a[i * page:i * page + 8])
+    win.Free()
+    del a
+    mem.close()
+    n = comm.allreduce(n, op=MPI.MIN)
+    return None if n >= cap else n
 
 
 class _Send:
@@ -83,12 +119,14 @@ class RmaParcelport(MpiParcelport):
     ``pool_max_bytes`` (registered bytes at most, 1 GiB), ``pool_cache_bytes`` (released
     growth segments kept attached for reuse, 256 MiB), ``register`` (``"attach"`` or
     ``"copy"``, see the module docstring), ``ack_timeout`` / ``get_timeout`` (seconds),
-    ``ack_slots`` (pre-posted acknowledgement receives, 16).
+    ``ack_slots`` (pre-posted acknowledgement receives, 16), ``attach_limit`` (regions
+    attached at once per dynamic window at most; None, the default: what the library takes,
+    probed at start).
     """
 
     def __init__(self, runtime, arena_bytes=64 << 20, pool_grow=True, pool_max_bytes=1 << 30,
                  pool_cache_bytes=256 << 20, register="attach", ack_timeout=None, get_timeout=None,
-                 ack_slots=16, **options):
+                 ack_slots=16, attach_limit=None, **options):
         super().__init__(runtime, **options)
         if register not in ("attach", "copy"):
             raise ValueError("rma parcelport: register must be 'attach' or 'copy', "
@@ -101,6 +139,8 @@ class RmaParcelport(MpiParcelport):
         self.ack_timeout = t if ack_timeout is None else float(ack_timeout)
         self.get_timeout = t if get_timeout is None else float(get_timeout)
         self.nacks = int(ack_slots)
+        self._attach_limit_opt = None if attach_limit is None else int(attach_limit)
+        self.attach_limit = None
         self._ids = itertools.count(1)
         self._await = {}      # parcel id -> _Send, oldest first
         self._gets = []       # _Get with requests in flight
@@ -117,16 +157,24 @@ class RmaParcelport(MpiParcelport):
         super().start()
         MPI, comm = self.MPI, self.comm
         self.win = MPI.Win.Allocate(self.arena_bytes, 1, comm=comm)
+        # two dynamic windows, so that growth segments and on-the-fly attachments each have
+        # the library's whole attach limit (Open MPI: 32 or 64 regions per window)
         try:
-            self.dyn = MPI.Win.Create_dynamic(comm=comm)
+            self.dyn = self._create_dynamic()
+            self.att = self._create_dynamic()
         except MPI.Exception:
-            self.dyn = None
+            self.dyn = self.att = None
+        if self.dyn is not None:
+            limit = probe_attach_limit(MPI, comm, self._create_dynamic)
+            opt = self._attach_limit_opt
+            self.attach_limit = opt if limit is None else limit if opt is None else min(opt, limit)
         if self.dyn is None and self.register == "attach":
             self.register = "copy"
         self.win.Lock_all(MPI.MODE_NOCHECK)
         if self.dyn is not None:
             self.dyn.Lock_all(MPI.MODE_NOCHECK)
-        self.wins = {ARENA: self.win, DYNAMIC: self.dyn}
+            self.att.Lock_all(MPI.MODE_NOCHECK)
+        self.wins = {ARENA: self.win, DYNAMIC: self.dyn, ATTACHED: self.att}
         grow = self.pool_grow and self.dyn is not None
         self.rma_pool = RmaPool(self.win.tomemory() if self.arena_bytes else None,
                                 arena_bytes=self.arena_bytes, grow=grow,
@@ -134,7 +182,8 @@ class RmaParcelport(MpiParcelport):
                                 window=ARENA if self.arena_bytes else _pool.UNREGISTERED,
                                 attach=self.dyn.Attach if grow else None,
                                 detach=self.dyn.Detach if grow else None, rank=self.rank,
-                                cache_bytes=self.pool_cache_bytes)
+                                cache_bytes=self.pool_cache_bytes,
+                                max_segments=self.attach_limit)
         self._old_pool = _pool.set_default_pool(self.rma_pool)
         self._ack_slots = []
         for _ in range(self.nacks):
@@ -144,6 +193,10 @@ class RmaParcelport(MpiParcelport):
             self._ack_slots.append((buf, req))
         self._ahead = 0
 
+    def _create_dynamic(self):
+        """Collectively create a dynamic window (tests wrap it to emulate a library's limits)."""
+        return self.MPI.Win.Create_dynamic(comm=self.comm)
+
     def stop(self, timeout=30.0):
         deadline = self._drain(timeout)
         cancel_persistent(self._ack_slots)
@@ -151,6 +204,7 @@ class RmaParcelport(MpiParcelport):
         self.win.Unlock_all()
         if self.dyn is not None:
             self.dyn.Unlock_all()
+            self.att.Unlock_all()
         _pool.set_default_pool(self._old_pool)
         left = self.rma_pool.close()
         # windows are freed collectively; memory still viewed by a live array is leaked instead
@@ -158,6 +212,7 @@ class RmaParcelport(MpiParcelport):
             self.win.Free()
             if self.dyn is not None:
                 self.dyn.Free()
+                self.att.Free()
         else:
             sys.stderr.write(f"octosim runtime: rma pool windows kept at shutdown: {left} bytes "
                              "still in use on this locality (drop RmaVectors before finalize)\n")
@@ -178,13 +233,21 @@ class RmaParcelport(MpiParcelport):
         ``registered_bytes``: chunk bytes sent from registered memory (no registration);
         ``attached_bytes`` / ``copied_bytes``: registered on the fly by attach / by copy
         into the pool; ``gets``: chunks fetched; ``pool_fallbacks``: RMA chunks received
-        into plain memory because the pool was full; ``pool``: ``RmaPool.stats()``.
+        into plain memory because the pool was full; ``attach_fallbacks``: chunks copied
+        into the pool because ``attach_limit`` regions were attached (or the library refused
+        one: ``attach_failures``); ``two_sided``: parcels with chunks sent the mpi
+        parcelport's way because a chunk could be neither attached nor copied;
+        ``attach_limit``: regions per dynamic window (None: no limit found); ``attached``:
+        regions attached on the fly now; ``pool``: ``RmaPool.stats()``.
         """
         with self._reg_lock:
             d = dict(self._counts)
-        for k in ("registered_bytes", "attached_bytes", "copied_bytes", "gets", "pool_fallbacks"):
+            d["attached"] = len(self._attached)
+        for k in ("registered_bytes", "attached_bytes", "copied_bytes", "gets", "pool_fallbacks",
+                  "attach_fallbacks", "attach_failures", "two_sided"):
             d.setdefault(k, 0)
         d["register"] = self.register
+        d["attach_limit"] = self.attach_limit
         d["pool"] = self.rma_pool.stats()
         return d
 
@@ -202,8 +265,13 @@ class RmaParcelport(MpiParcelport):
             return super().send(dest, route, archive, on_sent)
         s = _Send()
         s.archive, s.on_sent, s.dest, s.regs = archive, on_sent, dest, []
-        keys = [] if eager else [self._register(byte_view(f0), s.regs, copy=True)]
-        keys += [self._register(byte_view(f), s.regs) for f in frames[1:]]
+        try:
+            keys = [] if eager else [self._register(byte_view(f0), s.regs, copy=True)]
+            keys += [self._register(byte_view(f), s.regs) for f in frames[1:]]
+        except _Unregistered:  # nothing left to register with: the two-sided way
+            self._release(s.regs)
+            self._count("two_sided")
+            return super().send(dest, route, archive, on_sent)
         pid = next(self._ids)
         head = b"".join([_XPORT.pack(flen, 0, 0, X_RMA | (X_EAGER if eager else 0)), route,
                          _RMAHDR.pack(pid, len(keys))] + [_KEY.pack(*k) for k in keys]
@@ -230,15 +298,16 @@ class RmaParcelport(MpiParcelport):
             if key is not None:
                 regs.append(key)
                 self._count("attached_bytes", n)
-                return (DYNAMIC, addr, n)
+                return (ATTACHED, addr, n)
         try:
             blk = self.rma_pool.empty(n)
         except PoolExhausted:
-            if self.dyn is None:
-                raise
-            key = self._attach(v, addr, n, force=True)
+            key = self._attach(v, addr, n) if self.dyn is not None else None
+            if key is None:
+                raise _Unregistered from None
             regs.append(key)
-            return (DYNAMIC, addr, n)
+            self._count("attached_bytes", n)
+            return (ATTACHED, addr, n)
         hit = self.rma_pool.lookup(blk.__array_interface__["data"][0], n)
         if hit is None:  # no arena and no dynamic window: nothing is registered
             raise RuntimeError("rma parcelport: no registered memory to send from "
@@ -248,16 +317,27 @@ class RmaParcelport(MpiParcelport):
         self._count("copied_bytes", n)
         return hit + (n,)
 
-    def _attach(self, v, addr, n, force=False):
-        """Attach [addr, addr+n) to the dynamic window (or count a use of a region holding it)."""
+    def _attach(self, v, addr, n):
+        """Attach [addr, addr+n) to the attachment window (or count a use of a region holding
+        it); return the region, or None if it partly overlaps one (Open MPI refuses those)
+        or ``attach_limit`` regions are attached."""
         with self._reg_lock:
             for (a, m), ent in self._attached.items():
                 if a <= addr and addr + n <= a + m:
                     ent[0] += 1
                     return (a, m)
-                if not force and a < addr + n and addr < a + m:
+                if a < addr + n and addr < a + m:
                     return None  # partial overlap: copy instead
-            self.dyn.Attach(v)
+            limit = self.attach_limit
+            if limit is not None and len(self._attached) >= limit:
+                self._counts["attach_fallbacks"] += 1
+                return None
+            try:
+                self.att.Attach(v)
+            except self.MPI.Exception:  # refused below the probed limit: attach no more
+                self.attach_limit = len(self._attached)
+                self._counts["attach_failures"] += 1
+                return None
             self._attached[(addr, n)] = [1, v]
             return (addr, n)
 
@@ -269,7 +349,7 @@ class RmaParcelport(MpiParcelport):
                     ent[0] -= 1
                     if not ent[0]:
                         del self._attached[r]
-                        self.dyn.Detach(ent[1])
+                        self.att.Detach(ent[1])
         regs.clear()  # pool blocks go back when their last view does
 
     def _progress_acks(self):

@@ -1,8 +1,11 @@
 """RMA parcelport and RmaVector checks in one MPI program; run by tests/mpi/test_rma_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|noack
+Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|noack
 Every check prints ``CHECK <name> ok`` on each rank; a failure aborts the job naming the
 locality.  Ring neighbours, so any rank count works (one rank: calls are local).
+``limited``: ``attach`` with dynamic windows that behave as Open MPI's do (at most LIMIT
+regions attached at once; an attach past it fails and a later detach is an error, where
+Open MPI hangs), so that MPICH runs check that the parcelport never asks for more.
 """
 import gc
 import sys
@@ -14,9 +17,53 @@ import runtime
 from runtime.memory import ARENA, PoolExhausted, RmaObject, RmaVector, default_pool, rma_object
 from runtime.serialization import SerializeBuffer
 
+from runtime.parcelport.rma import RmaParcelport
+
 MODE = sys.argv[1] if len(sys.argv) > 1 else "attach"
-OPTIONS = dict(register=MODE, arena_bytes=2 << 20, pool_max_bytes=8 << 20, max_message=1 << 16)
+OPTIONS = dict(register="attach" if MODE == "limited" else MODE, arena_bytes=2 << 20,
+               pool_max_bytes=8 << 20, max_message=1 << 16)
 T = 60
+LIMIT = 6
+_windows = []
+
+
+class LimitedWindow:
+    """A dynamic window that takes at most LIMIT attached regions, as Open MPI's (osc/rdma)."""
+
+    def __init__(self, win, MPI):
+        self._w, self._MPI = win, MPI
+        self.n = self.most = 0
+        self.refused = False
+        self._lock = threading.Lock()
+
+    def Attach(self, buf):
+        with self._lock:
+            if self.n >= LIMIT:
+                self.refused = True
+                raise self._MPI.Exception(self._MPI.ERR_RMA_ATTACH)
+            self._w.Attach(buf)
+            self.n += 1
+            self.most = max(self.most, self.n)
+
+    def Detach(self, buf):
+        with self._lock:
+            assert not self.refused, "detach on a window that refused an attach (Open MPI hangs)"
+            self._w.Detach(buf)
+            self.n -= 1
+
+    def __getattr__(self, name):
+        return getattr(self._w, name)
+
+
+if MODE == "limited":
+    _create = RmaParcelport._create_dynamic
+
+    def _create_limited(self):
+        w = LimitedWindow(_create(self), self.MPI)
+        _windows.append(w)
+        return w
+
+    RmaParcelport._create_dynamic = _create_limited
 
 
 @runtime.action
@@ -96,8 +143,8 @@ def check_async_cb(nb, remote):
     st = rma_stats()
     if remote:
         assert st["registered_bytes"] > 0, st
-        assert (st["attached_bytes"] if MODE == "attach" else st["copied_bytes"]) > 0, st
-        assert st["attached_bytes"] == 0 or MODE == "attach", st
+        assert (st["attached_bytes"] if OPTIONS["register"] == "attach" else st["copied_bytes"]) > 0, st
+        assert st["attached_bytes"] == 0 or OPTIONS["register"] == "attach", st
     ok("async_cb")
 
 
@@ -155,6 +202,42 @@ def check_exhaustion(nb, remote):
     ok("exhaustion")
 
 
+def check_attach_limit(nb, remote):
+    """Many distinct unregistered arrays in flight at once: never more attached than the
+    library takes (the rest copied into the pool), every result right."""
+    errors = []
+
+    def worker(t):
+        try:
+            arrays = [np.full(1 << 13, 100 * t + i, dtype=np.float64) for i in range(16)]
+            futs = [runtime.async_(total, nb, a) for a in arrays]
+            for i, f in enumerate(futs):
+                assert f.get(T)[0] == float((100 * t + i) * (1 << 13)), (t, i)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(T)
+    assert not errors, errors
+    st = rma_stats()
+    limit = st["attach_limit"]
+    assert st["attach_failures"] == 0, st
+    if limit is not None:
+        assert st["pool"]["max_segments"] == limit, st
+    if MODE == "limited":
+        assert limit == LIMIT, st
+        pool_win, att_win, probes = _windows[0], _windows[1], _windows[2:]
+        assert all(w.refused for w in probes), "the probe did not find the limit"
+        assert not att_win.refused and not pool_win.refused
+        assert att_win.most <= LIMIT and pool_win.most <= LIMIT
+        if remote:
+            assert att_win.most == LIMIT and st["attach_fallbacks"] > 0, (att_win.most, st)
+    ok("attach_limit")
+
+
 def check_released(n):
     """Every block is back once the program drops its values (after the acks)."""
     runtime.barrier()
@@ -194,6 +277,8 @@ def main():
         check_roundtrip(nb, remote)
         check_async_cb(nb, remote)
         check_shared_buffer(nb)
+        runtime.barrier()
+        check_attach_limit(nb, remote)
         runtime.barrier()
         check_exhaustion(nb, remote)
         check_released(n)

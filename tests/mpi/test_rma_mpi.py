@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-CHECKS = ["roundtrip", "async_cb", "shared_buffer", "exhaustion", "released"]
+CHECKS = ["roundtrip", "async_cb", "shared_buffer", "attach_limit", "exhaustion", "released"]
 pytestmark = pytest.mark.mpi
 
 
-@pytest.mark.parametrize("nprocs,mode", [(1, "attach"), (2, "attach"), (4, "attach"), (2, "copy")])
+@pytest.mark.parametrize("nprocs,mode", [(1, "attach"), (2, "attach"), (4, "attach"), (2, "copy"),
+                                          (2, "limited"), (4, "limited")])
 def test_rma_program(run_mpi, nprocs, mode):
     res = run_mpi(HERE / "prog_rma.py", nprocs, [mode], timeout=90)
     for check in CHECKS:

@@ -74,6 +74,67 @@ def test_no_growth():
     p.empty(10)  # usable again
 
 
+class _Window:
+    """A dynamic window as Open MPI has it: at most ``limit`` regions attached at once."""
+
+    def __init__(self, limit):
+        self.limit, self.regions, self.most, self.refusals = limit, set(), 0, 0
+
+    def attach(self, seg):
+        if len(self.regions) >= self.limit:
+            self.refusals += 1
+            raise RuntimeError("MPI_ERR_RMA_ATTACH: Could not attach RMA segment")
+        self.regions.add(id(seg))
+        self.most = max(self.most, len(self.regions))
+
+    def detach(self, seg):
+        self.regions.remove(id(seg))
+
+
+def test_segments_stay_under_the_attach_limit():
+    """Growth segments (in use plus cached) never pass max_segments: cached ones are unmapped
+    to make room, and past the limit allocation is PoolExhausted, not a refused attach."""
+    w = _Window(3)
+    p = RmaPool(arena_bytes=SLAB, grow=True, max_bytes=64 * SLAB, cache_bytes=64 * SLAB,
+                attach=w.attach, detach=w.detach, max_segments=3)
+    full = p.empty(SLAB)  # the arena
+    held = [p.empty((k + 2) * SLAB) for k in range(3)]  # three segments of distinct sizes
+    with pytest.raises(PoolExhausted, match="max_segments=3"):
+        p.empty(SLAB)
+    assert w.refusals == 0 and len(w.regions) == 3
+    del held[:2]  # two segments back to the cache, still attached
+    st = _settle(p)
+    assert st["segments"] == 1 and st["segment_bytes_cached"] == 5 * SLAB and len(w.regions) == 3
+    g = st["growths"]
+    b = p.empty(2 * SLAB)  # a cached size: reused as it is, no attach
+    assert p.stats()["growths"] == g and len(w.regions) == 3
+    more = p.empty(7 * SLAB)  # a size not cached: the cached segment is unmapped to make room
+    more[:] = 1
+    b[:] = 2
+    assert w.refusals == 0 and w.most == 3 and len(w.regions) == 3
+    assert p.stats()["segment_bytes_cached"] == 0
+    with pytest.raises(PoolExhausted, match="max_segments=3"):
+        p.empty(SLAB)  # three in use, none cached
+    assert (more == 1).all() and (b == 2).all()
+    del more, held, b, full
+    st = _settle(p)
+    assert st["bytes_in_use"] == 0 and st["failures"] == 2, st
+    assert p.close() == 0 and not w.regions
+
+
+def test_refused_attach_is_pool_exhaustion():
+    """A library that refuses a segment (below max_segments): PoolExhausted, nothing leaked."""
+    w = _Window(1)
+    p = RmaPool(arena_bytes=SLAB, grow=True, attach=w.attach, detach=w.detach)
+    a = p.empty(2 * SLAB)
+    with pytest.raises(PoolExhausted, match="attach failed"):
+        p.empty(3 * SLAB)
+    st = p.stats()
+    assert st["segments"] == 1 and st["segment_bytes"] == 2 * SLAB and st["failures"] == 1
+    del a
+    assert _settle(p)["bytes_in_use"] == 0
+
+
 def test_threads_allocate_and_release(pool):
     errors = []
 
