@@ -110,7 +110,7 @@ class Runtime:
         self.here, self.size = self.pp.rank, self.pp.size
         self.agas = Agas(self.here)
         self.sched = Scheduler(self.threads, progress=self.pp.progress, on_error=self._task_error,
-                               pending=lambda: not self.pp.idle())
+                               pending=self.pp.in_flight)
         self.coll = {}  # collectives' state, see collectives.py
         self.chan = {}  # channel slots, see channels.py
         self.chan_lock = threading.Lock()

@@ -25,10 +25,12 @@ def is_worker():
 class Backoff:
     """Poll-then-sleep schedule, by time since the last activity.
 
-    Within ``spin_s`` of activity (``pending_spin_s`` while transfers are in flight, since
+    Within ``spin_s`` of activity (``pending_spin_s`` while receives are in flight, since
     MPI libraries move large messages only while someone polls) the caller just yields;
     after that it sleeps, doubling from ``min_sleep`` up to ``max_sleep`` (``pending_max_sleep``
-    while transfers are in flight).
+    while transfers are in flight).  While only sends are in flight it never yield-spins:
+    it sleeps from ``min_sleep`` up to ``pending_max_sleep``, so a compute thread on the same
+    core keeps it (a sent halo waits for its receiver, which polls).
     """
 
     __slots__ = ("spin_s", "pending_spin_s", "min_sleep", "max_sleep", "pending_max_sleep",
@@ -45,9 +47,14 @@ class Backoff:
         self.sleep = self.min_sleep
 
     def delay(self, pending=False):
-        """Return seconds to sleep now (0.0 means just yield the processor)."""
+        """Return seconds to sleep now (0.0 means just yield the processor).
+
+        ``pending``: False (nothing in flight), True or ``"recv"`` (receives in flight: poll
+        hard), ``"send"`` (only sends in flight: short sleeps, no spinning).
+        """
         idle_for = time.monotonic() - self.last
-        if idle_for < (self.pending_spin_s if pending else self.spin_s):
+        sending = pending == "send"
+        if not sending and idle_for < (self.pending_spin_s if pending else self.spin_s):
             return 0.0
         cap = self.pending_max_sleep if pending else self.max_sleep
         s = min(self.sleep, cap)

@@ -45,6 +45,11 @@ class Parcelport:
         """Return True when no send or receive is in flight."""
         return True
 
+    def in_flight(self):
+        """Return what is in flight, for the progress schedule: ``"recv"`` when receives
+        are (poll hard), ``"send"`` when only sends are, else False."""
+        return False if self.idle() else "recv"
+
     def stop(self):
         """Tear the transport down (after the runtime drained every parcel)."""
 

@@ -167,6 +167,15 @@ class MpiParcelport(Parcelport):
     def idle(self):
         return not (self._sends or self._recvs or self._backlog or self._coal)
 
+    def _receiving(self):
+        """Return True while receives are in flight (a subclass adds its own)."""
+        return bool(self._recvs)
+
+    def in_flight(self):
+        if self._receiving():
+            return "recv"
+        return False if self.idle() else "send"
+
     # ---- sending -----------------------------------------------------------------------
     def _take_tags(self, dest, n):
         """Reserve ``n`` consecutive follow-up tags towards ``dest`` not in flight; None if none now."""

@@ -223,6 +223,9 @@ class RmaParcelport(MpiParcelport):
         return super().idle() and not (self._await or self._gets or self._acks_out
                                        or self._ack_due)
 
+    def _receiving(self):
+        return super()._receiving() or bool(self._gets)
+
     def _count(self, key, n=1):
         with self._reg_lock:
             self._counts[key] += n

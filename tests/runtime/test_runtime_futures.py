@@ -96,6 +96,17 @@ def test_backoff_sleeps_when_idle():
     assert delays[0] > 0 and max(delays) == 1e-3
 
 
+def test_backoff_polls_hard_for_receives_and_never_spins_for_sends_alone():
+    b = Backoff(spin_s=1e-3, max_sleep=1e-3, pending_spin_s=2e-2, pending_max_sleep=1e-4)
+    assert b.delay("recv") == 0.0 and b.delay(True) == 0.0   # receiving: yield and poll
+    b.reset()
+    sends = [b.delay("send") for _ in range(8)]          # only sends: short sleeps at once
+    assert min(sends) > 0 and max(sends) == 1e-4
+    b.reset()
+    time.sleep(2e-3)
+    assert b.delay() > 0 and b.delay("recv") == 0.0
+
+
 def test_idle_runtime_does_not_spin():
     with runtime.init(parcelport="local", threads=2):
         time.sleep(0.1)
