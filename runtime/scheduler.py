@@ -28,9 +28,9 @@ class Backoff:
     Within ``spin_s`` of activity (``pending_spin_s`` while receives are in flight, since
     MPI libraries move large messages only while someone polls) the caller just yields;
     after that it sleeps, doubling from ``min_sleep`` up to ``max_sleep`` (``pending_max_sleep``
-    while transfers are in flight).  While only sends are in flight it never yield-spins:
-    it sleeps from ``min_sleep`` up to ``pending_max_sleep``, so a compute thread on the same
-    core keeps it (a sent halo waits for its receiver, which polls).
+    while transfers are in flight).  While only sends are in flight it yields for ``spin_s``
+    only, then sleeps from ``min_sleep`` up to ``pending_max_sleep``, so a compute thread on
+    the same core keeps it (a sent halo waits for its receiver, which polls).
     """
 
     __slots__ = ("spin_s", "pending_spin_s", "min_sleep", "max_sleep", "pending_max_sleep",
@@ -53,8 +53,8 @@ class Backoff:
         hard), ``"send"`` (only sends in flight: short sleeps, no spinning).
         """
         idle_for = time.monotonic() - self.last
-        sending = pending == "send"
-        if not sending and idle_for < (self.pending_spin_s if pending else self.spin_s):
+        receiving = pending and pending != "send"
+        if idle_for < (self.pending_spin_s if receiving else self.spin_s):
             return 0.0
         cap = self.pending_max_sleep if pending else self.max_sleep
         s = min(self.sleep, cap)

@@ -100,8 +100,10 @@ def test_backoff_polls_hard_for_receives_and_never_spins_for_sends_alone():
     b = Backoff(spin_s=1e-3, max_sleep=1e-3, pending_spin_s=2e-2, pending_max_sleep=1e-4)
     assert b.delay("recv") == 0.0 and b.delay(True) == 0.0   # receiving: yield and poll
     b.reset()
-    sends = [b.delay("send") for _ in range(8)]          # only sends: short sleeps at once
+    time.sleep(2e-3)                                     # past spin_s, within pending_spin_s
+    sends = [b.delay("send") for _ in range(8)]          # only sends: short sleeps
     assert min(sends) > 0 and max(sends) == 1e-4
+    assert b.delay("recv") == 0.0
     b.reset()
     time.sleep(2e-3)
     assert b.delay() > 0 and b.delay("recv") == 0.0
