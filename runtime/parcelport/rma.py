@@ -12,15 +12,25 @@ holds the archive until the acknowledgement, then releases what it registered an
 chunks for one header, go the MPI parcelport's two-sided way.
 
 Memory.  At start every locality allocates, collectively, its pool's arena as an MPI
-window (``MPI_Win_allocate``, ``arena_bytes``) and a dynamic window
-(``MPI_Win_create_dynamic``); both stay in a passive-target ``lock_all`` epoch for the
-run, so gets need no target-side synchronisation.  Chunks already in registered memory
+window (``MPI_Win_allocate``, ``arena_bytes``) and two dynamic windows
+(``MPI_Win_create_dynamic``): one for the pool's growth segments, one for buffers
+registered on the fly; all stay in a passive-target ``lock_all`` epoch for the run, so
+gets need no target-side synchronisation.  Chunks already in registered memory
 (RmaVector, rma_object, or any view of pool memory) travel by their key.  Other pointer
 chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
-caller's buffer to the dynamic window until the acknowledgement (refcounted, so one
+caller's buffer to its dynamic window until the acknowledgement (refcounted, so one
 buffer in several parcels is attached once; a buffer partly overlapping an attached one
 is copied instead); ``"copy"`` copies it into a pool block (attaching when the pool is
-full).  Without dynamic-window support (its creation fails) ``"copy"`` is used.
+full).  Without dynamic-window support (its creation fails) ``"copy"`` is used; a chunk
+that can be neither attached nor copied sends its parcel the two-sided way.
+
+Attach limit.  Open MPI takes at most ``osc_rdma_max_attach`` regions on one dynamic
+window (32 in 4.1, 64 in 5.0; osc/ucx 32) and MPICH has no limit; past it
+``MPI_Win_attach`` fails with MPI_ERR_RMA_ATTACH and the window is left unusable (Open MPI
+5.0.11: the next ``MPI_Win_detach`` hangs).  So the limit is probed at start, on a scratch
+window (``probe_attach_limit``, reported as ``attach_limit`` in ``rma_stats()``), and never
+reached: past it a buffer is copied into the pool instead (``attach_fallbacks``) and the
+pool unmaps cached segments or refuses to grow (``RmaPool(max_segments=)``).
 
 Measured with MPICH 5 on one node: a get from the arena is a shared-memory copy, the same
 single memcpy by the receiver that MPI's own large two-sided messages cost, so the
