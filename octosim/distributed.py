@@ -376,8 +376,13 @@ class DistributedSimulation(Simulation):
         Each stage overlaps the halo with work (``_DistPlan._split``): send the halo, fill
         the ghosts that need no remote data and compute (and update) those leaves, then
         receive the halo and do the rest.  The first stage's CFL ``all_reduce(min)`` is
-        started before the halo, from the interiors alone.
+        started before the halo, from the interiors alone.  The step is a
+        ``runtime.computing`` phase: the progress thread leaves the core to the kernels.
         """
+        with runtime.computing():
+            return self._advance(dt_max)
+
+    def _advance(self, dt_max):
         from octosim.hydro.batched import floors_all, min_dt_all, save_stage, update_some
         from octosim.kernels_amr import correct_fluxes_pool, restrict_pool
         from octosim.kernels_dist import fluxes_update_some

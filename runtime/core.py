@@ -5,6 +5,7 @@ parcelport and is one locality per rank; run plainly it is a single locality on 
 ``local`` parcelport and makes no MPI call.
 """
 import atexit
+import contextlib
 import functools
 import itertools
 import os
@@ -414,6 +415,30 @@ def init(parcelport=None, threads=None, **options):
     (``loopback=True`` sends same-locality calls through the parcelport, ``timeout``).
     """
     return Runtime(parcelport, threads, **options).start()
+
+
+@contextlib.contextmanager
+def computing():
+    """Mark a compute phase: the progress thread polls with short sleeps instead of spinning.
+
+    For a program whose main thread runs long ``nogil`` kernels on the core it shares with
+    the progress thread: parcels still move (polled every 20-100 us), and a thread that
+    waits on a future inside the phase polls hard itself.  Nests; a no-op without a runtime.
+    """
+    rt = _current
+    if rt is None:
+        yield
+        return
+    sched, pp = rt.sched, rt.pp
+    with sched._cv:
+        sched.computing += 1
+        pp.quiet = True
+    try:
+        yield
+    finally:
+        with sched._cv:
+            sched.computing -= 1
+            pp.quiet = sched.computing > 0
 
 
 def finalize(timeout=None):

@@ -78,6 +78,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._helpers = 0       # threads polling in help_wait (approximate; only a hint)
         self._sleeping = False  # the progress thread is in a timed wait
+        self.computing = 0      # compute phases open (``computing``): poll gently
         self._threads = []
         self.tasks_run = 0
 
@@ -179,7 +180,10 @@ class Scheduler:
             if did:
                 backoff.reset()
                 continue
-            d = backoff.delay(self._pending())
+            pending = self._pending()
+            if self.computing and pending:
+                pending = "send"  # leave the core to the computation: short sleeps
+            d = backoff.delay(pending)
             if d == 0.0:
                 os.sched_yield()
             else:

@@ -24,6 +24,8 @@ class Parcelport:
     name = "base"
     #: True when the transport needs a launcher (several localities).
     distributed = False
+    #: True while the program computes (``runtime.computing``): poll without spinning.
+    quiet = False
 
     def __init__(self, runtime, **options):
         self.runtime = runtime

@@ -10,7 +10,8 @@ returned (zero-copy receive; buffer-mode Isend/Irecv only, nothing pickled).
 Chunks of at least ``pool_min_bytes`` are received into arrays from a RecvPool (warm pages,
 recycled once the program drops them) instead of fresh ``allocate()`` arrays; smaller ones
 into ``decode_header(frame0).allocate()``.  While a large receive is in flight it is polled
-back to back for up to ``spin_s`` (MPI moves large messages only while polled).
+back to back for up to ``spin_s`` (MPI moves large messages only while polled), except
+while the program computes (``quiet``, see ``runtime.computing``).
 
 Tags: each parcel takes a fresh range of follow-up tags from a per-destination counter in
 ``[2, MPI.TAG_UB]`` that wraps around; a range is not reused while its sends are in flight,
@@ -490,7 +491,8 @@ class MpiParcelport(Parcelport):
         spin_bytes, spin_s = self.spin_bytes, self.spin_s
         for r in list(self._recvs):
             done = Testall(r.reqs)
-            if not done and r.hdr is not None and spin_bytes and r.nbytes >= spin_bytes:
+            if (not done and r.hdr is not None and spin_bytes and r.nbytes >= spin_bytes
+                    and not self.quiet):
                 # a large transfer in flight: MPI moves it only while polled, so poll it
                 # back to back for a bounded time (the GIL is released in each call)
                 deadline = time.monotonic() + spin_s

@@ -130,3 +130,21 @@ def test_wait_in_worker_helps_instead_of_deadlocking():
             return runtime.async_(leaf, 0, x).get(10) * 2
 
         assert runtime.async_(parent, 0, 1).get(10) == 4
+
+
+@runtime.action(name="tests.futures.double")
+def _double(x):
+    return 2 * x
+
+
+def test_computing_phase_quiets_the_progress_thread_and_nests():
+    with runtime.computing():                  # no runtime: a no-op
+        pass
+    with runtime.init(parcelport="local", threads=1) as rt:
+        assert rt.sched.computing == 0 and not rt.pp.quiet
+        with runtime.computing():
+            with runtime.computing():
+                assert rt.sched.computing == 2 and rt.pp.quiet
+            assert rt.sched.computing == 1 and rt.pp.quiet
+            assert runtime.async_(_double, 0, 21).get(5) == 42   # work still flows
+        assert rt.sched.computing == 0 and not rt.pp.quiet
