@@ -98,25 +98,28 @@ class RmaPool:
         self.allocations = self.failures = self.growths = 0
 
     # ---- allocation --------------------------------------------------------------------
-    def empty(self, shape, dtype=np.uint8):
-        """Return an uninitialised C-contiguous array of ``shape``/``dtype`` in pool memory."""
+    def empty(self, shape, dtype=np.uint8, segment=True):
+        """Return an uninitialised C-contiguous array of ``shape``/``dtype`` in pool memory
+        (``segment=False``: in the arena only, else PoolExhausted)."""
         dtype = np.dtype(dtype)
         shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
         count = 1
         for s in shape:
             count *= s
         nbytes = count * dtype.itemsize
-        mem, off, token = self._take(max(nbytes, 1))
+        mem, off, token = self._take(max(nbytes, 1), segment)
         holder = (ctypes.c_char * max(nbytes, 1)).from_buffer(mem, off)
         weakref.finalize(holder, self._returned.append, token)
         return np.frombuffer(holder, dtype, count).reshape(shape)
 
-    def _take(self, nbytes):
+    def _take(self, nbytes, segment=True):
         with self._lock:
             self._drain()
             cls = _size_class(nbytes)
             got = self._take_class(cls) if cls else self._take_run(-(-nbytes // SLAB))
             if got is None:
+                if not segment:
+                    self._exhausted(nbytes, "arena full")
                 got = self._take_segment(nbytes)
             cap = got[2][-1]
             self.in_use += cap

@@ -19,18 +19,31 @@ gets need no target-side synchronisation.  Chunks already in registered memory
 (RmaVector, rma_object, or any view of pool memory) travel by their key.  Other pointer
 chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
 caller's buffer to its dynamic window until the acknowledgement (refcounted, so one
-buffer in several parcels is attached once; a buffer partly overlapping an attached one
-is copied instead); ``"copy"`` copies it into a pool block (attaching when the pool is
+buffer in several parcels is attached once; a buffer sharing a page with an attached one
+is copied instead: Open MPI's regions are whole pages, see ``_attach``); ``"copy"`` copies it into a pool block (attaching when the pool is
 full).  Without dynamic-window support (its creation fails) ``"copy"`` is used; a chunk
 that can be neither attached nor copied sends its parcel the two-sided way.
 
-Attach limit.  Open MPI takes at most ``osc_rdma_max_attach`` regions on one dynamic
-window (32 in 4.1, 64 in 5.0; osc/ucx 32) and MPICH has no limit; past it
-``MPI_Win_attach`` fails with MPI_ERR_RMA_ATTACH and the window is left unusable (Open MPI
-5.0.11: the next ``MPI_Win_detach`` hangs).  So the limit is probed at start, on a scratch
-window (``probe_attach_limit``, reported as ``attach_limit`` in ``rma_stats()``), and never
-reached: past it a buffer is copied into the pool instead (``attach_fallbacks``) and the
-pool unmaps cached segments or refuses to grow (``RmaPool(max_segments=)``).
+Open MPI.  Its osc/rdma component (Open MPI 4.1 and 5.0, the one that serves dynamic
+windows on a node) is not safe for this design, in two ways.  (1) A get from a peer on
+the same node reads the target's table of attached regions straight from shared memory,
+without the lock and the "table in flux" check that remote peers use, while an attach or
+detach on the target rewrites that table in place (``memmove``): a get that runs while its
+target attaches or detaches anything on that window fails with MPI_ERR_RMA_RANGE ("invalid
+RMA address range").  This ended ``sedov.yaml --max-level 3`` (4 ranks, Open MPI 5.0.11)
+in the checkpoint gather at step 50; level 2 sends fewer chunks and happened to miss it.
+(2) One window takes at most ``osc_rdma_max_attach`` regions (32 in 4.1, 64 in 5.0); past
+it ``MPI_Win_attach`` fails with MPI_ERR_RMA_ATTACH and the window is unusable (the next
+``MPI_Win_detach`` hangs).  So under Open MPI (``dynamic=None``, the default) there are no
+dynamic windows: every unregistered buffer is copied into the arena (``register`` becomes
+``"copy"``; ``rma_stats()['dynamic_off']`` says why), pool growth segments are plain
+memory, and a chunk that fits nowhere registered sends its parcel two-sided
+(``two_sided``).  With ``dynamic=True`` (or under MPICH) the limit of (2) is probed at
+start on a scratch window (``probe_attach_limit``, ``attach_limit`` in ``rma_stats()``) and
+never reached: past it buffers are copied (``attach_fallbacks``) and the pool unmaps
+cached segments or refuses to grow (``RmaPool(max_segments=)``).  Attached regions never
+share a page, since osc/rdma widens regions to whole pages and a detach removes the first
+region holding the address it is given.
 
 Measured with MPICH 5 on one node: a get from the arena is a shared-memory copy, the same
 single memcpy by the receiver that MPI's own large two-sided messages cost, so the
@@ -45,6 +58,7 @@ Timeouts: a get not complete after ``get_timeout`` s, or an acknowledgement not 
 """
 import collections
 import itertools
+import mmap
 import struct
 import sys
 import threading
@@ -71,6 +85,7 @@ _RMAHDR = struct.Struct("<QI4x")  # parcel id, number of keys
 _KEY = struct.Struct("<qqq")      # window id, displacement, nbytes
 _U64 = struct.Struct("<Q")
 ACK_BATCH = 64                    # parcel ids in one acknowledgement message at most
+_PAGE = mmap.PAGESIZE
 
 
 class _Unregistered(Exception):
@@ -85,7 +100,6 @@ def probe_attach_limit(MPI, comm, create, cap=PROBE_CAP):
     one (Open MPI's ``osc_rdma_max_attach``; MPICH has no limit) and frees the window:
     past a refusal Open MPI's window is unusable, so the real windows must never see one.
     """
-    import mmap
     page = mmap.PAGESIZE
     mem = mmap.mmap(-1, page * cap)
     a = np.frombuffer(mem, np.uint8)
@@ -131,12 +145,13 @@ class RmaParcelport(MpiParcelport):
     ``"copy"``, see the module docstring), ``ack_timeout`` / ``get_timeout`` (seconds),
     ``ack_slots`` (pre-posted acknowledgement receives, 16), ``attach_limit`` (regions
     attached at once per dynamic window at most; None, the default: what the library takes,
-    probed at start).
+    probed at start), ``dynamic`` (use dynamic windows: on-the-fly attach and registered
+    pool growth; None, the default: yes except under Open MPI, see the module docstring).
     """
 
     def __init__(self, runtime, arena_bytes=64 << 20, pool_grow=True, pool_max_bytes=1 << 30,
                  pool_cache_bytes=256 << 20, register="attach", ack_timeout=None, get_timeout=None,
-                 ack_slots=16, attach_limit=None, **options):
+                 ack_slots=16, attach_limit=None, dynamic=None, **options):
         super().__init__(runtime, **options)
         if register not in ("attach", "copy"):
             raise ValueError("rma parcelport: register must be 'attach' or 'copy', "
@@ -150,6 +165,7 @@ class RmaParcelport(MpiParcelport):
         self.get_timeout = t if get_timeout is None else float(get_timeout)
         self.nacks = int(ack_slots)
         self._attach_limit_opt = None if attach_limit is None else int(attach_limit)
+        self._dynamic_opt = None if dynamic is None else bool(dynamic)
         self.attach_limit = None
         self._ids = itertools.count(1)
         self._await = {}      # parcel id -> _Send, oldest first
@@ -167,13 +183,21 @@ class RmaParcelport(MpiParcelport):
         super().start()
         MPI, comm = self.MPI, self.comm
         self.win = MPI.Win.Allocate(self.arena_bytes, 1, comm=comm)
+        self.library = MPI.Get_library_version().strip().splitlines()[0]
+        self.dynamic_off = None  # why there are no dynamic windows, if there are none
+        if self._dynamic_opt is None and self.library.startswith("Open MPI"):
+            self.dynamic_off = "Open MPI: gets race with attach/detach on the target (module doc)"
+        elif self._dynamic_opt is False:
+            self.dynamic_off = "dynamic=False"
         # two dynamic windows, so that growth segments and on-the-fly attachments each have
         # the library's whole attach limit (Open MPI: 32 or 64 regions per window)
-        try:
-            self.dyn = self._create_dynamic()
-            self.att = self._create_dynamic()
-        except MPI.Exception:
-            self.dyn = self.att = None
+        self.dyn = self.att = None
+        if self.dynamic_off is None:
+            try:
+                self.dyn = self._create_dynamic()
+                self.att = self._create_dynamic()
+            except MPI.Exception as e:
+                self.dynamic_off = f"MPI_Win_create_dynamic failed: {e}"
         if self.dyn is not None:
             limit = probe_attach_limit(MPI, comm, self._create_dynamic)
             opt = self._attach_limit_opt
@@ -185,14 +209,16 @@ class RmaParcelport(MpiParcelport):
             self.dyn.Lock_all(MPI.MODE_NOCHECK)
             self.att.Lock_all(MPI.MODE_NOCHECK)
         self.wins = {ARENA: self.win, DYNAMIC: self.dyn, ATTACHED: self.att}
-        grow = self.pool_grow and self.dyn is not None
+        # without dynamic windows growth segments are plain memory, registered on the fly
+        # (copied into the arena) when sent, as any other buffer
+        reg = self.dyn is not None
         self.rma_pool = RmaPool(self.win.tomemory() if self.arena_bytes else None,
-                                arena_bytes=self.arena_bytes, grow=grow,
+                                arena_bytes=self.arena_bytes, grow=self.pool_grow,
                                 max_bytes=self.pool_max_bytes,
                                 window=ARENA if self.arena_bytes else _pool.UNREGISTERED,
-                                attach=self.dyn.Attach if grow else None,
-                                detach=self.dyn.Detach if grow else None, rank=self.rank,
-                                cache_bytes=self.pool_cache_bytes,
+                                attach=self.dyn.Attach if reg else None,
+                                detach=self.dyn.Detach if reg else None, rank=self.rank,
+                                cache_bytes=self.pool_cache_bytes if reg else 0,
                                 max_segments=self.attach_limit)
         self._old_pool = _pool.set_default_pool(self.rma_pool)
         self._ack_slots = []
@@ -248,19 +274,25 @@ class RmaParcelport(MpiParcelport):
         into the pool; ``gets``: chunks fetched; ``pool_fallbacks``: RMA chunks received
         into plain memory because the pool was full; ``attach_fallbacks``: chunks copied
         into the pool because ``attach_limit`` regions were attached (or the library refused
-        one: ``attach_failures``); ``two_sided``: parcels with chunks sent the mpi
+        one: ``attach_failures``) or because they share a page with an attached region
+        (``page_fallbacks``, see ``_attach``); ``two_sided``: parcels with chunks sent the mpi
         parcelport's way because a chunk could be neither attached nor copied;
-        ``attach_limit``: regions per dynamic window (None: no limit found); ``attached``:
+        ``attach_limit``: regions per dynamic window (None: no limit found);
+        ``dynamic_windows`` / ``dynamic_off``: whether they are used, else why not;
+        ``attached``:
         regions attached on the fly now; ``pool``: ``RmaPool.stats()``.
         """
         with self._reg_lock:
             d = dict(self._counts)
             d["attached"] = len(self._attached)
         for k in ("registered_bytes", "attached_bytes", "copied_bytes", "gets", "pool_fallbacks",
-                  "attach_fallbacks", "attach_failures", "two_sided"):
+                  "attach_fallbacks", "page_fallbacks", "attach_failures", "two_sided"):
             d.setdefault(k, 0)
         d["register"] = self.register
         d["attach_limit"] = self.attach_limit
+        d["dynamic_windows"] = self.dyn is not None
+        d["dynamic_off"] = self.dynamic_off
+        d["mpi_library"] = self.library
         d["pool"] = self.rma_pool.stats()
         return d
 
@@ -313,7 +345,7 @@ class RmaParcelport(MpiParcelport):
                 self._count("attached_bytes", n)
                 return (ATTACHED, addr, n)
         try:
-            blk = self.rma_pool.empty(n)
+            blk = self.rma_pool.empty(n, segment=self.dyn is not None)
         except PoolExhausted:
             key = self._attach(v, addr, n) if self.dyn is not None else None
             if key is None:
@@ -322,9 +354,8 @@ class RmaParcelport(MpiParcelport):
             self._count("attached_bytes", n)
             return (ATTACHED, addr, n)
         hit = self.rma_pool.lookup(blk.__array_interface__["data"][0], n)
-        if hit is None:  # no arena and no dynamic window: nothing is registered
-            raise RuntimeError("rma parcelport: no registered memory to send from "
-                               "(arena_bytes=0 and no dynamic window)")
+        if hit is None:  # arena full and growth unregistered (no dynamic windows)
+            raise _Unregistered
         blk[:] = v
         regs.append(blk)
         self._count("copied_bytes", n)
@@ -332,15 +363,24 @@ class RmaParcelport(MpiParcelport):
 
     def _attach(self, v, addr, n):
         """Attach [addr, addr+n) to the attachment window (or count a use of a region holding
-        it); return the region, or None if it partly overlaps one (Open MPI refuses those)
-        or ``attach_limit`` regions are attached."""
+        it); return the region, or None if it shares a page with another region or
+        ``attach_limit`` regions are attached.
+
+        Whole pages: Open MPI (osc/rdma) widens every region to page boundaries, and a
+        detach removes the first region holding the base address it is given, which may be
+        a neighbour sharing that page; the neighbour's later gets then fail with
+        MPI_ERR_RMA_RANGE.  So regions attached at once never share a page.
+        """
+        lo, hi = addr & -_PAGE, -(-(addr + n) // _PAGE) * _PAGE
         with self._reg_lock:
             for (a, m), ent in self._attached.items():
                 if a <= addr and addr + n <= a + m:
                     ent[0] += 1
                     return (a, m)
-                if a < addr + n and addr < a + m:
-                    return None  # partial overlap: copy instead
+            for ent in self._attached.values():
+                if ent[2] < hi and lo < ent[3]:
+                    self._counts["page_fallbacks"] += 1
+                    return None  # shares a page with an attached region: copy instead
             limit = self.attach_limit
             if limit is not None and len(self._attached) >= limit:
                 self._counts["attach_fallbacks"] += 1
@@ -351,7 +391,7 @@ class RmaParcelport(MpiParcelport):
                 self.attach_limit = len(self._attached)
                 self._counts["attach_failures"] += 1
                 return None
-            self._attached[(addr, n)] = [1, v]
+            self._attached[(addr, n)] = [1, v, lo, hi]
             return (addr, n)
 
     def _release(self, regs):

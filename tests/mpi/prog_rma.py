@@ -1,13 +1,17 @@
 """RMA parcelport and RmaVector checks in one MPI program; run by tests/mpi/test_rma_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|noack
+Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|nodynamic|noack
 Every check prints ``CHECK <name> ok`` on each rank; a failure aborts the job naming the
 locality.  Ring neighbours, so any rank count works (one rank: calls are local).
 ``limited``: ``attach`` with dynamic windows that behave as Open MPI's do (at most LIMIT
 regions attached at once; an attach past it fails and a later detach is an error, where
-Open MPI hangs), so that MPICH runs check that the parcelport never asks for more.
+Open MPI hangs; regions are whole pages, and two sharing a page are an error, where Open
+MPI's detach may remove the wrong one), so that MPICH runs check that the parcelport
+never asks for either.  ``nodynamic``: no dynamic windows (the default under Open MPI):
+everything unregistered is copied into the arena, growth segments are plain memory.
 """
 import gc
+import mmap
 import sys
 import threading
 
@@ -17,23 +21,39 @@ import runtime
 from runtime.memory import ARENA, PoolExhausted, RmaObject, RmaVector, default_pool, rma_object
 from runtime.serialization import SerializeBuffer
 
+from runtime.parcelport.mpi import _mpi
 from runtime.parcelport.rma import RmaParcelport
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "attach"
-OPTIONS = dict(register="attach" if MODE == "limited" else MODE, arena_bytes=2 << 20,
+OPTIONS = dict(register="copy" if MODE == "copy" else "attach", arena_bytes=2 << 20,
                pool_max_bytes=8 << 20, max_message=1 << 16)
+OPEN_MPI = _mpi().Get_library_version().startswith("Open MPI")
+if MODE == "limited" and not OPEN_MPI:
+    OPTIONS["dynamic"] = True   # under Open MPI the default (no dynamic windows) stays
+elif MODE == "nodynamic":
+    OPTIONS["dynamic"] = False
 T = 60
 LIMIT = 6
 _windows = []
 
 
+PAGE = mmap.PAGESIZE
+
+
+def _pages(buf):
+    a = np.frombuffer(buf, np.uint8)
+    addr = a.__array_interface__["data"][0]
+    return addr & -PAGE, -(-(addr + a.nbytes) // PAGE) * PAGE
+
+
 class LimitedWindow:
-    """A dynamic window that takes at most LIMIT attached regions, as Open MPI's (osc/rdma)."""
+    """A dynamic window as Open MPI's (osc/rdma): at most LIMIT regions, whole pages."""
 
     def __init__(self, win, MPI):
         self._w, self._MPI = win, MPI
         self.n = self.most = 0
         self.refused = False
+        self.pages = {}  # (lo, hi) of the attached regions -> count
         self._lock = threading.Lock()
 
     def Attach(self, buf):
@@ -41,7 +61,11 @@ class LimitedWindow:
             if self.n >= LIMIT:
                 self.refused = True
                 raise self._MPI.Exception(self._MPI.ERR_RMA_ATTACH)
+            lo, hi = _pages(buf)
+            assert not any(a < hi and lo < b for a, b in self.pages), \
+                "two attached regions share a page (Open MPI's detach may remove the wrong one)"
             self._w.Attach(buf)
+            self.pages[(lo, hi)] = 1
             self.n += 1
             self.most = max(self.most, self.n)
 
@@ -49,6 +73,7 @@ class LimitedWindow:
         with self._lock:
             assert not self.refused, "detach on a window that refused an attach (Open MPI hangs)"
             self._w.Detach(buf)
+            del self.pages[_pages(buf)]
             self.n -= 1
 
     def __getattr__(self, name):
@@ -81,6 +106,11 @@ def total(x):
     else:
         a = x.array if isinstance(x, (SerializeBuffer, RmaVector)) else np.asarray(x)
     return float(a.sum()), type(x).__name__
+
+
+@runtime.action
+def sums(*xs):
+    return [float(np.asarray(x).sum()) for x in xs]
 
 
 _held = []
@@ -118,8 +148,11 @@ def check_roundtrip(nb, remote):
     assert isinstance(back, RmaVector)
     assert np.array_equal(back.array, 2 * np.arange(100_000)), back[:4]
     if remote:  # distinct copies: the caller's is untouched, the reply is in a new block
-        assert arrived_registered, "the receiver's RmaVector is not from its pool"
-        assert back.registered and not back.shares_memory(v)
+        # without dynamic windows a block past the arena is pool memory, not registered
+        dyn = rma_stats()["dynamic_windows"]
+        assert arrived_registered or not dyn, "the receiver's RmaVector is not from its pool"
+        assert (back.registered or not dyn) and not back.shares_memory(v)
+        assert default_pool().owns(back.array.__array_interface__["data"][0])
         assert np.array_equal(v.array, np.arange(100_000)), "receiver's change reached the sender"
     else:       # a local call passes the same vector
         assert back.shares_memory(v) and v[1] == 2.0
@@ -143,8 +176,10 @@ def check_async_cb(nb, remote):
     st = rma_stats()
     if remote:
         assert st["registered_bytes"] > 0, st
-        assert (st["attached_bytes"] if OPTIONS["register"] == "attach" else st["copied_bytes"]) > 0, st
-        assert st["attached_bytes"] == 0 or OPTIONS["register"] == "attach", st
+        moved = st["attached_bytes"] if st["register"] == "attach" else st["copied_bytes"]
+        # without dynamic windows a buffer that does not fit the arena goes two-sided
+        assert moved > 0 or (not st["dynamic_windows"] and st["two_sided"] > 0), st
+        assert st["attached_bytes"] == 0 or st["register"] == "attach", st
     ok("async_cb")
 
 
@@ -222,12 +257,22 @@ def check_attach_limit(nb, remote):
     for t in ts:
         t.join(T)
     assert not errors, errors
+    # byte-disjoint views sharing pages, in one parcel: attached one per page at most
+    b = np.arange(40_000, dtype=np.uint8)
+    cuts = [0, 5000, 9100, 20_000, 24_100, 40_000]  # all chunks; at most one cut page-aligned
+    views = [b[lo:hi] for lo, hi in zip(cuts, cuts[1:])]
+    assert runtime.async_(sums, nb, *views).get(T) == [float(v.sum()) for v in views]
     st = rma_stats()
+    if remote and st["register"] == "attach":
+        assert st["page_fallbacks"] >= 2, st
     limit = st["attach_limit"]
     assert st["attach_failures"] == 0, st
     if limit is not None:
         assert st["pool"]["max_segments"] == limit, st
-    if MODE == "limited":
+    if MODE == "nodynamic" or (OPEN_MPI and "dynamic" not in OPTIONS):
+        assert not st["dynamic_windows"] and st["register"] == "copy" and st["dynamic_off"], st
+        assert st["attached_bytes"] == 0 and limit is None, st
+    if MODE == "limited" and not OPEN_MPI:
         assert limit == LIMIT, st
         pool_win, att_win, probes = _windows[0], _windows[1], _windows[2:]
         assert all(w.refused for w in probes), "the probe did not find the limit"

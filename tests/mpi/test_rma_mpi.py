@@ -10,7 +10,8 @@ pytestmark = pytest.mark.mpi
 
 
 @pytest.mark.parametrize("nprocs,mode", [(1, "attach"), (2, "attach"), (4, "attach"), (2, "copy"),
-                                          (2, "limited"), (4, "limited")])
+                                          (2, "limited"), (4, "limited"), (2, "nodynamic"),
+                                          (4, "nodynamic")])
 def test_rma_program(run_mpi, nprocs, mode):
     res = run_mpi(HERE / "prog_rma.py", nprocs, [mode], timeout=90)
     for check in CHECKS:

@@ -122,6 +122,18 @@ def test_segments_stay_under_the_attach_limit():
     assert p.close() == 0 and not w.regions
 
 
+def test_arena_only_blocks():
+    """segment=False: a block from the arena or PoolExhausted, never a growth segment."""
+    p = RmaPool(arena_bytes=2 * SLAB, grow=True)
+    a = p.empty(SLAB, segment=False)
+    with pytest.raises(PoolExhausted, match="arena full"):
+        p.empty(2 * SLAB, segment=False)
+    b = p.empty(2 * SLAB)  # the same request may grow
+    assert p.stats()["segments"] == 1 and p.owns(a.__array_interface__["data"][0])
+    del a, b
+    assert _settle(p)["bytes_in_use"] == 0
+
+
 def test_refused_attach_is_pool_exhaustion():
     """A library that refuses a segment (below max_segments): PoolExhausted, nothing leaked."""
     w = _Window(1)
