@@ -183,7 +183,7 @@ class RmaParcelport(MpiParcelport):
         super().start()
         MPI, comm = self.MPI, self.comm
         self.win = MPI.Win.Allocate(self.arena_bytes, 1, comm=comm)
-        self.library = MPI.Get_library_version().strip().splitlines()[0]
+        self.library = MPI.Get_library_version().strip("\x00 \n").splitlines()[0]
         self.dynamic_off = None  # why there are no dynamic windows, if there are none
         if self._dynamic_opt is None and self.library.startswith("Open MPI"):
             self.dynamic_off = "Open MPI: gets race with attach/detach on the target (module doc)"
