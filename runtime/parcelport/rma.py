@@ -24,26 +24,27 @@ is copied instead: Open MPI's regions are whole pages, see ``_attach``); ``"copy
 full).  Without dynamic-window support (its creation fails) ``"copy"`` is used; a chunk
 that can be neither attached nor copied sends its parcel the two-sided way.
 
-Open MPI.  Its osc/rdma component (Open MPI 4.1 and 5.0, the one that serves dynamic
-windows on a node) is not safe for this design, in two ways.  (1) A get from a peer on
-the same node reads the target's table of attached regions straight from shared memory,
-without the lock and the "table in flux" check that remote peers use, while an attach or
-detach on the target rewrites that table in place (``memmove``): a get that runs while its
-target attaches or detaches anything on that window fails with MPI_ERR_RMA_RANGE ("invalid
-RMA address range").  This ended ``sedov.yaml --max-level 3`` (4 ranks, Open MPI 5.0.11)
-in the checkpoint gather at step 50; level 2 sends fewer chunks and happened to miss it.
-(2) One window takes at most ``osc_rdma_max_attach`` regions (32 in 4.1, 64 in 5.0); past
-it ``MPI_Win_attach`` fails with MPI_ERR_RMA_ATTACH and the window is unusable (the next
-``MPI_Win_detach`` hangs).  So under Open MPI (``dynamic=None``, the default) there are no
-dynamic windows: every unregistered buffer is copied into the arena (``register`` becomes
-``"copy"``; ``rma_stats()['dynamic_off']`` says why), pool growth segments are plain
-memory, and a chunk that fits nowhere registered sends its parcel two-sided
-(``two_sided``).  With ``dynamic=True`` (or under MPICH) the limit of (2) is probed at
-start on a scratch window (``probe_attach_limit``, ``attach_limit`` in ``rma_stats()``) and
-never reached: past it buffers are copied (``attach_fallbacks``) and the pool unmaps
-cached segments or refuses to grow (``RmaPool(max_segments=)``).  Attached regions never
-share a page, since osc/rdma widens regions to whole pages and a detach removes the first
-region holding the address it is given.
+Open MPI.  Dynamic windows there (osc/rdma; Open MPI 4.1 and 5.0) broke this design in
+two ways.  (1) One window takes at most ``osc_rdma_max_attach`` regions (32 in 4.1, 64 in
+5.0; MPICH: no limit); past it ``MPI_Win_attach`` fails with MPI_ERR_RMA_ATTACH ("Could
+not attach RMA segment") and the window is unusable (5.0.11: the next ``MPI_Win_detach``
+hangs).  Four ranks sending from four threads reached it.  (2) ``sedov.yaml --max-level 3``
+on 4 ranks (Open MPI 5.0.11) died in the checkpoint gather at step 50 with
+MPI_ERR_RMA_RANGE ("invalid RMA address range") from ``MPI_Rget`` on the dynamic window,
+before any attach failed.  Osc/rdma widens regions to whole pages and keeps them in one
+sorted table that a same-node origin searches without the table's lock while attach and
+detach rewrite it in place; a small test of either (regions sharing a page, attach/detach
+racing gets) did not reproduce it, so the mechanism is not pinned down.  Hence, under
+Open MPI by default (``dynamic=None``) there are no dynamic windows: every unregistered
+buffer is copied into the arena (``register`` becomes ``"copy"``;
+``rma_stats()['dynamic_off']`` says why), pool growth segments are plain memory, and a
+chunk that fits nowhere registered sends its parcel two-sided (``two_sided``).  With
+``dynamic=True`` (and always under MPICH) the limit is probed at start on a scratch window
+(``probe_attach_limit``, ``attach_limit`` in ``rma_stats()``) and never reached (buffers
+past it are copied, ``attach_fallbacks``; the pool unmaps cached segments or refuses to
+grow, ``RmaPool(max_segments=)``); growth segments and attachments use separate windows;
+attached regions never share a page (``page_fallbacks``).  So configured, the sedov run
+above and the rma tests pass under Open MPI 5.0.11 with dynamic windows too.
 
 Measured with MPICH 5 on one node: a get from the arena is a shared-memory copy, the same
 single memcpy by the receiver that MPI's own large two-sided messages cost, so the
@@ -186,7 +187,7 @@ class RmaParcelport(MpiParcelport):
         self.library = MPI.Get_library_version().strip("\x00 \n").splitlines()[0]
         self.dynamic_off = None  # why there are no dynamic windows, if there are none
         if self._dynamic_opt is None and self.library.startswith("Open MPI"):
-            self.dynamic_off = "Open MPI: gets race with attach/detach on the target (module doc)"
+            self.dynamic_off = "Open MPI: dynamic windows off by default (module docstring)"
         elif self._dynamic_opt is False:
             self.dynamic_off = "dynamic=False"
         # two dynamic windows, so that growth segments and on-the-fly attachments each have
