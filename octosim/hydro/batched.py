@@ -6,9 +6,9 @@ function loops over the leaves in order and calls the per-block kernels of this 
 (``compute_fluxes_work``, ``rk_stage``, ``dual_energy_sync``, ``max_signal_speed``,
 ``apply_floors``) unchanged, so results are bitwise those of a Python loop over blocks.
 
-Numba's cache of this module does not notice edits to the kernels it calls; the stale cache
-is dropped at import when any source of ``octosim/hydro`` is newer than it (see
-``_drop_stale_cache``).
+Numba's cache of a kernel does not notice edits to the kernels it calls in other files (this
+module's, or ``fluxes.compute_fluxes_work`` calling ``reconstruct``); every cache index of
+``octosim/hydro`` older than its newest source is dropped at import (see ``_drop_stale_cache``).
 """
 import glob
 import math
@@ -25,9 +25,9 @@ KW = dict(cache=True, nogil=True, error_model="numpy")
 
 
 def _drop_stale_cache():
-    """Delete this module's numba index files when a hydro source is newer than them."""
+    """Delete the package's numba index files that are older than its newest source."""
     here = os.path.dirname(os.path.abspath(__file__))
-    index = glob.glob(os.path.join(here, "__pycache__", "batched.*.nbi"))
+    index = glob.glob(os.path.join(here, "__pycache__", "*.nbi"))
     if not index:
         return
     newest = max(os.path.getmtime(p) for p in glob.glob(os.path.join(here, "*.py")))

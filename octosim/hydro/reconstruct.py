@@ -6,8 +6,11 @@ Contact steepening and flattening (CW84 sec. 3) are not applied: flattening read
 four cells away, beyond the 3 ghost layers, and would make block faces depend on the
 decomposition.  PPM_EP: fourth-order interface values and the extremum-preserving
 limiter of Colella & Sekora 2008, JCP 227, 7069, eqs. (13)-(20) with C = 1.25, which keeps
-smooth extrema second order.  PLM: piecewise-linear with the MC (van Leer 1977) or minmod
-limiter.
+smooth extrema second order; for positive fields (all but the velocities) a cell whose
+edge state would fall below half the smallest average of its neighbourhood takes the CW84
+states instead (a positivity guard in the spirit of Zhang & Shu 2010, JCP 229, 3091, by
+fallback to the bounded scheme rather than by scaling).  PLM: piecewise-linear with the MC
+(van Leer 1977) or minmod limiter.
 
 Input and output are directional arrays ``A[f, m*T + t]`` (see ``eos.gather_dir``): ``m``
 the cell index along the sweep (ghosts included), ``t`` the transverse interior cell, so
@@ -17,7 +20,7 @@ receive lower/upper edge values of cells m = 2..Md-3 (cells -1..N of the interio
 """
 from numba import njit
 
-from octosim.fields import GHOST
+from octosim.fields import GHOST, SX
 
 KW = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -108,10 +111,15 @@ def _limit_curvature(d2, d2l, d2c, d2r, C):
 
 @njit(**KW)
 def ppm_ep_pencils(W, QM, QP, A, nv, Md, T):
-    """Fill edge states by PPM with the Colella & Sekora (2008) limiter.
+    """Fill edge states by PPM with the Colella & Sekora (2008) limiter, positivity-guarded.
 
     ``A`` (length >= Md*T) is scratch for the interface values of one field, the value
-    between cells m and m+1 stored at m.
+    between cells m and m+1 stored at m.  Fields other than the velocities are positive
+    (density, pressure, tracer, mass fractions): a cell whose edge state would fall below
+    half the smallest of its own and its neighbours' averages takes the CW84 edge states
+    instead (which lie within that range), so steep or rough profiles, e.g. a stellar
+    surface on a thin atmosphere, keep positive edge states while the small dips of smooth
+    minima are kept.
     """
     G = GHOST
     C = 1.25
@@ -121,6 +129,7 @@ def ppm_ep_pencils(W, QM, QP, A, nv, Md, T):
     c0 = (G - 1) * T
     n2 = (Md - 2 * G + 2) * T
     for f in range(nv):
+        guard = f < SX or f > SX + 2
         Wf = W[f]
         wm = Wf[0:]
         w0 = Wf[T:]
@@ -166,8 +175,34 @@ def ppm_ep_pencils(W, QM, QP, A, nv, Md, T):
             # monotone cells: CW84 overshoot correction
             mL = a0 - 2.0 * dr if abs(dl) >= 2.0 * abs(dr) else aL
             mR = a0 - 2.0 * dl if abs(dr) >= 2.0 * abs(dl) else aR
-            qm[i] = eL if extremum else mL
-            qp[i] = eR if extremum else mR
+            bL = eL if extremum else mL
+            bR = eR if extremum else mR
+            # positivity: no edge state below half the smallest neighbouring average
+            lo = min(a0, min(am1, ap1))
+            lo -= 0.5 * abs(lo)
+            if guard and min(bL, bR) < lo:
+                bL, bR = _cw84_edges(wmm[i], am1, a0, ap1, wpp[i])
+            qm[i] = bL
+            qp[i] = bR
+
+
+@njit(**KW)
+def _cw84_edges(am2, am1, a0, ap1, ap2):
+    """Return the CW84 edge states (eqs. 1.6-1.10, MC slopes) of the cell holding ``a0``."""
+    sixth = 1.0 / 6.0
+    sm = mc_slope(am2, am1, a0)
+    s0 = mc_slope(am1, a0, ap1)
+    sp = mc_slope(a0, ap1, ap2)
+    aL = 0.5 * (am1 + a0) + (sm - s0) * sixth
+    aR = 0.5 * (a0 + ap1) + (s0 - sp) * sixth
+    da = aR - aL
+    h = da * (a0 - 0.5 * (aL + aR))
+    q = da * da * sixth
+    if (aR - a0) * (a0 - aL) <= 0.0:
+        return a0, a0
+    bL = 3.0 * a0 - 2.0 * aR if h > q else aL
+    bR = 3.0 * a0 - 2.0 * aL if -q > h else aR
+    return bL, bR
 
 
 @njit(**KW)
