@@ -46,13 +46,18 @@ grow, ``RmaPool(max_segments=)``); growth segments and attachments use separate 
 attached regions never share a page (``page_fallbacks``).  So configured, the sedov run
 above and the rma tests pass under Open MPI 5.0.11 with dynamic windows too.
 
-Measured with MPICH 5 on one node: a get from the arena is a shared-memory copy, the same
-single memcpy by the receiver that MPI's own large two-sided messages cost, so the
-parcelport is no faster than ``mpi`` there (only the rendezvous handshake is saved); a get
-from the dynamic window goes through active messages that need the target to poll, so a
-buffer attached on the fly moves several times slower than one from the pool.  On one
-node ``"copy"`` is the better choice for unregistered buffers; on an RDMA network
-``"attach"`` saves the copy.
+Where shared memory makes RMA no faster.  On one node MPI's shared-memory transport
+already moves a large two-sided message with a single copy by the receiver (the
+rendezvous hands over the address), and a get from the arena window is that same memcpy
+out of the shared segment: one read of the source, one write of the destination, bound
+by memory bandwidth either way, so the ``rma`` parcelport can at best match ``mpi`` there
+and saves only the rendezvous handshake, while it adds a header round and an
+acknowledgement per parcel.  Memory registered on the fly costs more than it saves: a
+copy into the pool is a second memcpy the two-sided path never makes, and a get from a
+dynamic window (MPICH) is emulated with active messages that the target must poll for,
+competing with its workers for the GIL, several times slower than a get from the arena.
+One-sided transfers pay off where a NIC reads registered memory with no CPU on either
+side (RDMA networks); on one node use RmaVector (no registration) or ``"copy"``.
 
 Timeouts: a get not complete after ``get_timeout`` s, or an acknowledgement not back after
 ``ack_timeout`` s (default: the runtime's timeout), is a fatal error naming the peer.
