@@ -1,6 +1,7 @@
 """Serialization benchmark in the spirit of the paper's Figure 3, baselines in the same run.
 
     python -m runtime.benchmarks.serialization [--json FILE] [--quick]
+    python -m runtime.benchmarks.serialization --ab [REPEATS]
 
 Payloads: (a) ``listing2``, the paper's Listing 2 call: a char, a double, 1,000,000 float32
 and a string; (b) ``record``, a mixed record under 20 KB (1000 int64 ids and 100 strings as
@@ -21,6 +22,11 @@ copied while encoding, archive size (all frames or buffers), and both as ratios 
 in band. Decoding reads
 the frames the encoder produced, so zero-copy decoders give arrays over the sender's memory
 (``shares_memory`` in the JSON says whether the decoded arrays share memory with the input).
+
+``--ab`` times payload (b) only, octosim against pickle5 (in band), encode and decode
+interleaved in one process: REPEATS rounds (default 300), each timing 10 calls of each of
+the four in a rotating order; minimum per call over the rounds, and the ratio of the
+totals (pickle5 / octosim: above 1, octosim is faster).
 
 JSON (``--json FILE``): ``{"meta": {...}, "results": [{"payload", "library", "encode_s",
 "decode_s", "total_s", "bytes_copied", "archive_bytes", "time_vs_pickle",
@@ -300,13 +306,50 @@ def run(quick=False, out=sys.stdout):
     return {"meta": meta, "results": results, "targets": checks}
 
 
+def ab(repeats=300, out=sys.stdout):
+    """Interleaved A/B of octosim and pickle5 on payload (b); return the per-call minima."""
+    obj = mixed_record()
+    frames = dumps_archive(obj).frames
+    data = pickle.dumps(obj, protocol=5)
+    fns = {"octosim encode": lambda: dumps_archive(obj).frames,
+           "octosim decode": lambda: loads(frames),
+           "pickle5 encode": lambda: pickle.dumps(obj, protocol=5),
+           "pickle5 decode": lambda: pickle.loads(data)}
+    for fn in fns.values():             # warm up (and, for octosim, the structure plan)
+        for _ in range(3):
+            fn()
+    best = dict.fromkeys(fns, float("inf"))
+    names = list(fns)
+    clock = time.perf_counter
+    for r in range(repeats):
+        for name in names[r % 4:] + names[:r % 4]:
+            fn = fns[name]
+            t0 = clock()
+            for _ in range(10):
+                fn()
+            best[name] = min(best[name], (clock() - t0) / 10)
+    octo = best["octosim encode"] + best["octosim decode"]
+    pick = best["pickle5 encode"] + best["pickle5 decode"]
+    for name, t in best.items():
+        print(f"{name:16s}{t * 1e6:9.2f} us", file=out)
+    print(f"{'octosim total':16s}{octo * 1e6:9.2f} us\n{'pickle5 total':16s}{pick * 1e6:9.2f} us\n"
+          f"pickle5 / octosim: {pick / octo:.3f} (octosim at {octo / pick:.3f}x pickle5's "
+          f"time), {repeats} interleaved rounds", file=out)
+    return best
+
+
 def main(argv=None):
     """Command line entry point."""
     p = argparse.ArgumentParser(prog="python -m runtime.benchmarks.serialization",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    p.add_argument("--ab", nargs="?", type=int, const=300, metavar="REPEATS",
+                   help="only an interleaved A/B of octosim and pickle5 on payload (b)")
     args = p.parse_args(argv)
+    if args.ab is not None:
+        ab(args.ab)
+        return 0
     report = run(quick=args.quick)
     if args.json:
         with open(args.json, "w") as f:

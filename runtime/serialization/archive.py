@@ -21,7 +21,7 @@ from . import lean
 from .registry import ENCODERS, encoder_for
 from .dtypes import dtype_spec
 from .wire import (CHUNK, FLOAT64S, HEADER, I64_MAX, I64_MIN, INT64S, MAGIC, MAX_KEYLEN,
-                   T_NDCHUNK, VERSION)
+                   MODE_KEYS, MODE_STRS, T_NDCHUNK, UINT32S, VERSION)
 
 DEFAULT_THRESHOLD = 4096
 _entries = {}    # (kind, dtype, shape) -> (chunk-table entry bytes, cast ok), keyless chunks
@@ -77,18 +77,24 @@ class OutputArchive:
     """Serialize values into index data plus pointer/RMA chunks; read ``frames`` at the end.
 
     Encoders append one tag per value to ``tags`` and its payload to ``ints``, ``floats``,
-    ``strs`` or ``raw`` (see ``wire``); ``raw`` is the bytearray that becomes frame 0.
+    ``strs`` or ``raw``, a container's item count to ``lens`` and a str-keyed dict's keys to
+    ``keys`` (see ``wire``); ``raw`` is the bytearray that becomes frame 0.
     """
 
-    __slots__ = ("raw", "tags", "ints", "floats", "strs", "threshold", "depth", "_chunks",
-                 "frames", "bytes_copied", "bytes_zero_copy")
+    __slots__ = ("raw", "tags", "ints", "floats", "strs", "lens", "keys", "threshold", "depth",
+                 "_chunks", "frames", "bytes_copied", "bytes_zero_copy", "puts")
 
     def __init__(self, threshold=None):
         self.raw = bytearray(HEADER.size)
-        self.tags = bytearray()
-        self.ints = []
-        self.floats = []
-        self.strs = []
+        self.tags = tags = bytearray()
+        self.ints = ints = []
+        self.floats = floats = []
+        self.strs = strs = []
+        self.lens = lens = []
+        self.keys = keys = []
+        # the column appenders, bound once: (tag, int, float, str, len, keys.extend)
+        self.puts = (tags.append, ints.append, floats.append, strs.append, lens.append,
+                     keys.extend)
         self.threshold = _threshold if threshold is None else _check_threshold(threshold)
         self.depth = 0
         self._chunks = []          # (kind, C-contiguous ndarray, key, copied)
@@ -153,26 +159,25 @@ class OutputArchive:
             return self
         buf = self.raw
         raw_nbytes = len(buf) - HEADER.size
-        buf += self.tags
-        ints, floats, strs = self.ints, self.floats, self.strs
+        ints, floats, lens, keys, strs = self.ints, self.floats, self.lens, self.keys, self.strs
         if ints:
             n = len(ints)
-            buf += (INT64S[n].pack(*ints) if n < len(INT64S)
-                    else np.fromiter(ints, "<i8", n).data)
+            buf += (INT64S[n].pack(*ints) if n < 65 else np.fromiter(ints, "<i8", n).data)
         if floats:
             n = len(floats)
-            buf += (FLOAT64S[n].pack(*floats) if n < len(FLOAT64S)
-                    else np.fromiter(floats, "<f8", n).data)
+            buf += (FLOAT64S[n].pack(*floats) if n < 65 else np.fromiter(floats, "<f8", n).data)
+        buf += self.tags
+        if lens:
+            n = len(lens)
+            buf += (UINT32S[n].pack(*lens) if n < 65 else np.fromiter(lens, "<u4", n).data)
         mode = 0
         start = len(buf)
-        if strs:
-            joined = "\x00".join(strs)
-            if joined.count("\x00") != len(strs) - 1:      # a string holds a NUL
-                mode = 1
-                buf += np.fromiter(map(len, strs), "<i8", len(strs)).data
-                joined = "".join(strs)
-            buf += joined.encode("utf-8", "surrogatepass")
-        str_nbytes = len(buf) - start
+        if keys and _put_strings(buf, keys):
+            mode = MODE_KEYS
+        key_nbytes = len(buf) - start
+        if strs and _put_strings(buf, strs):
+            mode |= MODE_STRS
+        str_nbytes = len(buf) - start - key_nbytes
         frames = [buf]
         copied = zero = 0
         entries = _entries
@@ -191,11 +196,23 @@ class OutputArchive:
             else:
                 zero += nbytes
         HEADER.pack_into(buf, 0, MAGIC, VERSION, mode, len(self._chunks), len(self.tags),
-                         len(ints), len(floats), len(strs), raw_nbytes, str_nbytes)
+                         len(ints), len(floats), len(lens), len(keys), len(strs), raw_nbytes,
+                         key_nbytes, str_nbytes)
         self.frames = frames
         self.bytes_copied = len(buf) + copied
         self.bytes_zero_copy = zero
         return self
+
+
+def _put_strings(buf, strs):
+    """Append a string column to ``buf``; return True if it needs lengths (mode 1)."""
+    cat = "".join(strs)
+    if "\x00" in cat:          # a string holds a NUL (memchr; str.count would walk it all)
+        buf += np.fromiter(map(len, strs), "<i8", len(strs)).data
+        buf += cat.encode("utf-8", "surrogatepass")
+        return True
+    buf += "\x00".join(strs).encode("utf-8", "surrogatepass")
+    return False
 
 
 # ---------------------------------------------------------------- one array, fast
@@ -214,8 +231,8 @@ def fast_frame0(dtype, shape):
     nbytes = dtype.itemsize
     for n in shape:
         nbytes *= n
-    return (HEADER.pack(MAGIC, VERSION, 0, 1, 1, 1, 0, 0, 0, 0) + bytes((T_NDCHUNK,))
-            + INT64S[1].pack(0) + CHUNK.pack(POINTER, len(shape), 0, nbytes)
+    return (HEADER.pack(MAGIC, VERSION, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)
+            + INT64S[1].pack(0) + bytes((T_NDCHUNK,)) + CHUNK.pack(POINTER, len(shape), 0, nbytes)
             + dtype_spec(dtype) + INT64S[len(shape)].pack(*shape)), nbytes
 
 

@@ -1,18 +1,22 @@
 """Encoders and decoders for Python builtins, with fast paths for the common cases.
 
-Each value is one tag plus its payload in a column (see ``wire``). Encoding handles the
-scalars inside containers inline, without a dispatch call per item; decoding reads a
-container's items by mapping its tags through per-message readers, a loop that runs in C.
+Each value is one tag plus its payload in a column (see ``wire``); a container's item
+count goes to the len column and a str-keyed dict's keys to the key column. Encoding
+handles the scalars, str-keyed dicts and lists inside containers inline, without a
+dispatch call per item; decoding reads a container's items by mapping its tags through
+per-message readers, a loop that runs in C (or by a structure plan, see ``decoder``).
 A list or tuple of at least ``HOM_MIN`` items all of exact type int (fitting int64) or
-float is packed as one block in the raw column; one of strings goes to the string column
-in one step. Large ``bytes``/``bytearray`` (at least the threshold) travel as pointer
-chunks; they decode to new ``bytes``/``bytearray`` objects (immutable types cannot wrap a
-buffer).
+float is packed as one block in the raw column (``T_HOM``, with ``container, kind, n``
+in the ints column); one of strings goes to the string column in one step and decodes
+as one slice of it. Large ``bytes``/``bytearray`` (at least the threshold) travel as
+pointer chunks; they decode to new ``bytes``/``bytearray`` objects (immutable types
+cannot wrap a buffer).
 """
 import sys
 from array import array
 from functools import partial
 from itertools import chain, islice, repeat
+from operator import length_hint
 try:
     from operator import call
 except ImportError:         # Python 3.10
@@ -30,6 +34,7 @@ from .wire import (H_F64, H_I64, H_STR, I64_MAX, I64_MIN, MAX_DEPTH, T_BIGINT, T
                    T_TRUE, T_TUPLE)
 
 HOM_MIN = 16
+_I8, _F8 = np.dtype("<i8"), np.dtype("<f8")
 _SWAP = sys.byteorder == "big"
 
 
@@ -86,31 +91,53 @@ def _enc_binary(ar, b):
         ar.raw += b
 
 
-def _enc_items(ar, items):
-    tag = ar.tags.append
-    put_str, put_int, put_float = ar.strs.append, ar.ints.append, ar.floats.append
-    encoders_get = ENCODERS.get
+def _enc_items(ar, items, depth):
+    """Append every value of ``items``, inside ``depth`` enclosing containers.
+
+    Scalars, str-keyed dicts and lists are handled inline (nested ones by recursion, no
+    call per item); anything else goes to its registered encoder, which sees
+    ``ar.depth == depth``.
+    """
+    if depth > MAX_DEPTH:
+        _too_deep()
+    tag, put_int, put_float, put_str, put_len, put_keys = ar.puts
     for x in items:
         t = type(x)
         if t is str:
             tag(T_STR)
             put_str(x)
-        elif t is int and I64_MIN <= x <= I64_MAX:
-            tag(T_INT)
-            put_int(x)
+        elif t is int:
+            if I64_MIN <= x <= I64_MAX:
+                tag(T_INT)
+                put_int(x)
+            else:
+                _enc_int(ar, x)
         elif t is float:
             tag(T_FLOAT)
             put_float(x)
+        elif t is dict:
+            n = len(x)
+            if list(map(type, x)).count(str) == n:      # str keys: to the key column
+                tag(T_SDICT)
+                put_len(n)
+                put_keys(x)
+                _enc_items(ar, x.values(), depth + 1)
+            else:
+                ar.depth = depth
+                _enc_dict(ar, x)
         elif x is None:
             tag(T_NONE)
         elif t is bool:
             tag(T_TRUE if x else T_FALSE)
-        elif t is dict:
-            _enc_dict(ar, x)
         elif t is list:
-            _enc_list(ar, x)
+            n = len(x)
+            if n < HOM_MIN or not _enc_hom(ar, x, 0):
+                tag(T_LIST)
+                put_len(n)
+                _enc_items(ar, x, depth + 1)
         else:
-            enc = encoders_get(t)
+            ar.depth = depth
+            enc = ENCODERS.get(t)
             if enc is None:
                 enc = encoder_for(t)
             enc(ar, x)
@@ -129,7 +156,7 @@ def _enc_hom(ar, seq, container):
         ar.strs += seq
     else:
         try:
-            block = np.fromiter(seq, "<i8" if t is int else "<f8", n)
+            block = np.fromiter(seq, _I8 if t is int else _F8, n)
         except OverflowError:
             return False
         kind = H_I64 if t is int else H_F64
@@ -144,12 +171,10 @@ def _enc_list(ar, obj):
     if n >= HOM_MIN and _enc_hom(ar, obj, 0):
         return
     ar.tags.append(T_LIST)
-    ar.ints.append(n)
-    depth = ar.depth = ar.depth + 1
-    if depth > MAX_DEPTH:
-        _too_deep()
-    _enc_items(ar, obj)
-    ar.depth = depth - 1
+    ar.lens.append(n)
+    depth = ar.depth
+    _enc_items(ar, obj, depth + 1)
+    ar.depth = depth
 
 
 def _enc_tuple(ar, obj):
@@ -157,40 +182,33 @@ def _enc_tuple(ar, obj):
     if n >= HOM_MIN and _enc_hom(ar, obj, 1):
         return
     ar.tags.append(T_TUPLE)
-    ar.ints.append(n)
-    depth = ar.depth = ar.depth + 1
-    if depth > MAX_DEPTH:
-        _too_deep()
-    _enc_items(ar, obj)
-    ar.depth = depth - 1
+    ar.lens.append(n)
+    depth = ar.depth
+    _enc_items(ar, obj, depth + 1)
+    ar.depth = depth
 
 
 def _enc_set(ar, obj):
     ar.tags.append(T_FROZENSET if type(obj) is frozenset else T_SET)
-    ar.ints.append(len(obj))
-    depth = ar.depth = ar.depth + 1
-    if depth > MAX_DEPTH:
-        _too_deep()
-    _enc_items(ar, obj)
-    ar.depth = depth - 1
+    ar.lens.append(len(obj))
+    depth = ar.depth
+    _enc_items(ar, obj, depth + 1)
+    ar.depth = depth
 
 
 def _enc_dict(ar, obj):
     n = len(obj)
-    keys = list(obj)
-    depth = ar.depth = ar.depth + 1
-    if depth > MAX_DEPTH:
-        _too_deep()
-    if list(map(type, keys)).count(str) == n:     # str keys: all to the string column
+    depth = ar.depth
+    if list(map(type, obj)).count(str) == n:     # str keys: to the key column
         ar.tags.append(T_SDICT)
-        ar.ints.append(n)
-        ar.strs += keys
-        _enc_items(ar, obj.values())
+        ar.lens.append(n)
+        ar.keys += obj
+        _enc_items(ar, obj.values(), depth + 1)
     else:
         ar.tags.append(T_DICT)
-        ar.ints.append(n)
-        _enc_items(ar, chain.from_iterable(obj.items()))
-    ar.depth = depth - 1
+        ar.lens.append(n)
+        _enc_items(ar, chain.from_iterable(obj.items()), depth + 1)
+    ar.depth = depth
 
 
 # ---------------------------------------------------------------- decoders
@@ -291,8 +309,8 @@ def _values(ia, n):
 
 
 def _dec_list(ia):
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
+    n = ia.next_len()
+    if n > ia.ntags:
         raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
     depth = ia.depth + 1
     if depth > MAX_DEPTH:
@@ -324,16 +342,16 @@ def _dec_dict(ia):
 
 
 def _dec_sdict(ia):
-    n = ia.next_int()
-    if n < 0 or n > ia.ntags:
+    n = ia.next_len()
+    if n > ia.ntags:
         raise SerializationError(f"{n} items claimed, the message holds {ia.ntags} values")
     depth = ia.depth + 1
     if depth > MAX_DEPTH:
         _too_deep()
     ia.depth = depth
-    # the keys precede the values' strings in the string column; the values go straight
-    # into the dict (a column running dry ends the zip early: caught by the count below)
-    keys = tuple(islice(ia.str_iter, n))
+    # the keys come from the key column; the values go straight into the dict (a column
+    # running dry ends the zip early: caught by the count below)
+    keys = tuple(islice(ia.key_iter, n))
     if n < 12:          # a few items: a plain loop allocates less than the C pipeline
         if len(keys) != n:
             raise SerializationError(f"{n} items claimed, {len(keys)} keys found")
@@ -358,10 +376,14 @@ def _dec_hom(ia):
     n = nxt()
     if container not in (0, 1) or n < 0:
         raise SerializationError(f"bad homogeneous block ({container}, {n})")
-    if kind == H_STR:
-        out = list(islice(ia.str_iter, n))
+    if kind == H_STR:           # a slice of the string list; the iterator skips it
+        si = ia.str_iter
+        strs = ia.strs
+        at = len(strs) - length_hint(si)
+        out = strs[at:at + n]
         if len(out) != n:
             raise SerializationError("string column ran dry")
+        si.__setstate__(at + n)
     elif kind == H_I64 or kind == H_F64:
         pos = ia.rpos
         nbytes = 8 * n

@@ -55,8 +55,12 @@ def assert_same(a, b):
 
 
 def roundtrip(obj, threshold=None):
-    out = loads(dumps(obj, threshold=threshold))
-    assert_same(obj, out)
+    """Decode three times: the first time, by the structure plan built the second time,
+    by the cached plan; every time the same value."""
+    frames = dumps(obj, threshold=threshold)
+    for _ in range(3):
+        out = loads(frames)
+        assert_same(obj, out)
     return out
 
 
@@ -497,24 +501,28 @@ def test_hostile_nesting_on_the_wire_is_refused():
     from runtime.serialization.wire import HEADER, MAGIC, T_LIST, VERSION
     depth = 5000
     tags = bytes([T_LIST]) * depth
-    ints = np.ones(depth, "<i8")
-    ints[-1] = 0
-    header = HEADER.pack(MAGIC, VERSION, 0, 0, depth, depth, 0, 0, 0, 0)
-    with pytest.raises(SerializationError, match="nested"):
-        loads([header + tags + ints.tobytes()])
+    lens = np.ones(depth, "<u4")
+    lens[-1] = 0
+    # (magic, version, mode, nchunks, ntags, nints, nfloats, nlens, nkeys, nstrs, raw, keys, strs)
+    header = HEADER.pack(MAGIC, VERSION, 0, 0, depth, 0, 0, depth, 0, 0, 0, 0, 0)
+    for _ in range(3):          # the second time through a structure plan: refused as well
+        with pytest.raises(SerializationError, match="nested"):
+            loads([header + tags + lens.tobytes()])
 
 
 def test_hostile_counts_do_not_allocate():
     from runtime.serialization.wire import HEADER, MAGIC, T_HOM, T_LIST, VERSION
-    ints = np.array([2**62], "<i8").tobytes()
-    header = HEADER.pack(MAGIC, VERSION, 0, 0, 1, 1, 0, 0, 0, 0)
-    with pytest.raises(SerializationError):
-        loads([header + bytes([T_LIST]) + ints])
+    lens = np.array([2**32 - 1], "<u4").tobytes()
+    header = HEADER.pack(MAGIC, VERSION, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0)
+    for _ in range(3):
+        with pytest.raises(SerializationError):
+            loads([header + bytes([T_LIST]) + lens])
     ints = np.array([0, 0, 2**40], "<i8").tobytes()            # 2**40 int64 claimed
-    header = HEADER.pack(MAGIC, VERSION, 0, 0, 1, 3, 0, 0, 0, 0)
-    with pytest.raises(SerializationError):
-        loads([header + bytes([T_HOM]) + ints])
-    header = HEADER.pack(MAGIC, VERSION, 0, 0, 2**31, 2**31, 0, 0, 0, 0)
+    header = HEADER.pack(MAGIC, VERSION, 0, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0)
+    for _ in range(3):
+        with pytest.raises(SerializationError):
+            loads([header + ints + bytes([T_HOM])])
+    header = HEADER.pack(MAGIC, VERSION, 0, 0, 2**31, 2**31, 0, 0, 0, 0, 0, 0, 0)
     with pytest.raises(SerializationError, match="overruns"):
         loads([header])
 
@@ -602,3 +610,109 @@ def test_single_array_fast_path_matches_the_general_format():
         assert np.array_equal(out2, a)
         with pytest.raises(SerializationError):
             loads([ar.frames[0], memoryview(bytearray(a.nbytes - 1))])
+
+
+# ---------------------------------------------------------------- structure plans
+
+def _plans():
+    from runtime.serialization import decoder
+    return decoder._PLANS, decoder._SEEN
+
+
+PLANNED = [
+    {"a": 1, "b": [1, 2.5, "x", None, True, False], "c": {"d": {}, "e": [], "f": ()}},
+    [1, {"k": [2, {"j": 3}], "l": 4}, 5, [6, [7, [8]]], 9],             # items out of slot order
+    [[], {}, (), set(), frozenset(), [[]], {"": {}}],                    # empty containers
+    ({1: "one", (2, 3): [4]}, {5, 6}, frozenset({"x"}), (7,), [(8, 9)]),
+    {"ids": list(range(40)), "f": [0.5] * 20, "s": [f"s{i}" for i in range(20)],
+     "t": tuple(range(20)), "a": np.arange(12.0).reshape(3, 4),
+     "F": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "z": np.zeros((0, 2)),
+     "b": b"bytes", "ba": bytearray(b"ba"), "big": 2**80, "c": 1 - 2j, "n": np.float32(1.5)},
+    {"nul\x00key": "nul\x00value", "k": ["x\x00"] * 20},                # string mode 1
+    [{"x": i, "y": float(i)} for i in range(8)],
+    "top-level scalar", 42, [],
+]
+
+
+@pytest.mark.parametrize("obj", PLANNED, ids=lambda o: repr(o)[:30])
+@pytest.mark.parametrize("threshold", [SMALL, DEFAULT_THRESHOLD])
+def test_structure_plans_decode_like_the_classic_path(obj, threshold):
+    plans, _ = _plans()
+    frames = dumps(obj, threshold=threshold)
+    for _ in range(3):
+        assert_same(obj, loads(frames))
+    from runtime.serialization.decoder import _parse
+    f0 = bytes(frames[0])
+    layout = _parse(f0)[0]
+    assert plans.get(f0[layout[9]:layout[12]]), "no plan was made"
+
+
+def test_a_plan_serves_the_same_structure_with_new_values():
+    def record(i):
+        return {"gid": i, "name": f"n{i}", "x": i / 3, "sub": {"k": [i, str(i)], "e": None},
+                "arr": np.full(3, i, np.int16), "ids": list(range(i, i + 20))}
+    for i in range(6):                  # structure seen from the second message on
+        frames = dumps(record(i))
+        assert_same(record(i), loads(frames))
+    # the same structure with values of other sizes
+    obj = record(7)
+    obj["name"] = "a much longer name \u00e9" * 10
+    obj["ids"] = list(range(-10**15, -10**15 + 20))
+    assert_same(obj, loads(dumps(obj)))
+
+
+def test_no_plan_for_user_types_and_serialize_buffers():
+    @serializable(name="tests.plans.Point")
+    @dataclasses.dataclass
+    class Point:
+        x: float
+        tags: list
+
+    plans, seen = _plans()
+    for obj in [[Point(1.0, ["a"]), {"p": Point(2.0, [])}], {"sb": SerializeBuffer(b"abc")}]:
+        frames = dumps(obj)
+        for _ in range(3):
+            assert_same(obj, loads(frames))
+        from runtime.serialization.decoder import _parse
+        f0 = bytes(frames[0])
+        layout = _parse(f0)[0]
+        assert plans.get(f0[layout[9]:layout[12]]) is False     # (tags, lens and keys)
+
+
+def test_hostile_messages_with_a_known_structure():
+    """A cached plan does not make a bad message decode: every column is still checked."""
+    from runtime.serialization.wire import HEADER
+    obj = {"a": [1, 2, 3], "b": {"c": "text", "d": 2.5}, "e": np.arange(4)}
+    frame0 = bytes(dumps(obj)[0])
+    for _ in range(3):
+        loads([frame0])                                  # the plan exists
+    fields = list(HEADER.unpack_from(frame0, 0))
+    nints, nfloats, nstrs, raw = fields[5], fields[6], fields[9], fields[10]
+    body = frame0[HEADER.size:]
+    cases = []
+    for slot, delta in [(5, -1), (5, 1), (6, -1), (9, -1), (10, -1), (10, 1)]:
+        f = list(fields)
+        f[slot] += delta                                 # columns that do not add up
+        cases.append(HEADER.pack(*f) + body)
+    cases.append(frame0[:-1])                            # a string cut short
+    cases.append(frame0 + b"\x00")
+    bad_raw = bytearray(frame0)
+    bad_raw[HEADER.size] = 0xFE                          # array header size overrun
+    cases.append(bytes(bad_raw))
+    for case in cases:
+        for _ in range(3):
+            with pytest.raises(SerializationError):
+                loads([case])
+
+
+def test_plan_tables_stay_bounded():
+    from runtime.serialization import decoder
+    for i in range(3 * decoder._PLAN_CACHE):
+        frames = dumps({f"k{i}": [i] * (i % 7), "j": {str(i): None}})
+        loads(frames)
+        loads(frames)
+    assert len(decoder._PLANS) <= decoder._PLAN_CACHE
+    assert len(decoder._SEEN) <= decoder._PLAN_CACHE
+    big = [[i] for i in range(decoder._PLAN_MAX_TAGS)]   # too big for a plan: classic
+    for _ in range(3):
+        assert loads(dumps(big)) == big

@@ -23,11 +23,13 @@ FRAMES = [[bytes(f) for f in dumps(obj, threshold=64)] for obj in SAMPLES]
 
 
 def _decode(frames):
-    """Decode; the only allowed failure is SerializationError."""
-    try:
-        loads(frames)
-    except SerializationError:
-        pass
+    """Decode three times (the first time, then by a structure plan built the second time,
+    then by the cached plan); the only allowed failure is SerializationError."""
+    for _ in range(3):
+        try:
+            loads(frames)
+        except SerializationError:
+            pass
 
 
 @FUZZ
@@ -75,12 +77,13 @@ def test_truncated(i, cut):
 
 
 @FUZZ
-@given(st.sampled_from(range(len(FRAMES))), st.integers(0, 7),
+@given(st.sampled_from(range(len(FRAMES))), st.integers(0, 10),
        st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2**31, 2**32 - 1])))
 def test_hostile_header_counts(i, field, value):
     frame0 = FRAMES[i][0]
     fields = list(HEADER.unpack_from(frame0, 0))
-    slot = 2 + field                       # mode, nchunks, ntags, nints, nfloats, nstrs, raw, str
+    # mode, nchunks, ntags, nints, nfloats, nlens, nkeys, nstrs, raw, key and string bytes
+    slot = 2 + field
     fields[slot] = value if field != 0 else value % 256
     _decode([HEADER.pack(*fields) + frame0[HEADER.size:]] + FRAMES[i][1:])
 
@@ -89,15 +92,33 @@ def test_hostile_header_counts(i, field, value):
 @given(st.sampled_from(range(len(FRAMES))), st.integers(0, 10**6),
        st.sampled_from([-1, 0, 1, 7, 64, 2**31, 2**62, -2**63, 2**63 - 1]))
 def test_hostile_int_column(i, which, value):
-    """Overwrite one int64 of the ints column (lengths, dims, type ids) with a nasty value."""
+    """Overwrite one int64 of the ints column (dims, block sizes, type ids) with a nasty value."""
     frame0 = bytearray(FRAMES[i][0])
     fields = HEADER.unpack_from(frame0, 0)
-    nints, raw, ntags = fields[5], fields[8], fields[4]
+    nints, raw = fields[5], fields[10]
     if not nints:
         return
-    at = HEADER.size + raw + ntags + 8 * (which % nints)
+    at = HEADER.size + raw + 8 * (which % nints)
     frame0[at:at + 8] = int(value).to_bytes(8, "little", signed=True)
     _decode([bytes(frame0)] + FRAMES[i][1:])
+
+
+@FUZZ
+@given(st.sampled_from(range(len(FRAMES))), st.integers(0, 10**6),
+       st.sampled_from([0, 1, 2, 7, 64, 2**31, 2**32 - 1]))
+def test_hostile_len_column(i, which, value):
+    """Overwrite one u32 of the len column (container item counts) with a nasty value."""
+    frame0 = bytearray(FRAMES[i][0])
+    fields = HEADER.unpack_from(frame0, 0)
+    if fields[1] != 3:                     # a lean frame 0
+        return
+    nints, nfloats, ntags, nlens, raw = fields[5], fields[6], fields[4], fields[7], fields[10]
+    if not nlens:
+        return
+    at = HEADER.size + raw + 8 * (nints + nfloats) + ntags + 4 * (which % nlens)
+    frame0[at:at + 4] = value.to_bytes(4, "little")
+    for _ in range(3):                     # classic, then by structure plan
+        _decode([bytes(frame0)] + FRAMES[i][1:])
 
 
 @FUZZ
@@ -128,7 +149,9 @@ VALUES = st.recursive(
 @FUZZ
 @given(VALUES, st.sampled_from([0, 1, 8, 64, 4096]))
 def test_roundtrip_property(value, threshold):
-    assert loads(dumps(value, threshold=threshold)) == value
+    frames = dumps(value, threshold=threshold)
+    for _ in range(3):              # the first time, by a new plan, by the cached plan
+        assert loads(frames) == value
 
 
 @FUZZ
