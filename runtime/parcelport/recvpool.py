@@ -18,6 +18,7 @@ import numpy as np
 __all__ = ["RecvPool"]
 
 _HUGE = 4 << 20
+_PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
 
 
 class RecvPool:
@@ -51,7 +52,10 @@ class RecvPool:
             else:
                 self.misses += 1
         if raw is None:
-            raw = mmap.mmap(-1, size)
+            # private, as malloc's: a shared anonymous mapping is shmem, which takes no
+            # transparent huge pages (shmem_enabled is usually "never"), and copies into
+            # its 4 KiB pages ran at the speed of fresh memory (0.6x native on 64 MiB)
+            raw = mmap.mmap(-1, size, flags=_PRIVATE)
             if size >= _HUGE and hasattr(mmap, "MADV_HUGEPAGE"):
                 try:  # as numpy does for its large arrays: fewer faults and TLB misses
                     raw.madvise(mmap.MADV_HUGEPAGE)

@@ -191,3 +191,30 @@ def test_receive_pool_recycles_only_dead_buffers():
     c = pool.empty((30000,), np.float64)
     assert pool.hits == 1 and c.flags.writeable and c.flags.c_contiguous
     assert c.__array_interface__["data"][0] in (addr, addr_b)
+
+
+def test_receive_pool_buffers_are_private_memory_that_takes_huge_pages():
+    """Shared anonymous memory is shmem (no transparent huge pages): the pool maps privately."""
+    import os
+
+    from runtime.parcelport.recvpool import RecvPool
+    pool = RecvPool(min_bytes=1 << 20, max_cached=1 << 26)
+    a = pool.empty((16 << 20,), np.uint8)
+    a[::4096] = 1
+    lo = a.__array_interface__["data"][0]
+    found = None
+    if os.path.exists("/proc/self/smaps"):
+        with open("/proc/self/smaps") as fh:
+            cur = None
+            for line in fh:
+                head = line.split()
+                if "-" in head[0] and len(head) >= 5:
+                    start, end = (int(x, 16) for x in head[0].split("-"))
+                    cur = start <= lo < end
+                    if cur:
+                        found = {"perms": head[1]}
+    if found is None:
+        pytest.skip("no /proc/self/smaps")
+    # private ('p'), not shared ('s'); whether the kernel then backs it with huge pages
+    # depends on its THP setting and free memory, so that is not asserted
+    assert found["perms"].endswith("p"), found
