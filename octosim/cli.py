@@ -235,7 +235,11 @@ def _conserved(sim):
         return None
     from octosim.fields import BASE_NAMES
     from octosim.report import _totals_dict
-    return _totals_dict(fn(), BASE_NAMES)
+    out = _totals_dict(fn(), BASE_NAMES)
+    scale = getattr(sim, "momentum_scale", None)
+    if out is not None and callable(scale):
+        out["momentum_scale"] = float(scale())
+    return out
 
 
 def _run(args, cfg, ckpt):

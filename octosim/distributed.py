@@ -584,6 +584,13 @@ class DistributedSimulation(Simulation):
         return {k: (np.concatenate(v) if v else np.zeros(0, np.int32 if k == "level" else float))
                 for k, v in cols.items()}
 
+    def momentum_scale(self):
+        """Return the total of |rho v| dV: per-leaf sums gathered in Morton order, ``fsum``-ed."""
+        mine = [float(np.sum(np.abs(sg.interior[SX:SZ + 1]))) * sg.dx ** 3
+                for _, sg in self._owned_subgrids()]
+        return math.fsum(v for part in runtime.all_gather(mine, name="octosim.pscale")
+                         for v in part)
+
     def conserved_totals(self):
         """Return the conserved totals: per-leaf sums gathered in Morton order, ``fsum``-ed."""
         dp = self.dplan()

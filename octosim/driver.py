@@ -493,6 +493,11 @@ class Simulation:
         return self
 
     # -- diagnostics --------------------------------------------------------------------------
+    def momentum_scale(self):
+        """Return the total of |rho v| dV (L1 over cells and components; Morton-order fsum)."""
+        return math.fsum(float(np.sum(np.abs(self.mesh.subgrids[k].interior[SX:SZ + 1])))
+                         * self.mesh.subgrids[k].dx ** 3 for k in self.mesh.leaves())
+
     def conserved_totals(self):
         """Return ``{mass, momentum_x, momentum_y, momentum_z, energy}`` summed over leaves.
 

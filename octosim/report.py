@@ -97,17 +97,24 @@ def _totals_dict(totals, names=None):
 def conservation(initial, final):
     """Return ``{quantity: {initial, final, change, relative_change}}``.
 
-    ``relative_change`` is ``(final - initial) / |initial|``, or ``null`` when the initial value
-    is zero (momenta at rest); then ``change`` is the absolute drift.
+    ``relative_change`` is ``(final - initial) / |initial|``; for a momentum component the
+    denominator is ``max(|initial|, momentum_scale)`` when ``initial`` carries
+    ``momentum_scale`` (the total of |rho v| dV over the cells): a net momentum that starts
+    at round-off (a binary about its centre of mass) is judged against the momentum that is
+    there, not against its own round-off.  ``null`` when the denominator is 0.
     """
     if not initial or not final:
         return {}
+    scale = initial.get("momentum_scale") or 0.0
     out = {}
     for k, a in initial.items():
-        if k not in final:
+        if k not in final or k == "momentum_scale":
             continue
         b = final[k]
-        rel = (b - a) / abs(a) if a != 0 and math.isfinite(a) else None
+        ref = abs(a)
+        if k.startswith("momentum_") and math.isfinite(scale):
+            ref = max(ref, scale)
+        rel = (b - a) / ref if ref != 0 and math.isfinite(a) else None
         out[k] = {"initial": a, "final": b, "change": b - a, "relative_change": rel}
     return out
 

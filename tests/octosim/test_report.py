@@ -57,6 +57,16 @@ def test_conservation_drift():
     assert conservation(None, {"mass": 1.0}) == {}
 
 
+def test_momentum_drift_is_judged_against_the_momentum_present():
+    """A net momentum at round-off is scaled by the total |rho v| dV, not by itself."""
+    a = {"mass": 2.0, "momentum_x": -1.7e-18, "momentum_scale": 4.0}
+    b = {"mass": 2.0, "momentum_x": 1.0e-11}
+    c = conservation(a, b)
+    assert "momentum_scale" not in c and c["mass"]["relative_change"] == 0.0
+    assert c["momentum_x"]["relative_change"] == pytest.approx(2.5e-12)
+    assert abs(conservation({"momentum_x": -1.7e-18}, b)["momentum_x"]["relative_change"]) > 1e6
+
+
 def test_parcels_mapping():
     assert parcel_stats(None) is None
     assert _report()["parcels"] == {"parcels": 5, "bytes": 900, "bytes_zero_copy": 800,
