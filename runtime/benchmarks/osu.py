@@ -236,8 +236,9 @@ def main(argv=None):
     stats = {}
     for (pp, b, t), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
-        if pp == "rma":  # an arena that holds the largest messages of 16 headers at once
-            arena = min(1 << 30, max(64 << 20, 18 * a.max_size))
+        if pp == "rma":  # an arena that holds the largest window of messages in flight
+            inflight = max(s * rows[s]["window"] for s in sizes)
+            arena = min(1 << 30, max(64 << 20, inflight + 2 * a.max_size, 18 * a.max_size))
             opts.update(arena_bytes=arena, pool_max_bytes=arena + (256 << 20))
             if a.register:
                 opts["register"] = a.register
