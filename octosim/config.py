@@ -77,7 +77,9 @@ SCHEMA = {
         "gamma": Param("float", None, "adiabatic index; left out: the problem's DEFAULT_GAMMA "
                        "(5/3 if it has none)", lo=1.0, lo_open=True, nullable=True),
         "cfl": Param("float", 0.4, "Courant number", lo=0.0, hi=1.0, lo_open=True),
-        "reconstruction": Param("str", "ppm", "face reconstruction", choices=("ppm", "plm")),
+        "reconstruction": Param("str", "ppm", "face reconstruction (ppm_ep: smooth extrema "
+                                "kept, Colella & Sekora 2008)",
+                                choices=("ppm", "plm", "ppm_ep", "plm_minmod")),
         "dual_energy_switch": Param("float", 1e-3, "internal/total energy ratio below which "
                                     "the entropy tracer sets the internal energy",
                                     lo=0.0, hi=1.0),

@@ -98,7 +98,9 @@ def _load_problem(name):
 
 
 def _recon_code(kernels, name):
-    table = {"ppm": getattr(kernels, "RECON_PPM", 1), "plm": getattr(kernels, "RECON_PLM", 0)}
+    """Return the kernels' code of the reconstruction named in the configuration."""
+    table = getattr(kernels, "RECON_NAMES", None) or {
+        "ppm": getattr(kernels, "RECON_PPM", 1), "plm": getattr(kernels, "RECON_PLM", 0)}
     if isinstance(name, str):
         return table[name]
     return int(name)

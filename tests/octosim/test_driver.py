@@ -168,3 +168,15 @@ def test_from_state_rejects_inconsistent_trees():
     keys += [c for c in children((1, 0, 0, 0)) if c != (2, 1, 1, 1)] + children((2, 1, 1, 1))
     with pytest.raises(ValueError, match="balance"):
         Simulation.from_state(cfg, 0.0, 0, keys, [arr] * len(keys), problem=sod)
+
+
+@pytest.mark.parametrize("name", ["ppm", "plm", "ppm_ep", "plm_minmod"])
+def test_every_reconstruction_word_reaches_the_kernels(name):
+    from octosim.config import config_from_text
+    from octosim.hydro import RECON_NAMES
+    cfg = config_from_text(f"problem: {{name: sod}}\nhydro: {{reconstruction: {name}}}\n"
+                           "mesh: {subgrid_size: 4, max_level: 0}\ntime: {stop_step: 1}\n")
+    sim = Simulation(cfg)
+    assert sim.recon == RECON_NAMES[name]
+    sim.advance()                                # and it runs
+    assert np.isfinite(sim.leaf_table()["rho"]).all()
