@@ -8,10 +8,12 @@ Usage::
 
 Each (ranks, max level, parcelport) runs ``mpiexec -n R python -m octosim INPUT --max-level L
 --parcelport P --stop-step S --json ...`` once (``--repeat K`` keeps the best of K).  Writes
-``OUT.csv`` (one row per run: ranks, max_level, parcelport, grids_per_second, grid_steps,
-compute_seconds, parcels, bytes, bytes_zero_copy, bytes_copied) and ``OUT.png`` when
+``OUT.csv`` (one row per run: ranks, max_level, parcelport, grids_per_second, efficiency
+against the fewest ranks, grid_steps, compute_seconds, parcels, bytes, bytes_zero_copy,
+bytes_copied, error) and ``OUT.png`` when
 matplotlib is installed (else says so and writes the CSV only).  ``--dry-run`` prints the
-commands.
+commands.  A run that fails is recorded with its error and the study goes on; the exit
+status is then 1.
 """
 
 import argparse
@@ -23,8 +25,8 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = ("ranks", "max_level", "parcelport", "grids_per_second", "grid_steps",
-          "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied")
+FIELDS = ("ranks", "max_level", "parcelport", "grids_per_second", "efficiency", "grid_steps",
+          "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied", "error")
 
 
 def _command(inp, ranks, level, pp, steps, sets, json_path, out_dir):
@@ -71,16 +73,41 @@ def study(inp, ranks, levels, parcelports, steps, sets=(), repeat=1, timeout=360
                     print(" ".join(cmd), flush=True)
                     if dry_run:
                         continue
-                    best = None
+                    best, err = None, None
                     for _ in range(repeat):
-                        _run_one(cmd, timeout)
-                        with open(js) as fh:
-                            row = _row(json.load(fh), n, level, pp)
+                        try:
+                            _run_one(cmd, timeout)
+                            with open(js) as fh:
+                                row = _row(json.load(fh), n, level, pp)
+                        except (RuntimeError, OSError, ValueError,
+                                subprocess.TimeoutExpired) as exc:
+                            err = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
+                            continue
                         if best is None or row["grids_per_second"] > best["grids_per_second"]:
                             best = row
-                    print(f"  ranks {n} level {level} {pp}: "
-                          f"{best['grids_per_second']:.4g} grids/s", flush=True)
+                    if best is None:  # every repeat failed: keep going, record why
+                        best = {"ranks": n, "max_level": level, "parcelport": pp,
+                                "error": err}
+                        print(f"  ranks {n} level {level} {pp}: FAILED ({err})", flush=True)
+                    else:
+                        print(f"  ranks {n} level {level} {pp}: "
+                              f"{best['grids_per_second']:.4g} grids/s", flush=True)
                     rows.append(best)
+    return add_efficiency(rows)
+
+
+def add_efficiency(rows):
+    """Set each row's strong-scaling efficiency against the fewest ranks of its level and
+    parcelport that ran: ``(g / g0) / (ranks / ranks0)``."""
+    base = {}
+    for r in sorted(rows, key=lambda r: r["ranks"]):
+        g = r.get("grids_per_second")
+        key = (r["max_level"], r["parcelport"])
+        if g and key not in base:
+            base[key] = (r["ranks"], g)
+    for r in rows:
+        g, b = r.get("grids_per_second"), base.get((r["max_level"], r["parcelport"]))
+        r["efficiency"] = (g / b[1]) / (r["ranks"] / b[0]) if g and b else None
     return rows
 
 
@@ -103,6 +130,8 @@ def plot(rows, path):
         return False
     by = {}
     for r in rows:
+        if not r.get("grids_per_second"):
+            continue
         by.setdefault((r["max_level"], r["parcelport"]), []).append(r)
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2))
     for (lev, pp), rs in sorted(by.items()):
@@ -153,6 +182,10 @@ def main(argv=None):
     print(f"wrote {a.out}.csv")
     if plot(rows, a.out + ".png"):
         print(f"wrote {a.out}.png")
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        print(f"{len(failed)} of {len(rows)} runs failed (see the error column)", file=sys.stderr)
+        return 1
     return 0
 
 
