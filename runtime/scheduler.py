@@ -152,6 +152,7 @@ class Scheduler:
                 fn, args = self._q.popleft()
                 self._running += 1
             self._run_counted(fn, args)
+            fn = args = None  # an idle worker must not keep the last task's arguments alive
 
     def _run_counted(self, fn, args):
         """Run a task taken off the queue, then drop it from the running count."""

@@ -148,3 +148,28 @@ def test_computing_phase_quiets_the_progress_thread_and_nests():
             assert rt.sched.computing == 1 and rt.pp.quiet
             assert runtime.async_(_double, 0, 21).get(5) == 42   # work still flows
         assert rt.sched.computing == 0 and not rt.pp.quiet
+
+
+@runtime.action(name="tests.futures.ignore")
+def _ignore(x):
+    return None
+
+
+def test_an_idle_worker_does_not_keep_the_last_task_arguments_alive():
+    """A finished task's arguments (say a registered-memory block) are released at once."""
+    import gc
+    import weakref
+
+    class Block:
+        pass
+
+    with runtime.init(parcelport="local", threads=2):
+        obj = Block()
+        ref = weakref.ref(obj)
+        runtime.async_(_ignore, 0, obj).get(5)
+        del obj
+        deadline = time.monotonic() + 2.0
+        while ref() is not None and time.monotonic() < deadline:
+            gc.collect()
+            time.sleep(0.01)
+        assert ref() is None, "a worker still holds the last task's argument"
