@@ -263,7 +263,6 @@ class DistributedSimulation(Simulation):
         self._cycle = 0
         self._dplan = None
         self.comm_seconds = 0.0
-        self._timeout = None            # seconds a collective may wait (None: forever)
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         assert self.batched, "DistributedSimulation needs the default (batched) kernels"
@@ -423,7 +422,7 @@ class DistributedSimulation(Simulation):
             t1 = clock()
             T["exchange"] += t1 - t0
             if dt is None:
-                dt = self.cfl * dt_future.get(self._timeout)
+                dt = self.cfl * dt_future.get()
                 if dt_max is not None:
                     dt = min(dt, dt_max)
                 assert dt > 0.0 and math.isfinite(dt), f"bad time step {dt} at step {self.step}"

@@ -10,7 +10,6 @@ leaf calls the same per-block kernels, so results are bitwise those of the whole
 Numba's cache of this module does not see edits to the hydro kernels it calls: the stale
 index is dropped at import when a source of ``octosim/hydro`` is newer than it.
 """
-import glob
 import os
 
 from numba import njit
@@ -18,27 +17,14 @@ from numba import njit
 from octosim.fields import GHOST
 from octosim.hydro.fluxes import compute_fluxes_work
 from octosim.hydro.update import dual_energy_sync, rk_stage
+from octosim.numba_cache import drop_stale
 
 KW = dict(cache=True, nogil=True, error_model="numpy")
 
 
-def _drop_stale_cache():
-    """Delete this module's numba index files when a hydro source is newer than them."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    index = glob.glob(os.path.join(here, "__pycache__", "kernels_dist.*.nbi"))
-    if not index:
-        return
-    srcs = glob.glob(os.path.join(here, "hydro", "*.py")) + [os.path.abspath(__file__)]
-    newest = max(os.path.getmtime(p) for p in srcs)
-    for p in index:
-        try:
-            if os.path.getmtime(p) < newest:
-                os.remove(p)
-        except OSError:
-            pass
-
-
-_drop_stale_cache()
+_HERE = os.path.dirname(os.path.abspath(__file__))
+drop_stale(os.path.join(_HERE, "__pycache__", "kernels_dist.*.nbi"),
+           [os.path.join(_HERE, "hydro", "*.py"), os.path.abspath(__file__)])
 
 
 @njit(cache=True, nogil=True)

@@ -8,15 +8,15 @@ function loops over the leaves in order and calls the per-block kernels of this 
 
 Numba's cache of a kernel does not notice edits to the kernels it calls in other files (this
 module's, or ``fluxes.compute_fluxes_work`` calling ``reconstruct``); every cache index of
-``octosim/hydro`` older than its newest source is dropped at import (see ``_drop_stale_cache``).
+``octosim/hydro`` older than its newest source is dropped at import (``octosim.numba_cache``).
 """
-import glob
 import math
 import os
 
 from numba import njit
 
 from octosim.fields import GHOST
+from octosim.numba_cache import drop_stale
 from octosim.hydro.fluxes import compute_fluxes_work, make_work
 from octosim.hydro.timestep import max_signal_speed
 from octosim.hydro.update import apply_floors, dual_energy_sync, rk_stage, rk_stage_src
@@ -24,22 +24,8 @@ from octosim.hydro.update import apply_floors, dual_energy_sync, rk_stage, rk_st
 KW = dict(cache=True, nogil=True, error_model="numpy")
 
 
-def _drop_stale_cache():
-    """Delete the package's numba index files that are older than its newest source."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    index = glob.glob(os.path.join(here, "__pycache__", "*.nbi"))
-    if not index:
-        return
-    newest = max(os.path.getmtime(p) for p in glob.glob(os.path.join(here, "*.py")))
-    for p in index:
-        try:
-            if os.path.getmtime(p) < newest:
-                os.remove(p)
-        except OSError:
-            pass
-
-
-_drop_stale_cache()
+_HERE = os.path.dirname(os.path.abspath(__file__))
+drop_stale(os.path.join(_HERE, "__pycache__", "*.nbi"), [os.path.join(_HERE, "*.py")])
 
 
 def make_batch_work(pool):
