@@ -200,6 +200,8 @@ def main(argv=None):
     ap.add_argument("--tasks", action="store_true", help="run the actions as tasks on workers, not direct")
     ap.add_argument("--coalesce", type=int, default=0, metavar="K",
                     help="let up to K small parcels share a message (mpi parcelport)")
+    ap.add_argument("--completion", default="on",
+                    help="comma list of on, off: the parcelports' completion thread (A/B in one run)")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
@@ -231,11 +233,17 @@ def main(argv=None):
             r["native"] = best(_metric(a.kind, s, r["loop"], r["window"], native(*args)) for _ in range(a.repeat))
             r["pkl5"] = best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args)) for _ in range(a.repeat))
         comm.Free()
-    configs = [(pp, b, t) for pp in pps for b in buffers for t in threads]
-    names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t" for pp, b, t in configs]
+    comps = a.completion.split(",")
+    for c in comps:
+        if c not in ("on", "off"):
+            ap.error(f"--completion: {c!r} is neither on nor off")
+    configs = [(pp, b, t, c) for pp in pps for b in buffers for t in threads for c in comps]
+    names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{'' if c == 'on' else '/noct'}"
+             for pp, b, t, c in configs]
     stats = {}
-    for (pp, b, t), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
+    for (pp, b, t, c), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
+        opts["completion_thread"] = c == "on"
         if pp == "rma":  # an arena that holds the largest window of messages in flight
             inflight = max(s * rows[s]["window"] for s in sizes)
             arena = min(1 << 30, max(64 << 20, inflight + 2 * a.max_size, 18 * a.max_size))
@@ -267,7 +275,8 @@ def main(argv=None):
         print(f"# osu {a.kind}; {'task' if a.tasks else 'direct'} actions"
               f"{f', coalescing {a.coalesce}' if a.coalesce else ''}"
               f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat} x {a.rounds}; {unit}")
-        print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads")
+        print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads"
+              "[/noct: no completion thread]")
         print(f"{'size':>10} {'native':>10} {'pkl5':>10} " + " ".join(f"{n:>11}" for n in names))
         for s in sizes:
             r = rows[s]
@@ -276,6 +285,7 @@ def main(argv=None):
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"benchmark": a.kind, "configs": names, "coalesce": a.coalesce,
+                           "completion": comps,
                            "register": a.register, "repeat": a.repeat, "rounds": a.rounds,
                            "actions": "task" if a.tasks else "direct", "unit": unit,
                            "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)

@@ -25,6 +25,8 @@ if PP == "rma":  # the same, plus a 2 MiB arena so that the pool grows, and gets
     OPTIONS = dict(eager_threshold=512, max_message=1 << 16, tag_ub=64, arena_bytes=2 << 20)
 if "coalesce" in sys.argv[2:]:  # small parcels share messages, up to 8 at a time
     OPTIONS["coalesce"] = 8
+if "completion" in sys.argv[2:]:  # parcels of >= 4 KiB complete in the completion thread
+    OPTIONS.update(completion_thread=True, spin_bytes=4096)
 T = 60
 
 
@@ -314,6 +316,9 @@ def check_stats(n):
             assert all(s.get("tag_wraps", 0) > 0 for s in allst), [s.get("tag_wraps") for s in allst]
         if OPTIONS.get("coalesce"):
             assert sum(s["parcels_coalesced"] for s in allst) > 0
+        if OPTIONS.get("completion_thread") and PP == "mpi":  # rma gets its chunks by Rget
+            pp = runtime.current().pp
+            assert pp.completion_thread and pp.completed_in_thread > 0, pp.completed_in_thread
     ok("stats")
 
 

@@ -37,6 +37,15 @@ def test_runtime_program_coalescing(run_mpi):
     _check_program(run_mpi(HERE / "prog_runtime.py", 4, ["mpi", "coalesce"], timeout=90), 4)
 
 
+@pytest.mark.parametrize("parcelport", PARCELPORTS)
+@pytest.mark.parametrize("nprocs", [2, 4])
+def test_runtime_program_completion_thread(run_mpi, nprocs, parcelport):
+    """The same checks with parcels of >= 4 KiB waited for and delivered by the completion
+    thread (on by default only with two cores per locality, so forced here)."""
+    _check_program(run_mpi(HERE / "prog_runtime.py", nprocs, [parcelport, "completion"],
+                           timeout=90), nprocs)
+
+
 def _check_program(res, nprocs):
     out = res.stdout
     for check in CHECKS:
