@@ -202,6 +202,8 @@ def main(argv=None):
                     help="let up to K small parcels share a message (mpi parcelport)")
     ap.add_argument("--completion", default="on",
                     help="comma list of on, off: the parcelports' completion thread (A/B in one run)")
+    ap.add_argument("--poll-sends", default="on",
+                    help="comma list of on, off: poll hard while large sends are in flight (A/B)")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
@@ -234,16 +236,19 @@ def main(argv=None):
             r["pkl5"] = best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args)) for _ in range(a.repeat))
         comm.Free()
     comps = a.completion.split(",")
-    for c in comps:
+    polls = a.poll_sends.split(",")
+    for c in comps + polls:
         if c not in ("on", "off"):
-            ap.error(f"--completion: {c!r} is neither on nor off")
-    configs = [(pp, b, t, c) for pp in pps for b in buffers for t in threads for c in comps]
+            ap.error(f"--completion/--poll-sends: {c!r} is neither on nor off")
+    configs = [(pp, b, t, c, ps) for pp in pps for b in buffers for t in threads for c in comps
+               for ps in polls]
     names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{'' if c == 'on' else '/noct'}"
-             for pp, b, t, c in configs]
+             f"{'' if ps == 'on' else '/nops'}" for pp, b, t, c, ps in configs]
     stats = {}
-    for (pp, b, t, c), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
+    for (pp, b, t, c, ps), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
         opts["completion_thread"] = c == "on"
+        opts["poll_large_sends"] = ps == "on"
         if pp == "rma":  # an arena that holds the largest window of messages in flight
             inflight = max(s * rows[s]["window"] for s in sizes)
             arena = min(1 << 30, max(64 << 20, inflight + 2 * a.max_size, 18 * a.max_size))
@@ -276,7 +281,7 @@ def main(argv=None):
               f"{f', coalescing {a.coalesce}' if a.coalesce else ''}"
               f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat} x {a.rounds}; {unit}")
         print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads"
-              "[/noct: no completion thread]")
+              "[/noct: no completion thread][/nops: no hard polling of large sends]")
         print(f"{'size':>10} {'native':>10} {'pkl5':>10} " + " ".join(f"{n:>11}" for n in names))
         for s in sizes:
             r = rows[s]
@@ -285,7 +290,7 @@ def main(argv=None):
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"benchmark": a.kind, "configs": names, "coalesce": a.coalesce,
-                           "completion": comps,
+                           "completion": comps, "poll_sends": polls,
                            "register": a.register, "repeat": a.repeat, "rounds": a.rounds,
                            "actions": "task" if a.tasks else "direct", "unit": unit,
                            "rows": [rows[s] for s in sizes], "statistics": stats}, f, indent=1)

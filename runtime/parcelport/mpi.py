@@ -11,7 +11,10 @@ Chunks of at least ``pool_min_bytes`` are received into arrays from a RecvPool (
 recycled once the program drops them) instead of fresh ``allocate()`` arrays; smaller ones
 into ``decode_header(frame0).allocate()``.  While a large receive is in flight it is polled
 back to back for up to ``spin_s`` (MPI moves large messages only while polled), except
-while the program computes (``quiet``, see ``runtime.computing``).
+while the program computes (``quiet``, see ``runtime.computing``).  While a large send is
+in flight the progress schedule polls hard too (``poll_large_sends``): where the
+shared-memory transport cannot copy once (Open MPI's vader without CMA permission, as in
+containers) the sender copies the message through shared fragments, as fast as it polls.
 
 Completion thread (``completion_thread``; by default on where every locality of the node
 has at least two cores).  The receiver's work per large
@@ -115,7 +118,8 @@ class MpiParcelport(Parcelport):
     ``pool_min_bytes``/``pool_max_bytes`` (receive pool: chunk size from which it is used,
     1 MiB, 0 disables; idle bytes it keeps, 256 MiB), ``completion_thread`` (wait for the
     chunks of parcels of at least ``spin_bytes`` in a second thread, see the module
-    docstring; None: when the node has at least two cores per locality), ``coalesce`` (at most this many small
+    docstring; None: when the node has at least two cores per locality), ``poll_large_sends``
+    (poll hard while sends of >= ``spin_bytes`` are in flight; True), ``coalesce`` (at most this many small
     parcels to one destination share a message, sent when full or at the next progress;
     0, the default, sends each at once).  Subclasses may override
     ``_isend_chunks``, ``_allocate`` and ``_irecv_chunks`` to move chunks another way.
@@ -125,14 +129,16 @@ class MpiParcelport(Parcelport):
 
     def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
                  tag_ub=None, spin_bytes=1 << 18, spin_s=0.02, pool_min_bytes=1 << 20,
-                 pool_max_bytes=1 << 28, coalesce=0, completion_thread=None, **options):
+                 pool_max_bytes=1 << 28, coalesce=0, completion_thread=None, poll_large_sends=True, **options):
         super().__init__(runtime)
+        self.poll_large_sends = bool(poll_large_sends)
         self._completion_opt = completion_thread
         self._cq = collections.deque()  # parcels handed to the completion thread
         self._cq_busy = 0               # of them, not yet delivered
         self._cq_cv = threading.Condition()
         self._cq_thread = None
         self.completed_in_thread = 0    # parcels the completion thread delivered
+        self._big_sends = 0             # sends of >= spin_bytes of chunks in flight
         self.spin_bytes, self.spin_s = int(spin_bytes), float(spin_s)
         self.pool = RecvPool(pool_min_bytes, pool_max_bytes) if pool_min_bytes else None
         if options:
@@ -145,7 +151,7 @@ class MpiParcelport(Parcelport):
         self._tag_ub_opt = tag_ub
         self._send_lock = threading.Lock()
         self._plock = threading.Lock()
-        self._sends = []           # [reqs, archive, on_sent, dest, first tag, ntags], oldest first
+        self._sends = []           # [reqs, archive, on_sent, dest, first tag, ntags, big], oldest first
         self._scan = 0
         self._recvs = []           # _Recv with receives posted
         self._posting = collections.defaultdict(collections.deque)  # source -> _Recv awaiting posting
@@ -223,6 +229,8 @@ class MpiParcelport(Parcelport):
     def in_flight(self):
         if self._receiving():
             return "recv"
+        if self._big_sends:  # the sender copies too where the transport has no single copy
+            return "recv"
         return False if self.idle() else "send"
 
     # ---- sending -----------------------------------------------------------------------
@@ -293,8 +301,10 @@ class MpiParcelport(Parcelport):
         creqs, cbytes = self._isend_chunks(dest, t, views)
         reqs += creqs
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
+        big = self.poll_large_sends and bool(self.spin_bytes) and cbytes >= self.spin_bytes
         with self._send_lock:
-            self._sends.append([reqs, archive, on_sent, dest, tag, ntags])
+            self._sends.append([reqs, archive, on_sent, dest, tag, ntags, big])
+            self._big_sends += big
 
     def _send_eager(self, dest, route, archive, on_sent, f0, flen):
         """Send a parcel that is one header message (the common small case)."""
@@ -308,7 +318,7 @@ class MpiParcelport(Parcelport):
                 on_sent()
             return
         with self._send_lock:
-            self._sends.append([[req], archive, on_sent, dest, 0, 0])
+            self._sends.append([[req], archive, on_sent, dest, 0, 0, False])
 
     def _coalesce(self, dest, entry, on_sent):
         """Add a small parcel to ``dest``'s batch; the batch goes when full or at the next progress."""
@@ -354,7 +364,7 @@ class MpiParcelport(Parcelport):
                 cb()
             return
         with self._send_lock:
-            self._sends.append([[req], head, cb, dest, 0, 0])
+            self._sends.append([[req], head, cb, dest, 0, 0, False])
 
     def _post_backlog(self):
         """Send parcels that waited for tags, oldest first per destination."""
@@ -430,6 +440,7 @@ class MpiParcelport(Parcelport):
         with self._send_lock:
             for s in done:
                 self._sends.remove(s)
+                self._big_sends -= s[6]
                 if s[5]:
                     del self._inflight[s[3]][s[4]]
         for s in done:
