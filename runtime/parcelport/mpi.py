@@ -23,9 +23,11 @@ inside its progress calls (about 150 us per MiB over shared memory).  Done by on
 they add up, capping 1 MiB messages near 0.7 of native bandwidth.  So, outside compute
 phases, a parcel whose chunk receives are posted goes to a second thread that waits for
 them inside MPI (GIL released, MPI progressing: the copy happens there) and delivers the
-parcel, while the progress thread handles the next headers.  The wait is a blocking
-``Waitall``: the sender posted every chunk's send before its header, and a failing
-locality ends the job (``runtime.fatal``), so it returns.  In a compute phase parcels stay
+parcel, while the progress thread handles the next headers; likewise a large send, which
+the transport may move only as fast as the sender polls (see ``poll_large_sends``).  The
+wait is a blocking ``Waitall``: the receives and sends it waits for are matched by
+messages and receives that the peers' progress threads post (never this thread), and a
+failing locality ends the job (``runtime.fatal``), so it returns.  In a compute phase parcels stay
 with the progress thread, which polls gently (a thread blocked in MPI spins a core).  With
 one core per locality the two threads only take turns on it: measured on a 2-core machine
 with 2 ranks, 1 MiB bandwidth fell from 0.98 to 0.66 of native, hence the default.
@@ -301,7 +303,11 @@ class MpiParcelport(Parcelport):
         creqs, cbytes = self._isend_chunks(dest, t, views)
         reqs += creqs
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
-        big = self.poll_large_sends and bool(self.spin_bytes) and cbytes >= self.spin_bytes
+        big = bool(self.spin_bytes) and cbytes >= self.spin_bytes
+        if big and self._cq_thread is not None and not self.quiet:
+            self._hand_over([reqs, archive, on_sent, dest, tag, ntags, False])
+            return
+        big = big and self.poll_large_sends
         with self._send_lock:
             self._sends.append([reqs, archive, on_sent, dest, tag, ntags, big])
             self._big_sends += big
@@ -440,6 +446,13 @@ class MpiParcelport(Parcelport):
         with self._send_lock:
             for s in done:
                 self._sends.remove(s)
+        self._sends_done(done)
+        return True
+
+    def _sends_done(self, done):
+        """Free the tags of completed sends, release their archives, call ``on_sent``."""
+        with self._send_lock:
+            for s in done:
                 self._big_sends -= s[6]
                 if s[5]:
                     del self._inflight[s[3]][s[4]]
@@ -449,7 +462,6 @@ class MpiParcelport(Parcelport):
                 s[2]()
         if self._backlog:
             self._post_backlog()
-        return True
 
     # ---- receiving ---------------------------------------------------------------------
     def _progress_headers(self):
@@ -542,10 +554,7 @@ class MpiParcelport(Parcelport):
             r.reqs = reqs
             if (self._cq_thread is not None and not self.quiet and self.spin_bytes
                     and r.nbytes >= self.spin_bytes):
-                with self._cq_cv:
-                    self._cq.append(r)
-                    self._cq_busy += 1
-                    self._cq_cv.notify()
+                self._hand_over(r)
             else:
                 self._recvs.append(r)
 
@@ -580,8 +589,17 @@ class MpiParcelport(Parcelport):
                 self._deliver(r)
         return did
 
+    def _hand_over(self, item):
+        """Give a large parcel's receive (``_Recv``) or send (a ``_sends`` entry) to the
+        completion thread."""
+        with self._cq_cv:
+            self._cq.append(item)
+            self._cq_busy += 1
+            self._cq_cv.notify()
+
     def _completion_loop(self):
-        """Wait for the chunks of handed-over parcels (oldest first) and deliver them."""
+        """Wait for handed-over transfers (oldest first); deliver the parcels received and
+        finish the sends."""
         Waitall = self.MPI.Request.Waitall
         cv, q = self._cq_cv, self._cq
         while True:
@@ -590,11 +608,16 @@ class MpiParcelport(Parcelport):
                     cv.wait(0.5)
                 if not q:
                     return
-                r = q.popleft()
+                item = q.popleft()
             try:
-                Waitall(r.reqs)  # GIL released; MPI progresses (and copies) in here
-                self.completed_in_thread += 1
-                self._deliver(r)
+                if type(item) is list:  # a send
+                    Waitall(item[0])    # GIL released; MPI progresses (and copies) in here
+                    self.completed_in_thread += 1
+                    self._sends_done([item])
+                else:
+                    Waitall(item.reqs)
+                    self.completed_in_thread += 1
+                    self._deliver(item)
             except BaseException:  # noqa: BLE001 - fatal, as in the progress thread
                 import traceback
                 self.runtime.fatal(traceback.format_exc())
