@@ -16,21 +16,22 @@ in flight the progress schedule polls hard too (``poll_large_sends``): where the
 shared-memory transport cannot copy once (Open MPI's vader without CMA permission, as in
 containers) the sender copies the message through shared fragments, as fast as it polls.
 
-Completion thread (``completion_thread``; by default on where every locality of the node
-has at least two cores).  The receiver's work per large
-parcel is Python (header, decode, buffers, delivery: 50-80 us) plus the copy that MPI makes
-inside its progress calls (about 150 us per MiB over shared memory).  Done by one thread
-they add up, capping 1 MiB messages near 0.7 of native bandwidth.  So, outside compute
-phases, a parcel whose chunk receives are posted goes to a second thread that waits for
-them inside MPI (GIL released, MPI progressing: the copy happens there) and delivers the
-parcel, while the progress thread handles the next headers; likewise a large send, which
-the transport may move only as fast as the sender polls (see ``poll_large_sends``).  The
-wait is a blocking ``Waitall``: the receives and sends it waits for are matched by
-messages and receives that the peers' progress threads post (never this thread), and a
-failing locality ends the job (``runtime.fatal``), so it returns.  In a compute phase parcels stay
-with the progress thread, which polls gently (a thread blocked in MPI spins a core).  With
-one core per locality the two threads only take turns on it: measured on a 2-core machine
-with 2 ranks, 1 MiB bandwidth fell from 0.98 to 0.66 of native, hence the default.
+Completion threads (``completion_thread``; by default on where every locality of the node
+has at least two cores, except under MPICH). The receiver's work per large parcel is
+Python (header, decode, buffers, delivery: 50-80 us) plus the copy that MPI makes inside
+its progress calls (about 150 us per MiB over shared memory). Done by one thread they add
+up, capping 1 MiB messages near 0.7 of native bandwidth. So, outside compute phases, a
+parcel whose chunk receives are posted goes to a second thread that waits for them inside
+MPI (GIL released, MPI progressing: the copy happens there) and delivers the parcel, while
+the progress thread handles the next headers; likewise a large send goes to a third thread
+(the transport may move it only as fast as the sender polls, see ``poll_large_sends``; one
+thread for both held received parcels behind sends in bibw). The wait is a blocking
+``Waitall``: the receives and sends it waits for are matched by messages and receives that
+the peers' progress threads post (never this thread), and a failing locality ends the job
+(``runtime.fatal``), so it returns. In a compute phase parcels stay with the progress
+thread, which polls gently (a thread blocked in MPI spins a core). With one core per
+locality the two threads only take turns on it: measured on a 2-core machine with 2 ranks,
+1 MiB bandwidth fell from 0.98 to 0.66 of native, hence the default.
 
 Tags: each parcel takes a fresh range of follow-up tags from a per-destination counter in
 ``[2, MPI.TAG_UB]`` that wraps around; a range is not reused while its sends are in flight,
@@ -93,6 +94,63 @@ def _pieces(nbytes, maxmsg):
     return max(1, -(-nbytes // maxmsg)) if nbytes else 0
 
 
+def _completion_pays(MPI, comm):
+    """Return whether completion threads are worth it here: two cores per locality on the
+    node, and not MPICH (its global lock makes a thread waiting in MPI slow the others:
+    1-64 MiB bw 0.76-1.23 of native with them against 0.84-1.71 without, device run)."""
+    if MPI.Get_library_version().lstrip().startswith("MPICH"):
+        return False
+    return _cores_per_local_rank(comm) >= 2
+
+
+class _Completer:
+    """A thread that waits inside MPI for handed-over transfers, oldest first, and then
+    calls ``finish(item)``; ``busy`` counts those not finished, ``done`` those finished."""
+
+    def __init__(self, name, finish, fatal):
+        self.finish, self.fatal = finish, fatal
+        self.q = collections.deque()
+        self.cv = threading.Condition()
+        self.busy = self.done = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def put(self, reqs, item):
+        with self.cv:
+            self.q.append((reqs, item))
+            self.busy += 1
+            self.cv.notify()
+
+    def stop(self, deadline):
+        with self.cv:
+            self._stop = True
+            self.cv.notify()
+        self.thread.join(max(0.1, deadline - time.monotonic()))
+
+    def _loop(self):
+        Waitall = _mpi().Request.Waitall
+        cv, q = self.cv, self.q
+        while True:
+            with cv:
+                while not q and not self._stop:
+                    cv.wait(0.5)
+                if not q:
+                    return
+                reqs, item = q.popleft()
+            try:
+                Waitall(reqs)  # GIL released; MPI progresses (and copies) in here
+                self.done += 1
+                self.finish(item)
+            except BaseException:  # noqa: BLE001 - fatal, as in the progress thread
+                import traceback
+                self.fatal(traceback.format_exc())
+                return
+            finally:
+                with cv:
+                    self.busy -= 1
+
+
 class _Recv:
     """A parcel being received: header fields, decoded chunk table, target buffers, requests."""
 
@@ -135,11 +193,7 @@ class MpiParcelport(Parcelport):
         super().__init__(runtime)
         self.poll_large_sends = bool(poll_large_sends)
         self._completion_opt = completion_thread
-        self._cq = collections.deque()  # parcels handed to the completion thread
-        self._cq_busy = 0               # of them, not yet delivered
-        self._cq_cv = threading.Condition()
-        self._cq_thread = None
-        self.completed_in_thread = 0    # parcels the completion thread delivered
+        self._recv_done = self._send_done = None  # the completion threads, when on
         self._big_sends = 0             # sends of >= spin_bytes of chunks in flight
         self.spin_bytes, self.spin_s = int(spin_bytes), float(spin_s)
         self.pool = RecvPool(pool_min_bytes, pool_max_bytes) if pool_min_bytes else None
@@ -188,13 +242,13 @@ class MpiParcelport(Parcelport):
             self._slots.append((buf, req))
         self._head = 0
         self._status = MPI.Status()
-        self._cq_stop = False
         self.completion_thread = (self._completion_opt if self._completion_opt is not None
-                                  else self.size > 1 and _cores_per_local_rank(self.comm) >= 2)
+                                  else self.size > 1 and _completion_pays(MPI, self.comm))
         if self.completion_thread and self.size > 1:
-            self._cq_thread = threading.Thread(target=self._completion_loop,
-                                               name="rt-completion", daemon=True)
-            self._cq_thread.start()
+            fatal = self.runtime.fatal
+            self._recv_done = _Completer("rt-recv-completion", self._deliver, fatal)
+            self._send_done = _Completer("rt-send-completion",
+                                         lambda s: self._sends_done([s]), fatal)
 
     def _drain(self, timeout):
         """Progress until idle or ``timeout`` seconds pass; return the deadline."""
@@ -206,12 +260,10 @@ class MpiParcelport(Parcelport):
 
     def stop(self, timeout=30.0):
         deadline = self._drain(timeout)
-        if self._cq_thread is not None:
-            with self._cq_cv:
-                self._cq_stop = True
-                self._cq_cv.notify()
-            self._cq_thread.join(max(0.1, deadline - time.monotonic()))
-            self._cq_thread = None
+        for c in (self._recv_done, self._send_done):
+            if c is not None:
+                c.stop(deadline)
+        self._recv_done = self._send_done = None
         cancel_persistent(self._slots)
         self._slots = []
         self.comm.Free()
@@ -222,11 +274,23 @@ class MpiParcelport(Parcelport):
         self.MPI.COMM_WORLD.Abort(code)
 
     def idle(self):
-        return not (self._sends or self._recvs or self._backlog or self._coal or self._cq_busy)
+        return not (self._sends or self._recvs or self._backlog or self._coal
+                    or self._handed_over())
+
+    def _handed_over(self):
+        """Return the number of transfers the completion threads have not finished."""
+        r, s = self._recv_done, self._send_done
+        return (r.busy + s.busy) if r is not None else 0
+
+    @property
+    def completed_in_thread(self):
+        """Parcels received and sends finished by the completion threads so far."""
+        r, s = self._recv_done, self._send_done
+        return (r.done + s.done) if r is not None else 0
 
     def _receiving(self):
         """Return True while receives are in flight (a subclass adds its own)."""
-        return bool(self._recvs or self._cq_busy)
+        return bool(self._recvs) or bool(self._handed_over())
 
     def in_flight(self):
         if self._receiving():
@@ -304,8 +368,8 @@ class MpiParcelport(Parcelport):
         reqs += creqs
         self.stats.add_many(messages_sent=len(reqs), bytes_sent=nbytes + cbytes)
         big = bool(self.spin_bytes) and cbytes >= self.spin_bytes
-        if big and self._cq_thread is not None and not self.quiet:
-            self._hand_over([reqs, archive, on_sent, dest, tag, ntags, False])
+        if big and self._send_done is not None and not self.quiet:
+            self._send_done.put(reqs, [reqs, archive, on_sent, dest, tag, ntags, False])
             return
         big = big and self.poll_large_sends
         with self._send_lock:
@@ -552,9 +616,9 @@ class MpiParcelport(Parcelport):
                 self._deliver(r)
                 continue
             r.reqs = reqs
-            if (self._cq_thread is not None and not self.quiet and self.spin_bytes
+            if (self._recv_done is not None and not self.quiet and self.spin_bytes
                     and r.nbytes >= self.spin_bytes):
-                self._hand_over(r)
+                self._recv_done.put(reqs, r)
             else:
                 self._recvs.append(r)
 
@@ -588,43 +652,6 @@ class MpiParcelport(Parcelport):
             else:
                 self._deliver(r)
         return did
-
-    def _hand_over(self, item):
-        """Give a large parcel's receive (``_Recv``) or send (a ``_sends`` entry) to the
-        completion thread."""
-        with self._cq_cv:
-            self._cq.append(item)
-            self._cq_busy += 1
-            self._cq_cv.notify()
-
-    def _completion_loop(self):
-        """Wait for handed-over transfers (oldest first); deliver the parcels received and
-        finish the sends."""
-        Waitall = self.MPI.Request.Waitall
-        cv, q = self._cq_cv, self._cq
-        while True:
-            with cv:
-                while not q and not self._cq_stop:
-                    cv.wait(0.5)
-                if not q:
-                    return
-                item = q.popleft()
-            try:
-                if type(item) is list:  # a send
-                    Waitall(item[0])    # GIL released; MPI progresses (and copies) in here
-                    self.completed_in_thread += 1
-                    self._sends_done([item])
-                else:
-                    Waitall(item.reqs)
-                    self.completed_in_thread += 1
-                    self._deliver(item)
-            except BaseException:  # noqa: BLE001 - fatal, as in the progress thread
-                import traceback
-                self.runtime.fatal(traceback.format_exc())
-                return
-            finally:
-                with cv:
-                    self._cq_busy -= 1
 
     def _deliver(self, r):
         t0 = time.perf_counter()
