@@ -116,9 +116,10 @@ class _Completer:
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
-    def put(self, reqs, item):
+    def put(self, reqs, item, finish=None):
+        """Queue ``item`` to be finished (``finish`` or the thread's) once ``reqs`` complete."""
         with self.cv:
-            self.q.append((reqs, item))
+            self.q.append((reqs, item, finish or self.finish))
             self.busy += 1
             self.cv.notify()
 
@@ -137,11 +138,11 @@ class _Completer:
                     cv.wait(0.5)
                 if not q:
                     return
-                reqs, item = q.popleft()
+                reqs, item, finish = q.popleft()
             try:
                 Waitall(reqs)  # GIL released; MPI progresses (and copies) in here
                 self.done += 1
-                self.finish(item)
+                finish(item)
             except BaseException:  # noqa: BLE001 - fatal, as in the progress thread
                 import traceback
                 self.fatal(traceback.format_exc())

@@ -6,9 +6,10 @@ and, when it fits under ``eager_threshold``, frame 0 (else frame 0 travels like 
 by key).  The receiver gets every chunk with a one-sided ``MPI_Rget`` from the sender's
 memory straight into its destination: an RmaVector from its own pool for RMA chunks, the
 decoded array for pointer chunks; then it acknowledges (tag 0; one message per source
-for all parcels fetched in one progress call) and delivers.  The sender
-holds the archive until the acknowledgement, then releases what it registered and calls
-``on_sent`` (async_cb fires then).  Parcels without chunks, and parcels with too many
+for all parcels fetched in one progress call) and delivers; large parcels' gets are waited
+for, and the parcels delivered, by the mpi parcelport's receive completion thread when it
+runs (``completion_thread``).  The sender holds the archive until the acknowledgement,
+then releases what it registered and calls ``on_sent`` (async_cb fires then).  Parcels without chunks, and parcels with too many
 chunks for one header, go the MPI parcelport's two-sided way.
 
 Memory.  At start every locality allocates, collectively, its pool's arena as an MPI
@@ -178,6 +179,7 @@ class RmaParcelport(MpiParcelport):
         self._gets = []       # _Get with requests in flight
         self._acks_out = []   # (request, buffer) of acknowledgements being sent
         self._ack_due = collections.defaultdict(list)  # source -> parcel ids to acknowledge
+        self._ack_lock = threading.Lock()  # the completion thread adds to _ack_due too
         self._alock = threading.Lock()
         self._reg_lock = threading.Lock()
         self._attached = {}   # (address, nbytes) -> [count, buffer] on the dynamic window
@@ -487,10 +489,13 @@ class RmaParcelport(MpiParcelport):
                 g.nbytes += c.nbytes
         g.reqs = reqs
         g.dt += time.perf_counter() - t0
-        if reqs:
-            self._gets.append(g)
-        else:
+        if not reqs:
             self._finish(g)
+        elif (self._recv_done is not None and not self.quiet and self.spin_bytes
+              and g.nbytes >= self.spin_bytes):
+            self._recv_done.put(reqs, g, self._finish)  # waited for and delivered there
+        else:
+            self._gets.append(g)
 
     def _dest(self, spec):
         """Return the buffer a chunk is fetched into: an RmaVector block for RMA chunks."""
@@ -534,7 +539,8 @@ class RmaParcelport(MpiParcelport):
 
     def _finish(self, g):
         """Acknowledge (the sender may release its memory), then deliver."""
-        self._ack_due[g.source].append(g.pid)  # sent at the end of this progress call
+        with self._ack_lock:  # sent at the end of a progress call
+            self._ack_due[g.source].append(g.pid)
         t0 = time.perf_counter()
         args = g.hdr.finish(g.bufs)
         zc = sum(b.nbytes for b in g.bufs)
@@ -549,7 +555,8 @@ class RmaParcelport(MpiParcelport):
 
     def _send_acks(self):
         """Acknowledge the parcels fetched in this progress call, one message per source."""
-        due, self._ack_due = self._ack_due, collections.defaultdict(list)
+        with self._ack_lock:
+            due, self._ack_due = self._ack_due, collections.defaultdict(list)
         c = self.stats.local()
         for source, pids in due.items():
             for i in range(0, len(pids), ACK_BATCH):

@@ -316,7 +316,7 @@ def check_stats(n):
             assert all(s.get("tag_wraps", 0) > 0 for s in allst), [s.get("tag_wraps") for s in allst]
         if OPTIONS.get("coalesce"):
             assert sum(s["parcels_coalesced"] for s in allst) > 0
-        if OPTIONS.get("completion_thread") and PP == "mpi":  # rma gets its chunks by Rget
+        if OPTIONS.get("completion_thread"):
             pp = runtime.current().pp
             assert pp.completion_thread and pp.completed_in_thread > 0, pp.completed_in_thread
     ok("stats")
