@@ -125,6 +125,39 @@ class _Closure:
         self.need_leaf = need & isleaf & ~own     # remote leaves whose interiors we read
 
 
+def _need_bits(lay, plan, bounds):
+    """Return ``(nslot, W)`` uint64 words: bit r of a slot is set iff locality r reads its
+    interior in a stage (``_Closure(lay, plan, bounds[r], bounds[r + 1]).need``, for every
+    r in one pass over the tables: the closures' boolean steps as bitwise ORs)."""
+    nslot, nloc = len(lay.keys), len(bounds) - 1
+    W = -(-nloc // 64)
+    ls = lay.leaf_slots
+    fill = np.zeros((nslot, W), dtype=np.uint64)
+    for r in range(nloc):
+        fill[ls[bounds[r]:bounds[r + 1]], r // 64] |= np.uint64(1) << np.uint64(r % 64)
+    gt = plan.stage_ghosts
+    for lev in range(len(gt.poff) - 2, -1, -1):
+        rows = gt.prolong[gt.poff[lev]:gt.poff[lev + 1]]
+        if len(rows):
+            np.bitwise_or.at(fill, rows[:, 1], fill[rows[:, 0]])
+    need = fill.copy()
+    for rows in (gt.copies, gt.prolong):
+        if len(rows):
+            np.bitwise_or.at(need, rows[:, 1], fill[rows[:, 0]])
+    rst = plan.restrict                     # (parent, child, ...), finest level first
+    if len(rst):                            # walk it coarse to fine, a level at a time
+        lev = np.array([k[0] for k in lay.keys], dtype=np.int64)[rst[:, 0]]
+        cuts = np.flatnonzero(np.diff(lev)) + 1
+        for blk in reversed(np.split(np.arange(len(rst)), cuts)):
+            np.bitwise_or.at(need, rst[blk, 1], need[rst[blk, 0]])
+    return need
+
+
+def _has_bit(words, r):
+    """Return the per-slot mask of bit ``r`` of ``(nslot, W)`` words."""
+    return (words[:, r // 64] >> np.uint64(r % 64)) & np.uint64(1) == 1
+
+
 class _DistPlan:
     """Per-node-set tables of this locality: owned range, filtered tables, message lists."""
 
@@ -140,8 +173,8 @@ class _DistPlan:
         self.leaf_owner = owner_of_leaf
         slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
         slot_owner[lay.leaf_slots] = owner_of_leaf
-        cl = [_Closure(lay, plan, b[r], b[r + 1]) for r in range(nloc)]
-        mine = cl[here]
+        mine = _Closure(lay, plan, b[here], b[here + 1])
+        need = _need_bits(lay, plan, b) if nloc > 1 else None
         self.ghosts, self.restrict = mine.ghosts, mine.restrict
         self.slots = np.ascontiguousarray(lay.leaf_slots[self.lo:self.hi])
         defer = np.zeros(self.hi - self.lo, dtype=np.bool_)
@@ -159,7 +192,8 @@ class _DistPlan:
             s = np.nonzero(mine.need_leaf & (slot_owner == r))[0]
             if len(s):
                 self.recv[r] = s
-            s = np.nonzero(cl[r].need_leaf & (slot_owner == here))[0]
+            # a leaf of mine that r reads (its own leaves are not in its halo)
+            s = np.nonzero(_has_bit(need, r) & (slot_owner == here))[0]
             if len(s):
                 self.send[r] = s
         # reflux rows (coarse, fine, axis, side, t0, t1) over leaf indices
