@@ -3,6 +3,7 @@
     mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi,rma]
         [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
         [--min-size B] [--max-size B] [--repeat R] [--rounds K] [--json FILE]
+        [--completion on,off] [--poll-sends on,off]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
 argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
@@ -20,7 +21,9 @@ column beside the same baselines.  ``serialize_buffer`` wraps a plain array (the
 parcelport registers it on the fly, per ``--register``); ``rma_vector`` allocates an
 RmaVector after the runtime started, from the registered pool.  ``--repeat R`` measures
 each point R times and keeps the best, ``--rounds K`` runs the whole set of configurations K
-times in turn and keeps the best of all (the machine may be shared).
+times in turn and keeps the best of all (the machine may be shared).  ``--completion`` and
+``--poll-sends`` take on/off lists too, for A/B runs of the mpi parcelport's completion
+threads and hard polling of large sends (columns ``/noct``, ``/nops`` when off).
 """
 import argparse
 import json
