@@ -226,7 +226,7 @@ class RmaParcelport(MpiParcelport):
                                 window=ARENA if self.arena_bytes else _pool.UNREGISTERED,
                                 attach=self.dyn.Attach if reg else None,
                                 detach=self.dyn.Detach if reg else None, rank=self.rank,
-                                cache_bytes=self.pool_cache_bytes if reg else 0,
+                                cache_bytes=self.pool_cache_bytes,
                                 max_segments=self.attach_limit)
         self._old_pool = _pool.set_default_pool(self.rma_pool)
         self._ack_slots = []
@@ -334,7 +334,8 @@ class RmaParcelport(MpiParcelport):
         with self._alock:  # the acknowledgement cannot be handled before both are set
             s.req = self.comm.Isend([head, self.MPI.BYTE], dest, HDR_TAG)
             self._await[pid] = s
-        self.stats.add_many(messages_sent=1, bytes_sent=len(head))
+        # the chunks leave this locality too, fetched by the receiver's gets
+        self.stats.add_many(messages_sent=1, bytes_sent=len(head) + sum(k[2] for k in keys))
 
     def _register(self, v, regs, copy=False):
         """Return the key of flat uint8 view ``v``, registering it on the fly if it is not."""

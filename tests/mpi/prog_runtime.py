@@ -312,6 +312,8 @@ def check_stats(n):
     if n > 1:
         assert sum(s["parcels_sent"] for s in allst) > 0
         assert sum(s["bytes_received_zero_copy"] for s in allst) > 0
+        for s in allst:  # chunks sent zero-copy are part of the bytes sent (rma: fetched)
+            assert s["bytes_sent"] >= s["bytes_zero_copy"], s
         if PP == "mpi":  # the small tag space above wrapped around, and nothing got mixed up
             assert all(s.get("tag_wraps", 0) > 0 for s in allst), [s.get("tag_wraps") for s in allst]
         if OPTIONS.get("coalesce"):
