@@ -125,6 +125,12 @@ SCHEMA = {
                         "each M2L pair's torque)"),
         "G": Param("float", 1.0, "gravitational constant in code units", lo=0.0,
                    lo_open=True),
+        "well_balanced": Param("bool", False, "hydrostatic (well-balanced) reconstruction of "
+                               "rho and p about each cell's isentropic equilibrium in phi, "
+                               "with the matching momentum source (Kaeppeli & Mishra 2016): "
+                               "a discrete isentropic equilibrium stays at rest to "
+                               "round-off, but total momentum is no longer conserved to "
+                               "round-off; one locality only (more is a config error)"),
     },
     "runtime": {
         "parcelport": Param("str", "auto", "auto (local on one locality, mpi on several), "

@@ -13,6 +13,10 @@ from the CFL condition, no subcycling.  Every stage is a list of per-node tasks:
 5. flux correction at coarse/fine faces (``exchange.correct_fluxes``),
 6. the stage update of every leaf (``hydro.rk_stage``, or ``rk_stage_src`` with the FMM
    gravity source of ``octosim.gravity`` when ``gravity.enable``) and its dual-energy sync.
+   With ``gravity.well_balanced`` step 4 reconstructs rho and p about each cell's
+   hydrostatic equilibrium in the stage's potential and gives the momentum source that
+   balances it (``hydro.wellbalanced``, one locality only; momentum is then conserved only
+   to the truncation error).
 
 After the step each leaf gets the density and energy floors (cells counted), and every
 ``mesh.regrid_every`` steps the mesh is regridded (``amr.regrid``).
@@ -115,6 +119,18 @@ def _problem_params(problem, config, name):
     return params
 
 
+def _check_well_balanced(sim):
+    """Refuse ``gravity.well_balanced`` where its step loop does not exist (ConfigError)."""
+    from octosim.config import ConfigError
+    nloc = getattr(sim, "nloc", 1)
+    if nloc > 1 or getattr(sim, "distributed", False):
+        raise ConfigError(f"gravity.well_balanced = true needs one locality (got {nloc}): the "
+                          "multi-locality step loop solves gravity after the fluxes")
+    if not sim.batched:
+        raise ConfigError("gravity.well_balanced = true needs the default hydro kernels "
+                          "(octosim.hydro)")
+
+
 class Simulation:
     """An AMR hydro run: mesh, time, step, timers and per-level counters.
 
@@ -163,8 +179,12 @@ class Simulation:
         self.gravity = bool(g.get("enable", False))
         self.grav = {"G": float(g.get("G", 1.0)), "theta": float(g.get("theta", 0.5)),
                      "order": int(g.get("order", 2))}
+        self.well_balanced = self.gravity and bool(g.get("well_balanced", False))
+        if self.well_balanced:
+            _check_well_balanced(self)
         self._accel = None
         self._phi = None
+        self._wb_source = None
         if _init:
             t0 = _time.perf_counter()
             self._initialize()
@@ -197,6 +217,13 @@ class Simulation:
         if self.gravity:
             B.update_all_src(pool, none, pool, Fx, Fy, Fz, np.zeros((0, nf, N, N, N)), 1.0,
                              dx, 0.5, g, de)
+        if self.well_balanced:
+            from octosim.hydro import wellbalanced as wb
+            phi, acc = np.zeros((0, M, M, M)), np.zeros((0, 3, N, N, N))
+            wb.extend_potential_all(phi, np.zeros((0, N, N, N)), acc, dx,
+                                    np.zeros((0, 6), dtype=np.int64))
+            wb.fluxes_wb_all(pool, none, phi, acc, dx, g, self.recon, de, Fx, Fy, Fz, acc,
+                             self._flux_work, wb.make_wb_work(pool[0]))
         B.fluxes_update_all(pool, none, np.zeros(0, dtype=np.bool_), g, self.recon, de, Fx, Fy,
                             Fz, self._flux_work, pool, 1.0, dx, 0.5)
         B.update_some(pool, none, none, pool, Fx, Fy, Fz, 1.0, dx, 0.5, g, de)
@@ -362,6 +389,34 @@ class Simulation:
         for key in leaves:
             self._task_fluxes(key)
 
+    def _fluxes_wb(self):
+        """Well-balanced fluxes and momentum sources of every leaf (``hydro.wellbalanced``).
+
+        The stage's potential gets its face ghost layers first (same-level neighbours
+        copied, reflecting walls mirrored, else extrapolated); ``_update`` then uses the
+        well-balanced momentum sources in place of ``rho g``.
+        """
+        from octosim.hydro import wellbalanced as wb
+        lay = self.mesh.layout()
+        if self._flux_work is None:
+            from octosim.hydro.fluxes import make_work
+            self._flux_work = make_work(lay.pool[0])
+        plan = lay.plans.get("well_balanced")
+        if plan is None:
+            N, nl = self.mesh.N, len(lay.leaves)
+            M = N + 2 * GHOST
+            plan = lay.plans["well_balanced"] = {
+                "faces": wb.face_table(self.mesh.tree, lay.leaves, self.mesh.boundary),
+                "phi": np.zeros((nl, M, M, M)), "S": np.zeros((nl, 3, N, N, N)),
+                "work": wb.make_wb_work(lay.pool[0])}
+        phi = np.stack([self._phi[k] for k in lay.leaves])
+        g = np.stack([self._accel[k] for k in lay.leaves])
+        wb.extend_potential_all(plan["phi"], phi, g, lay.leaf_dx, plan["faces"])
+        wb.fluxes_wb_all(lay.pool, lay.leaf_slots, plan["phi"], g, lay.leaf_dx, self.gamma,
+                         self.recon, self.de_switch, lay.Fx, lay.Fy, lay.Fz, plan["S"],
+                         self._flux_work, plan["work"])
+        self._wb_source = plan["S"]
+
     def _fluxes_update(self, dt, a):
         """Fluxes and, for leaves that get no flux correction, the update: one numba call."""
         from octosim.hydro.batched import fluxes_update_all
@@ -391,6 +446,8 @@ class Simulation:
         from octosim.gravity import stage_sources
         S = stage_sources(self.mesh.subgrids, lay.leaves, self._phi, self._accel, lay.Fx,
                           lay.Fy, lay.Fz)
+        if self._wb_source is not None:
+            S[:, SX:SZ + 1] = self._wb_source
         update_all_src(lay.pool, lay.leaf_slots, lay.U0, lay.Fx, lay.Fy, lay.Fz, S, dt,
                        lay.leaf_dx, a, self.gamma, self.de_switch)
 
@@ -434,7 +491,10 @@ class Simulation:
                 t3 = clock()
                 self._update_deferred(deferred, dt, a)
             else:
-                self._fluxes(leaves)
+                if self.well_balanced:
+                    self._fluxes_wb()
+                else:
+                    self._fluxes(leaves)
                 t2 = clock()
                 exchange.correct_fluxes(mesh)
                 t3 = clock()
@@ -443,7 +503,7 @@ class Simulation:
             T["hydro"] += t2 - t1
             T["reflux"] += t3 - t2
             T["update"] += t4 - t3
-        self._accel = self._phi = None
+        self._accel = self._phi = self._wb_source = None
         t0 = clock()
         nfl = self._floors(leaves)
         T["floors"] += clock() - t0

@@ -41,6 +41,9 @@ API
 
 ``octosim.hydro.uniform.step_uniform(U, dx, gamma, cfl, recon, bc, ...)`` is a one-block
 SSP-RK3 reference step; ``python -m octosim.hydro.bench`` measures throughput.
+``octosim.hydro.wellbalanced`` holds the hydrostatic reconstruction of ``gravity.well_balanced``
+(Kaeppeli & Mishra 2016): ``compute_fluxes_wb_work`` also takes the potential with its ghost
+layers (``extend_potential``) and returns the momentum source that balances it.
 
 Numba's on-disk cache does not notice edits to a kernel in another file that a cached
 kernel calls (fluxes -> eos, reconstruct): after editing one of these modules, delete the
