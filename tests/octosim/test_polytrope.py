@@ -125,7 +125,8 @@ STAR = {"n": 1.0, "radius": 0.5, "rho_atm": 1e-5}
 
 
 def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamma=2.0,
-                    theta=0.5, order=3, boundary="reflect", rho_floor=1e-7, hydro=None):
+                    theta=0.5, order=3, boundary="reflect", rho_floor=1e-7, hydro=None,
+                    well_balanced=False):
     """Run the self-gravitating star for ``t_dyn_count`` dynamical times ``1/sqrt(G rho_mean)``.
 
     Returns a dict: ``drift`` = max over steps of |rho_max(t) / rho_max(0) - 1|, ``mach`` =
@@ -134,7 +135,8 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
     dx of the finest cells.  ``rho_floor`` (1% of the atmosphere) keeps the box corners, which
     the cold atmosphere drains as it falls onto the star, from near-vacuum states whose heat
     would set the time step.  ``hydro`` adds hydro settings, e.g. ``{"reconstruction": 3}``
-    (``RECON_PPM_EP``; the driver maps only the words ppm and plm).
+    (``RECON_PPM_EP``; the driver maps only the words ppm and plm).  ``well_balanced`` sets
+    ``gravity.well_balanced``; ``mass`` is then the relative change of the total mass too.
     """
     from octosim.driver import Simulation
 
@@ -143,7 +145,8 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
            "hydro": {"gamma": gamma, "rho_floor": rho_floor, **(hydro or {})},
            "problem": {"name": "polytrope"},
            "polytrope": dict(params), "gravity": {"enable": True, "G": 1.0, "theta": theta,
-                                                 "order": order}}
+                                                 "order": order,
+                                                 "well_balanced": well_balanced}}
     sim = Simulation(cfg, problem=polytrope)
     R = params["radius"]
     rho_mean = polytrope.mass(params) / (4.0 / 3.0 * np.pi * R ** 3)
@@ -152,7 +155,8 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
     inside = np.sqrt(tab["x"] ** 2 + tab["y"] ** 2 + tab["z"] ** 2) < 0.9 * R
     rho0 = tab["rho"].max()
     out = {"drift": 0.0, "mach": 0.0, "R_dx": R / tab["dx"].min()}
-    E0 = sim.conserved_totals()["total_energy"]
+    tot0 = sim.conserved_totals()
+    E0 = tot0["total_energy"]
 
     def measure(s):
         t = s.leaf_table()
@@ -164,8 +168,9 @@ def equilibrium_run(N, max_level, xscale=0.6, t_dyn_count=5.0, params=STAR, gamm
         out["mach"] = max(out["mach"], float((v / c)[inside].max()))
 
     sim.run(stop_time=t_end, on_step=measure)
-    out.update(steps=sim.step, time=sim.time,
-               energy=(sim.conserved_totals()["total_energy"] - E0) / abs(E0))
+    tot = sim.conserved_totals()
+    out.update(steps=sim.step, time=sim.time, energy=(tot["total_energy"] - E0) / abs(E0),
+               mass=tot["mass"] / tot0["mass"] - 1.0)
     return out
 
 
@@ -189,6 +194,12 @@ PAIR = {"coarse": (4, 1), "fine": (8, 1)}
 @pytest.fixture(scope="module")
 def five_t_dyn():
     return {k: equilibrium_run(N, L) for k, (N, L) in PAIR.items()}
+
+
+@pytest.fixture(scope="module")
+def five_t_dyn_wb():
+    """The same pair with ``gravity.well_balanced`` (octosim.hydro.wellbalanced)."""
+    return {k: equilibrium_run(N, L, well_balanced=True) for k, (N, L) in PAIR.items()}
 
 
 @pytest.mark.slow
@@ -216,18 +227,43 @@ def test_polytrope_total_energy_is_conserved(five_t_dyn):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="central density drifts 6.9% in 5 t_dyn at R/dx = 6.7 "
-                   "(12% at 3.3): no longer an expansion (total energy kept to 3e-4 |E|) but "
-                   "a dip of -6.7% at 0.6 t_dyn, then ~3% below the start: the PPM limiter "
-                   "flattens the smooth central maximum, the face states around the centre "
-                   "then differ and the central-upwind diffusion drains the central cells at "
-                   "t = 0 (0.44 rho per unit time at R/dx 3.3, 0.21 at 6.7: first order).  "
-                   "The positivity-guarded ppm_ep removes that drain (+0.02% at 0.03 t_dyn) "
-                   "but not the oscillation it leaves: -3% at 0.6 t_dyn, then +1.5 to +3.4%, "
-                   "with peak |v|/c_s 0.32 near the surface (0.13 with PPM) and 37% at R/dx "
-                   "3.3; cell-average initial data (Gauss-Legendre) give 4.5% with ppm_ep, "
-                   "19% with PPM at 3.3; a finer FMM (theta 0.3) 5.7% with ppm_ep, so not "
-                   "the gravity.  1% at this resolution needs a well-balanced "
-                   "(hydrostatic) reconstruction, i.e. the potential in the flux kernels")
-def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn):
-    assert five_t_dyn["fine"]["drift"] <= 0.01, five_t_dyn
+def test_well_balanced_polytrope_drift_and_mach_shrink_with_resolution(five_t_dyn,
+                                                                       five_t_dyn_wb):
+    """gravity.well_balanced: drift and peak |v|/c_s shrink with resolution, below plain PPM's."""
+    # measured: drift 18% -> 3.6%, peak |v|/c_s 0.31 -> 0.091 (R/dx 3.3 -> 6.7; PPM: 12% ->
+    # 6.9%, 0.16 -> 0.13); total energy +1.2e-2 -> +2.9e-4 |E|; mass +7e-10, +1.7e-7 (the
+    # density floor in the box corners).  The fine run: -3.5% at 0.6 t_dyn, then a decaying
+    # oscillation (+0.3% to -1.9%), the Mach peak at 0.88 R (surface cells fall back).
+    c, f = five_t_dyn_wb["coarse"], five_t_dyn_wb["fine"]
+    assert f["time"] == pytest.approx(five_t_dyn["fine"]["time"])
+    assert f["drift"] < 0.3 * c["drift"], (c, f)
+    assert f["mach"] < 0.5 * c["mach"], (c, f)
+    assert f["mach"] < 0.12, f
+    ppm = five_t_dyn["fine"]
+    assert f["drift"] < 0.7 * ppm["drift"] and f["mach"] < ppm["mach"], (ppm, f)
+    assert abs(f["energy"]) < 1e-3 and abs(f["mass"]) < 1e-6, f
+
+
+# Before gravity.well_balanced (kept as the record of what was tried): plain PPM drifts 6.9%
+# at R/dx 6.7 (12% at 3.3), a dip of -6.7% at 0.6 t_dyn, then ~3% below the start: the PPM
+# limiter flattens the smooth central maximum, the face states around the centre then differ
+# and the central-upwind diffusion drains the central cells at t = 0 (0.44 rho per unit time
+# at R/dx 3.3, 0.21 at 6.7: first order).  The positivity-guarded ppm_ep removes that drain
+# but leaves an oscillation: -3% at 0.6 t_dyn, then +1.5 to +3.4%, peak |v|/c_s 0.32 near the
+# surface, 37% at R/dx 3.3; cell-average initial data (Gauss-Legendre) give 4.5% with ppm_ep,
+# 19% with PPM at 3.3; a finer FMM (theta 0.3) 5.7% with ppm_ep.
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="with gravity.well_balanced the central density still "
+                   "drifts 3.6% in 5 t_dyn at R/dx = 6.7 (plain PPM 6.9%; ppm_ep 3.4%), peak "
+                   "|v|/c_s 0.091: a dip of -3.5% at 0.6 t_dyn, then an oscillation decaying "
+                   "to +-0.5%.  A discrete isentropic equilibrium stays at rest to round-off "
+                   "(test_wellbalanced), but the initial Lane-Emden profile is not one: h + phi "
+                   "of the point-sampled star under its own FMM potential falls by 0.74% of "
+                   "h_c from centre to surface (the same at theta 0.25), so the star settles to "
+                   "a slightly different equilibrium; relaxed to h + phi = const on the mesh "
+                   "first (4 fixed-point iterations) it drifts 1.9% (Mach 0.075), the rest "
+                   "presumably from the surface layer, where cells fall back to the ordinary "
+                   "reconstruction (the Mach peak sits at 0.88 R); taking the equilibrium "
+                   "further out made it worse (4.7%)")
+def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn_wb):
+    assert five_t_dyn_wb["fine"]["drift"] <= 0.01, five_t_dyn_wb
