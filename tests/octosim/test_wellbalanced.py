@@ -140,18 +140,19 @@ def test_well_balanced_on_several_localities_is_a_config_error(tmp_path, monkeyp
 
 
 def test_well_balanced_polytrope_conserves_mass_and_differs_from_the_default():
-    """Two steps of the R/dx 3.3 star: mass to round-off; option off leaves the path as it was."""
-    cfg = {"mesh": {"xscale": 0.6, "subgrid_size": 4, "max_level": 1, "regrid_every": 0,
+    """Levels 2 and 3, regrids, reflecting walls: mass to round-off; option off is the old path."""
+    cfg = {"mesh": {"xscale": 0.75, "subgrid_size": 4, "max_level": 3, "regrid_every": 2,
                     "boundary": "reflect"},
-           "hydro": {"gamma": 2.0, "rho_floor": 1e-7}, "problem": {"name": "polytrope"},
-           "polytrope": {"n": 1.0, "radius": 0.5, "rho_atm": 1e-5},
+           "hydro": {"gamma": 2.0, "rho_floor": 1e-9}, "problem": {"name": "polytrope"},
+           "polytrope": {"n": 1.0, "radius": 0.5, "rho_atm": 1e-5, "refine_rho": 0.2},
            "gravity": {"enable": True, "G": 1.0, "theta": 0.5, "order": 3}}
     out = {}
     for wb in (False, True):
         cfg["gravity"]["well_balanced"] = wb
         sim = Simulation(cfg)
+        assert [lv["leaves"] for lv in sim.level_stats()] == [0, 0, 56, 64]
         m0 = sim.conserved_totals()["mass"]
-        for _ in range(2):
+        for _ in range(3):
             sim.advance()
         out[wb] = sim.leaf_table()
         assert abs(sim.conserved_totals()["mass"] / m0 - 1.0) < 1e-14
