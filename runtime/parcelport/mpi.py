@@ -148,6 +148,9 @@ class _Completer:
                 self.fatal(traceback.format_exc())
                 return
             finally:
+                # drop the parcel now: kept until the next one, its buffers (an RmaVector's
+                # pool block, say) would stay in use while the thread waits
+                reqs = item = None
                 with cv:
                     self.busy -= 1
 

@@ -1,6 +1,6 @@
 """RMA parcelport and RmaVector checks in one MPI program; run by tests/mpi/test_rma_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|nodynamic|noack
+Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|nodynamic|completion|noack
 Every check prints ``CHECK <name> ok`` on each rank; a failure aborts the job naming the
 locality.  Ring neighbours, so any rank count works (one rank: calls are local).
 ``limited``: ``attach`` with dynamic windows that behave as Open MPI's do (at most LIMIT
@@ -32,6 +32,8 @@ if MODE == "limited" and not OPEN_MPI:
     OPTIONS["dynamic"] = True   # under Open MPI the default (no dynamic windows) stays
 elif MODE == "nodynamic":
     OPTIONS["dynamic"] = False
+elif MODE == "completion":  # parcels of >= 4 KiB fetched and delivered by the completion thread
+    OPTIONS.update(completion_thread=True, spin_bytes=4096)
 T = 60
 LIMIT = 6
 _windows = []
@@ -287,6 +289,9 @@ def check_released(n):
     """Every block is back once the program drops its values (after the acks)."""
     runtime.barrier()
     me = runtime.here()
+    if MODE == "completion" and n > 1:  # last through the completion thread: not kept there
+        assert runtime.async_(total, (me + 1) % n, RmaVector(np.ones(1 << 16))).get(T)[0] == 65536
+        runtime.barrier()
     for _ in range(20):  # idle workers keep their last task's arguments until the next task
         gc.collect()
         st = default_pool().stats()

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.mpi
 
 @pytest.mark.parametrize("nprocs,mode", [(1, "attach"), (2, "attach"), (4, "attach"), (2, "copy"),
                                           (2, "limited"), (4, "limited"), (2, "nodynamic"),
-                                          (4, "nodynamic")])
+                                          (4, "nodynamic"), (2, "completion"), (4, "completion")])
 def test_rma_program(run_mpi, nprocs, mode):
     res = run_mpi(HERE / "prog_rma.py", nprocs, [mode], timeout=90)
     for check in CHECKS:
