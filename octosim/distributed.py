@@ -502,43 +502,17 @@ class DistributedSimulation(Simulation):
         # grid-step counters are global: every locality knows the whole tree
         return self._end_step(dt, lay.leaves, nfl)
 
-    def regrid(self):
-        """Regrid across localities with the serial result; repartition and migrate.
-
-        1. Each locality fills the full ghosts of its leaves and of the possible merge
-           parents it is assigned (the owner of their first child), receiving the leaf
-           interiors it reads (halo parcels), and evaluates the criterion there.
-        2. Flags and merge verdicts are all-gathered (Morton order): every locality replays
-           ``amr.regrid`` on the replicated tree with the gathered verdicts, so the new tree
-           (refinement, 2:1 balance, merges) is the same everywhere.  New children are
-           children of old leaves (the old tree was balanced), so the old owner of a
-           parent (of a merged group: of its first child) computed their data exactly.
-        3. The new leaves are split along the Morton curve and every leaf whose data lives
-           elsewhere migrates to its new owner (one parcel per pair, interiors zero-copy).
-        """
-        from octosim import amr
+    def _regrid_halo(self, dp, lay, plan, extra, have, tag):
+        """Fill the full ghosts of this locality's leaves and of the nodes ``extra`` (slots):
+        receive the remote leaf interiors they read that are not in ``have`` (a slot mask,
+        updated), then restrict and fill in the serial order.  Collective."""
         from octosim.kernels_amr import restrict_pool
-        from octosim.tree import children, parent
-        t0 = _time.perf_counter()
-        mesh, tree = self.mesh, self.mesh.tree
-        dp = self.dplan()
-        lay, plan = exchange.plan(mesh)
-        b, P = dp.bounds, self.nloc
-        leaves = lay.leaves
-        old_owner = {k: int(dp.leaf_owner[i]) for i, k in enumerate(leaves)}
-        cand = {}                       # possible merge parent -> the locality that judges it
-        for k in leaves:
-            if k[0] > 0:
-                p = parent(k)
-                if p not in cand and all(tree.is_leaf(c) for c in children(p)):
-                    cand[p] = old_owner[children(p)[0]]
-        me = self.here
-        extra = [lay.slot[p] for p, r in cand.items() if r == me]
-        mine_cl = _Closure(lay, plan, b[me], b[me + 1], full=True, extra=extra)
+        b, P, me = dp.bounds, self.nloc, self.here
+        cl = _Closure(lay, plan, b[me], b[me + 1], full=True, extra=extra)
         slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
         slot_owner[lay.leaf_slots] = dp.leaf_owner
-        need = np.flatnonzero(mine_cl.need_leaf)    # the remote leaves I read, slot order
-        needs = runtime.all_gather(need, name="octosim.regrid.need")
+        need = np.flatnonzero(cl.need_leaf & ~have)  # remote leaves I read, slot order
+        needs = runtime.all_gather(need, name=f"octosim.{tag}.need")
         recv, send = {}, {}
         for q in range(P):
             if q == me:
@@ -549,17 +523,57 @@ class DistributedSimulation(Simulation):
             w = needs[q][slot_owner[needs[q]] == me]
             if len(w):
                 send[q] = np.ascontiguousarray(w)
-        self._halo(dp, lay.pool, send, recv, tag="regrid")
-        restrict_pool(lay.pool, mine_cl.restrict)
-        mine_cl.ghosts.run(lay.pool)
+        self._halo(dp, lay.pool, send, recv, tag=tag)
+        have[need] = True
+        restrict_pool(lay.pool, cl.restrict)
+        cl.ghosts.run(lay.pool)
+
+    def regrid(self):
+        """Regrid across localities with the serial result; repartition and migrate.
+
+        1. Each locality fills the full ghosts of its leaves (receiving the remote leaf
+           interiors they read, halo parcels) and flags them; the flags are all-gathered.
+        2. A sibling group may merge only if no child is flagged (``amr.regrid``), so only
+           those parents are judged: the owner of a parent's first child fills its full
+           ghosts (a second halo, of what it does not hold yet) and evaluates the
+           criterion, and the verdicts are all-gathered.  With every leaf flagged (uniform
+           refinement) this round is skipped on every locality alike.
+        3. Every locality replays ``amr.regrid`` on the replicated tree with the gathered
+           flags and verdicts, so the new tree (refinement, 2:1 balance, merges) is the
+           same everywhere.  New children are children of old leaves (the old tree was
+           balanced), so the old owner of a parent (of a merged group: of its first child)
+           computed their data exactly.
+        4. The new leaves are split along the Morton curve and every leaf whose data lives
+           elsewhere migrates to its new owner (one parcel per pair, interiors zero-copy).
+        """
+        from octosim import amr
+        from octosim.tree import children, parent
+        t0 = _time.perf_counter()
+        mesh, tree = self.mesh, self.mesh.tree
+        dp = self.dplan()
+        lay, plan = exchange.plan(mesh)
+        P, me = self.nloc, self.here
+        leaves = lay.leaves
+        old_owner = {k: int(dp.leaf_owner[i]) for i, k in enumerate(leaves)}
+        have = np.zeros(len(lay.keys), dtype=bool)   # remote interiors received so far
+        self._regrid_halo(dp, lay, plan, [], have, "regrid")
         crit = self.criterion
         mine = [bool(crit(mesh.subgrids[k])) for k in leaves[dp.lo:dp.hi]]
-        verdicts = {p: bool(crit(mesh.subgrids[p])) for p, r in cand.items() if r == me}
-        parts = runtime.all_gather((mine, verdicts), name="octosim.regrid")
-        flags = dict(zip(leaves, (f for fl, _ in parts for f in fl)))
+        parts = runtime.all_gather(mine, name="octosim.regrid.flags")
+        flags = dict(zip(leaves, (f for fl in parts for f in fl)))
+        cand = {}                       # parent that may merge -> the locality that judges it
+        for k in leaves:
+            if k[0] > 0:
+                p = parent(k)
+                if p not in cand and all(flags.get(c) is False for c in children(p)):
+                    cand[p] = old_owner[children(p)[0]]
         judged = {}
-        for _, v in parts:
-            judged.update(v)
+        if cand:                        # the same on every locality: flags are global
+            extra = [lay.slot[p] for p, r in cand.items() if r == me]
+            self._regrid_halo(dp, lay, plan, extra, have, "regrid.merge")
+            verdicts = {p: bool(crit(mesh.subgrids[p])) for p, r in cand.items() if r == me}
+            for v in runtime.all_gather(verdicts, name="octosim.regrid.verdicts"):
+                judged.update(v)
 
         def gathered(sg):
             return judged[sg.key]

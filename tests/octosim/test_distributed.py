@@ -36,6 +36,21 @@ def test_sod_with_amr_is_bitwise_the_same_at_1_2_4_ranks_and_both_parcelports(ru
             assert np.array_equal(a.cells[k], b.cells[k]), (n, pp, k)
 
 
+def test_parents_that_stay_flagged_are_not_merged_at_2_ranks(run_mpi, tmp_path):
+    """Leaves of level 3 unflagged, their parents flagged (a density floor per level): the
+    merge verdicts judged across localities keep the tree as one locality does."""
+    args = SOD[:-3] + ["--set", "refinement.criterion=density",
+                       "--set", "refinement.density_floor=[0.0, 0.0, 0.0, 1.0e9]",
+                       "--stop-step", "4", "--set", "output.every=4", "--quiet"]
+    snaps = {}
+    for n in (1, 2):
+        run_mpi("octosim", n, args=args + ["--output", tmp_path / f"n{n}"], timeout=150)
+        snaps[n] = read_snapshot(tmp_path / f"n{n}" / "snapshot_000004.h5")
+    assert 3 in snaps[1].cells["level"]                    # level-3 leaves whose parents
+    for k in snaps[1].cells:                               # were judged and kept
+        assert np.array_equal(snaps[1].cells[k], snaps[2].cells[k]), k
+
+
 @pytest.fixture(scope="module")
 def binary_runs(tmp_path_factory):
     from tests.mpiutil import mpiexec_available, run_mpi
