@@ -28,9 +28,10 @@ whose target side holds its own cells, in the serial order (``octosim.gravity.di
 its leaves' accelerations are bitwise those of one locality.
 
 Regrid (``DistributedSimulation.regrid``).  Each locality fills the full ghosts of its
-leaves and of the merge candidates it judges (halo parcels), evaluates the criterion there,
-and the flags and merge verdicts are all-gathered; every locality replays ``amr.regrid`` on
-the replicated tree with those verdicts (same refinement, 2:1 balance and merges
+leaves (halo parcels) and flags them; the flags are all-gathered; the parents whose
+children are all unflagged (the only possible merges) are judged by the owners of their
+first children, after a second halo, and the verdicts all-gathered; every locality replays
+``amr.regrid`` on the replicated tree with flags and verdicts (same refinement, 2:1 balance and merges
 everywhere; new nodes are children of old leaves, whose owner computes their data).  The new
 leaves are split along the Morton curve and the ones whose data lives elsewhere migrate to
 their new owner, one parcel per pair of localities, interiors zero-copy.
