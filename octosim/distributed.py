@@ -31,10 +31,11 @@ Regrid (``DistributedSimulation.regrid``).  Each locality fills the full ghosts 
 leaves (halo parcels) and flags them; the flags are all-gathered; the parents whose
 children are all unflagged (the only possible merges) are judged by the owners of their
 first children, after a second halo, and the verdicts all-gathered; every locality replays
-``amr.regrid`` on the replicated tree with flags and verdicts (same refinement, 2:1 balance and merges
-everywhere; new nodes are children of old leaves, whose owner computes their data).  The new
-leaves are split along the Morton curve and the ones whose data lives elsewhere migrate to
-their new owner, one parcel per pair of localities, interiors zero-copy.
+``amr.regrid`` on the replicated tree with flags and verdicts (same refinement, 2:1
+balance and merges everywhere; new nodes are children of old leaves, whose owner computes
+their data).  The new leaves are split along the Morton curve and the ones whose data
+lives elsewhere migrate to their new owner, one parcel per pair of localities, interiors
+zero-copy.
 
 Reproducibility.  Fields are bitwise identical at any locality count and parcelport;
 conserved totals gather per-leaf sums in Morton order and add them with ``math.fsum``.
