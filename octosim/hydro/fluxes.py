@@ -105,6 +105,17 @@ def _scatter(Fd, F, d):
                     Ft[f, m, a, b] = src[m, a, b]
 
 
+@njit(**KW)
+def sweep_fluxes(QM, QP, d, nv, Md, T, gamma, Fx, Fy, Fz, Fd):
+    """Central-upwind fluxes of sweep ``d`` from its edge states: into ``Fx`` directly (x has
+    the directional layout), else into scratch ``Fd`` and then ``Fy`` or ``Fz``."""
+    if d == 0:
+        kt_pencils(QM, QP, Fx.reshape((nv, Fx.shape[1] * T)), 0, nv, Md, T, gamma)
+    else:
+        kt_pencils(QM, QP, Fd, d, nv, Md, T, gamma)
+        _scatter(Fd, Fy if d == 1 else Fz, d)
+
+
 def make_work(U):
     """Return a work array for ``compute_fluxes_work`` fitting blocks shaped like ``U``."""
     return np.zeros(_work_shape(U.shape))
@@ -135,11 +146,7 @@ def compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work):
         Md, T = pencil_dims(U.shape, d)
         gather_dir(W, Wd, d)
         reconstruct_pencils(Wd, QM, QP, work[5, 0], nv, Md, T, recon)
-        if d == 0:
-            kt_pencils(QM, QP, Fx.reshape((nv, Fx.shape[1] * T)), 0, nv, Md, T, gamma)
-        else:
-            kt_pencils(QM, QP, work[4], d, nv, Md, T, gamma)
-            _scatter(work[4], Fy if d == 1 else Fz, d)
+        sweep_fluxes(QM, QP, d, nv, Md, T, gamma, Fx, Fy, Fz, work[4])
 
 
 @njit(**KW)

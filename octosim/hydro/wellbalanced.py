@@ -52,7 +52,7 @@ from numba import njit
 
 from octosim.fields import EGAS, GHOST, RHO
 from octosim.hydro.eos import gather_dir, pencil_dims, prim_block, prim_pressure
-from octosim.hydro.fluxes import _scatter, kt_pencils
+from octosim.hydro.fluxes import sweep_fluxes
 from octosim.hydro.reconstruct import (RECON_PLM, RECON_PLM_MINMOD, _cw84_edges, mc_slope,
                                        minmod_slope, reconstruct_pencils)
 
@@ -211,11 +211,7 @@ def compute_fluxes_wb_work(U, phi_ext, g, dx, gamma, recon, de_switch, Fx, Fy, F
         reconstruct_pencils(Wd, QM, QP, work[5, 0], nv, Md, T, recon)
         wb_pencils(Wd, Pd[0], QM, QP, pwork[1], pwork[2], Md, T, gamma, recon, dx)
         _scatter_source(pwork[1], pwork[2], U, g, d, Sm)
-        if d == 0:
-            kt_pencils(QM, QP, Fx.reshape((nv, Fx.shape[1] * T)), 0, nv, Md, T, gamma)
-        else:
-            kt_pencils(QM, QP, work[4], d, nv, Md, T, gamma)
-            _scatter(work[4], Fy if d == 1 else Fz, d)
+        sweep_fluxes(QM, QP, d, nv, Md, T, gamma, Fx, Fy, Fz, work[4])
 
 
 @njit(**KW)

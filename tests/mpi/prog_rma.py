@@ -23,6 +23,7 @@ from runtime.serialization import SerializeBuffer
 
 from runtime.parcelport.mpi import _mpi
 from runtime.parcelport.rma import RmaParcelport
+from progutil import in_threads  # noqa: E402 - beside this script
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "attach"
 OPTIONS = dict(register="copy" if MODE == "copy" else "attach", arena_bytes=2 << 20,
@@ -188,25 +189,16 @@ def check_async_cb(nb, remote):
 def check_shared_buffer(nb):
     """One buffer in many parcels in flight at once, from several threads (attached once)."""
     a = np.arange(1 << 16, dtype=np.float64)
-    errors = []
 
-    def worker():
-        try:
-            futs = [runtime.async_(total, nb, SerializeBuffer(a)) for _ in range(8)]
-            futs += [runtime.async_(total, nb, a[1000:9000]) for _ in range(4)]  # a view inside it
-            for f in futs[:8]:
-                assert f.get(T)[0] == float(a.sum())
-            for f in futs[8:]:
-                assert f.get(T)[0] == float(a[1000:9000].sum())
-        except BaseException as e:  # noqa: BLE001
-            errors.append(repr(e))
+    def worker(_):
+        futs = [runtime.async_(total, nb, SerializeBuffer(a)) for _ in range(8)]
+        futs += [runtime.async_(total, nb, a[1000:9000]) for _ in range(4)]  # a view inside it
+        for f in futs[:8]:
+            assert f.get(T)[0] == float(a.sum())
+        for f in futs[8:]:
+            assert f.get(T)[0] == float(a[1000:9000].sum())
 
-    ts = [threading.Thread(target=worker) for _ in range(3)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(T)
-    assert not errors, errors
+    in_threads(worker, 3, T)
     ok("shared_buffer")
 
 
@@ -242,23 +234,13 @@ def check_exhaustion(nb, remote):
 def check_attach_limit(nb, remote):
     """Many distinct unregistered arrays in flight at once: never more attached than the
     library takes (the rest copied into the pool), every result right."""
-    errors = []
-
     def worker(t):
-        try:
-            arrays = [np.full(1 << 13, 100 * t + i, dtype=np.float64) for i in range(16)]
-            futs = [runtime.async_(total, nb, a) for a in arrays]
-            for i, f in enumerate(futs):
-                assert f.get(T)[0] == float((100 * t + i) * (1 << 13)), (t, i)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(repr(e))
+        arrays = [np.full(1 << 13, 100 * t + i, dtype=np.float64) for i in range(16)]
+        futs = [runtime.async_(total, nb, a) for a in arrays]
+        for i, f in enumerate(futs):
+            assert f.get(T)[0] == float((100 * t + i) * (1 << 13)), (t, i)
 
-    ts = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(T)
-    assert not errors, errors
+    in_threads(worker, 4, T)
     # byte-disjoint views sharing pages, in one parcel: attached one per page at most
     b = np.arange(40_000, dtype=np.uint8)
     cuts = [0, 5000, 9100, 20_000, 24_100, 40_000]  # all chunks; at most one cut page-aligned

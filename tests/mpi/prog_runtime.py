@@ -17,6 +17,7 @@ import numpy as np
 
 import runtime
 from runtime.serialization import SerializeBuffer, serializable
+from progutil import in_threads  # noqa: E402 - beside this script
 
 PP = sys.argv[1] if len(sys.argv) > 1 else "mpi"
 # small limits so the edge cases run: frame 0 sent apart, chunks split, tags wrapping around
@@ -181,28 +182,18 @@ def check_zero_copy(nb):
 
 
 def check_threads(n):
-    errors = []
-
     def worker(t):
-        try:
-            rng = random.Random(t * 100 + runtime.here())
-            futs = []
-            for i in range(40):
-                dest = rng.randrange(n)
-                payload = np.full(rng.choice([1, 700, 5000]), i + t, dtype=np.int32)
-                futs.append((runtime.async_(echo, dest, i, payload), i, payload))
-            for f, i, p in futs:
-                r = f.get(T)
-                assert r[0] == i and np.array_equal(r[1], p)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(repr(e))
+        rng = random.Random(t * 100 + runtime.here())
+        futs = []
+        for i in range(40):
+            dest = rng.randrange(n)
+            payload = np.full(rng.choice([1, 700, 5000]), i + t, dtype=np.int32)
+            futs.append((runtime.async_(echo, dest, i, payload), i, payload))
+        for f, i, p in futs:
+            r = f.get(T)
+            assert r[0] == i and np.array_equal(r[1], p)
 
-    ts = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(T)
-    assert not errors, errors
+    in_threads(worker, 4, T)
     ok("threads")
 
 
