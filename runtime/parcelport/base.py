@@ -48,8 +48,9 @@ class Parcelport:
         return True
 
     def in_flight(self):
-        """Return what is in flight, for the progress schedule: ``"recv"`` when receives
-        are (poll hard), ``"send"`` when only sends are, else False."""
+        """Return what is in flight, for the progress schedule: ``"recv"`` when it must be
+        polled hard (receives; the mpi parcelport adds large sends), ``"send"`` when only
+        sends are, else False."""
         return False if self.idle() else "recv"
 
     def stop(self):

@@ -193,13 +193,22 @@ def test_receive_pool_recycles_only_dead_buffers():
     assert c.__array_interface__["data"][0] in (addr, addr_b)
 
 
-def test_receive_pool_buffers_are_private_memory_that_takes_huge_pages():
-    """Shared anonymous memory is shmem (no transparent huge pages): the pool maps privately."""
+def _rma_segment():
+    from runtime.memory import RmaPool
+    return RmaPool(arena_bytes=1 << 20).empty((16 << 20,), np.uint8)   # past the arena
+
+
+def _recv_buffer():
+    from runtime.parcelport.recvpool import RecvPool
+    return RecvPool(min_bytes=1 << 20, max_cached=1 << 26).empty((16 << 20,), np.uint8)
+
+
+@pytest.mark.parametrize("make", [_recv_buffer, _rma_segment], ids=["recv_pool", "rma_pool"])
+def test_pool_buffers_are_private_memory_that_takes_huge_pages(make):
+    """Shared anonymous memory is shmem (no transparent huge pages): the pools map privately."""
     import os
 
-    from runtime.parcelport.recvpool import RecvPool
-    pool = RecvPool(min_bytes=1 << 20, max_cached=1 << 26)
-    a = pool.empty((16 << 20,), np.uint8)
+    a = make()
     a[::4096] = 1
     lo = a.__array_interface__["data"][0]
     found = None
