@@ -204,7 +204,7 @@ def main(argv=None):
     ap.add_argument("--coalesce", type=int, default=0, metavar="K",
                     help="let up to K small parcels share a message (mpi parcelport)")
     ap.add_argument("--completion", default="on",
-                    help="comma list of on, off: the parcelports' completion thread (A/B in one run)")
+                    help="comma list of on, off: the mpi parcelport's completion threads (A/B)")
     ap.add_argument("--poll-sends", default="on",
                     help="comma list of on, off: poll hard while large sends are in flight (A/B)")
     ap.add_argument("--no-baselines", action="store_true")

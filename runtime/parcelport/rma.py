@@ -5,25 +5,27 @@ routing header, the parcel's id, one key per chunk ``(window id, displacement, n
 and, when it fits under ``eager_threshold``, frame 0 (else frame 0 travels like a chunk,
 by key).  The receiver gets every chunk with a one-sided ``MPI_Rget`` from the sender's
 memory straight into its destination: an RmaVector from its own pool for RMA chunks, the
-decoded array for pointer chunks; then it acknowledges (tag 0; one message per source
-for all parcels fetched in one progress call) and delivers; large parcels' gets are waited
+decoded array for pointer chunks; then it acknowledges (tag 0; one message per source for
+all parcels fetched in one progress call) and delivers; large parcels' gets are waited
 for, and the parcels delivered, by the mpi parcelport's receive completion thread when it
-runs (``completion_thread``).  The sender holds the archive until the acknowledgement,
-then releases what it registered and calls ``on_sent`` (async_cb fires then).  Parcels without chunks, and parcels with too many
-chunks for one header, go the MPI parcelport's two-sided way.
+runs (``completion_thread``).  The sender holds the archive until the acknowledgement, then
+releases what it registered and calls ``on_sent`` (async_cb fires then).  Parcels without
+chunks, and parcels with too many chunks for one header, go the MPI parcelport's two-sided
+way.
 
-Memory.  At start every locality allocates, collectively, its pool's arena as an MPI
-window (``MPI_Win_allocate``, ``arena_bytes``) and two dynamic windows
+Memory.  At start every locality allocates, collectively, its pool's arena as an MPI window
+(``MPI_Win_allocate``, ``arena_bytes``) and two dynamic windows
 (``MPI_Win_create_dynamic``): one for the pool's growth segments, one for buffers
 registered on the fly; all stay in a passive-target ``lock_all`` epoch for the run, so
-gets need no target-side synchronisation.  Chunks already in registered memory
-(RmaVector, rma_object, or any view of pool memory) travel by their key.  Other pointer
-chunks are registered on the fly per ``register``: ``"attach"`` (default) attaches the
-caller's buffer to its dynamic window until the acknowledgement (refcounted, so one
-buffer in several parcels is attached once; a buffer sharing a page with an attached one
-is copied instead: Open MPI's regions are whole pages, see ``_attach``); ``"copy"`` copies it into a pool block (attaching when the pool is
-full).  Without dynamic-window support (its creation fails) ``"copy"`` is used; a chunk
-that can be neither attached nor copied sends its parcel the two-sided way.
+gets need no target-side synchronisation.  Chunks already in registered memory (RmaVector,
+rma_object, or any view of pool memory) travel by their key.  Other pointer chunks are
+registered on the fly per ``register``: ``"attach"`` (default) attaches the caller's
+buffer to its dynamic window until the acknowledgement (refcounted, so one buffer in
+several parcels is attached once; a buffer sharing a page with an attached one is copied
+instead: Open MPI's regions are whole pages, see ``_attach``); ``"copy"`` copies it into a
+pool block (attaching when the pool is full).  Without dynamic-window support (its creation
+fails) ``"copy"`` is used; a chunk that can be neither attached nor copied sends its
+parcel the two-sided way.
 
 Open MPI.  Dynamic windows there (osc/rdma; Open MPI 4.1 and 5.0) broke this design in
 two ways.  (1) One window takes at most ``osc_rdma_max_attach`` regions (32 in 4.1, 64 in
