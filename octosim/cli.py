@@ -124,9 +124,9 @@ def _load(args):
     if cfg["runtime"]["parcelport"] == "local" and nloc > 1:
         raise ConfigError(f"runtime.parcelport = 'local' cannot join {nloc} localities; "
                           "use auto, mpi or rma")
-    if cfg["gravity"]["enable"] and cfg["gravity"]["well_balanced"] and nloc > 1:
-        raise ConfigError(f"gravity.well_balanced = true needs one locality (got {nloc}): the "
-                          "multi-locality step loop solves gravity after the fluxes")
+    if cfg["gravity"]["enable"] and cfg["gravity"]["well_balanced"]:
+        from octosim.driver import check_well_balanced
+        check_well_balanced(nloc)  # before the set-up, on every rank alike
     if args.benchmark:
         for sec, key in (("output", "every"), ("output", "checkpoint_every")):
             cfg[sec][key] = 0

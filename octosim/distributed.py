@@ -175,6 +175,7 @@ class _DistPlan:
         self.leaf_owner = owner_of_leaf
         slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
         slot_owner[lay.leaf_slots] = owner_of_leaf
+        self.slot_owner = slot_owner    # the locality owning each pool slot (-1: not a leaf)
         mine = _Closure(lay, plan, b[here], b[here + 1])
         need = _need_bits(lay, plan, b) if nloc > 1 else None
         self.ghosts, self.restrict = mine.ghosts, mine.restrict
@@ -511,8 +512,7 @@ class DistributedSimulation(Simulation):
         from octosim.kernels_amr import restrict_pool
         b, P, me = dp.bounds, self.nloc, self.here
         cl = _Closure(lay, plan, b[me], b[me + 1], full=True, extra=extra)
-        slot_owner = np.full(len(lay.keys), -1, dtype=np.int64)
-        slot_owner[lay.leaf_slots] = dp.leaf_owner
+        slot_owner = dp.slot_owner
         need = np.flatnonzero(cl.need_leaf & ~have)  # remote leaves I read, slot order
         needs = runtime.all_gather(need, name=f"octosim.{tag}.need")
         recv, send = {}, {}

@@ -119,13 +119,19 @@ def _problem_params(problem, config, name):
     return params
 
 
+def check_well_balanced(nloc, distributed=False):
+    """Refuse ``gravity.well_balanced`` on several localities (ConfigError): the
+    multi-locality step loop has no well-balanced path."""
+    from octosim.config import ConfigError
+    if nloc > 1 or distributed:
+        raise ConfigError(f"gravity.well_balanced = true needs one locality (got {nloc}): the "
+                          "multi-locality step loop solves gravity after the fluxes")
+
+
 def _check_well_balanced(sim):
     """Refuse ``gravity.well_balanced`` where its step loop does not exist (ConfigError)."""
     from octosim.config import ConfigError
-    nloc = getattr(sim, "nloc", 1)
-    if nloc > 1 or getattr(sim, "distributed", False):
-        raise ConfigError(f"gravity.well_balanced = true needs one locality (got {nloc}): the "
-                          "multi-locality step loop solves gravity after the fluxes")
+    check_well_balanced(getattr(sim, "nloc", 1), getattr(sim, "distributed", False))
     if not sim.batched:
         raise ConfigError("gravity.well_balanced = true needs the default hydro kernels "
                           "(octosim.hydro)")
