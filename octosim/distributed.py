@@ -2,8 +2,13 @@
 
 Placement.  Every locality holds the whole octree (topology is cheap and replicated) and the
 pooled arrays of every node, but *owns* only a contiguous share of the leaves in Morton order
-(``partition``: equal counts, one leaf = one grid-step of hydro work).  It advances only
-its own leaves; the data of the other nodes is valid only where this locality needs it.
+(``partition``: equal shares of work).  Without gravity a leaf is one grid-step of hydro
+work, so the shares are equal counts.  With gravity the FMM is nearly all of a step and its
+pairs per leaf vary several-fold, so once the first solve has counted them
+(``OwnedSolver.owned_work``) the shares are re-cut to equal counts of interactions and
+leaves migrate (``_rebalance``, at the first step), and every regrid cuts the new tree
+the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  It advances only its own leaves; the data of the other nodes is valid only
+where this locality needs it.
 
 What a locality needs.  From the ``exchange.ExchangePlan`` tables (identical on every
 locality) each locality derives, once per node set: the nodes whose ghosts it fills (its
@@ -54,6 +59,10 @@ from octosim.driver import Simulation
 from octosim.exchange import GhostTables
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 
+#: A leaf's hydro work per RK stage in units of one FMM interaction side (``fmm.P2P_WORK``):
+#: about 0.2 ms against 60 ns, from one-core timings of sedov and the binary.
+HYDRO_WORK = 3000.0
+
 # -- mailbox: receives keyed by (tag, cycle, source), independent of arrival order ----------
 _box_lock = threading.Lock()
 _box = {}
@@ -80,9 +89,30 @@ def _receive(tag, cycle, src, timeout=None):
     return out
 
 
-def partition(nleaves, nloc):
-    """Return the leaf index bounds ``[b_0 = 0, ..., b_nloc = nleaves]`` of equal shares."""
-    return [(r * nleaves) // nloc for r in range(nloc + 1)]
+def partition(nleaves, nloc, weights=None):
+    """Return the leaf index bounds ``[b_0 = 0, ..., b_nloc = nleaves]`` of equal shares:
+    of leaves, or of ``weights`` (per leaf, Morton order) when given.
+
+    A weighted cut goes to the leaf boundary nearest to ``r / nloc`` of the total weight,
+    keeping every share non-empty when there are at least ``nloc`` leaves.
+    """
+    if weights is None:
+        return [(r * nleaves) // nloc for r in range(nloc + 1)]
+    w = np.asarray(weights, dtype=float)
+    assert w.shape == (nleaves,) and np.all(w > 0.0), "weights: one positive value per leaf"
+    prefix = np.concatenate(([0.0], np.cumsum(w)))
+    b = [0]
+    for r in range(1, nloc):
+        target = prefix[-1] * r / nloc
+        i = int(np.searchsorted(prefix, target))
+        if i > 0 and target - prefix[i - 1] <= prefix[min(i, nleaves)] - target:
+            i -= 1
+        lo, hi = b[-1], nleaves
+        if nleaves >= nloc:
+            lo, hi = b[-1] + 1, nleaves - (nloc - r)
+        b.append(min(max(i, lo), hi))
+    b.append(nleaves)
+    return b
 
 
 def _filter_ghosts(gt, mask):
@@ -163,12 +193,12 @@ def _has_bit(words, r):
 class _DistPlan:
     """Per-node-set tables of this locality: owned range, filtered tables, message lists."""
 
-    def __init__(self, mesh, here, nloc):
+    def __init__(self, mesh, here, nloc, weights=None):
         lay, plan = exchange.plan(mesh)
         self.layout = lay
         self.gravity = None             # OwnedSolver, made on the first gravity solve
         nl = len(lay.leaves)
-        b = partition(nl, nloc)
+        b = partition(nl, nloc, weights)
         self.bounds = b
         self.lo, self.hi = b[here], b[here + 1]
         owner_of_leaf = np.repeat(np.arange(nloc), np.diff(b))
@@ -299,9 +329,12 @@ class DistributedSimulation(Simulation):
         self.nloc = len(runtime.localities())
         self._cycle = 0
         self._dplan = None
+        self._work = {}                 # leaf -> FMM interaction count (global, when known)
         self.comm_seconds = 0.0
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
+        self._balance_work = (bool(self.gravity) and self.nloc > 1
+                              and config["mesh"]["balance"] == "work")
         assert self.batched, "DistributedSimulation needs the default (batched) kernels"
         gc.freeze()     # the set-up's objects live for the run: keep them out of collections
 
@@ -311,8 +344,71 @@ class DistributedSimulation(Simulation):
         lay = self.mesh.layout()
         dp = self._dplan
         if dp is None or dp.layout is not lay:
-            dp = self._dplan = _DistPlan(self.mesh, self.here, self.nloc)
+            dp = self._dplan = _DistPlan(self.mesh, self.here, self.nloc,
+                                         self._weights(lay.leaves))
         return dp
+
+    # -- load balance ------------------------------------------------------------------------
+    def _weights(self, leaves):
+        """Return the per-leaf weights of a Morton split (None: equal counts).
+
+        With gravity, a leaf weighs ``HYDRO_WORK`` plus its FMM interaction count
+        (``OwnedSolver.owned_work``) from the last solve: nearly all of a step.  A new
+        child weighs what its parent did, a merged parent the mean of its children.
+        """
+        from octosim.tree import children, parent
+        if not self._work:
+            return None
+        work, mean = self._work, float(np.mean(list(self._work.values())))
+        w = np.empty(len(leaves))
+        for i, k in enumerate(leaves):
+            v = work.get(k)
+            if v is None and k[0] > 0:
+                v = work.get(parent(k))
+            if v is None:
+                c = [work[c] for c in children(k) if c in work]
+                v = float(np.mean(c)) if c else mean
+            w[i] = v
+        return w + HYDRO_WORK
+
+    def _own_work(self, dp):
+        """This locality's leaves' FMM counts from the last solve, or None."""
+        g = dp.gravity
+        return None if g is None or g.work is None else g.owned_work()
+
+    def _learn_work(self, leaves, parts):
+        """Keep the gathered counts (``_own_work`` of every locality, in locality order)."""
+        if all(p is not None for p in parts):
+            self._work = dict(zip(leaves, np.concatenate(parts).tolist()))
+
+    def _rebalance(self):
+        """Once the first FMM counts exist: move to Morton shares of equal work.  Collective."""
+        t0 = _time.perf_counter()
+        dp = self.dplan()
+        lay = dp.layout
+        self._learn_work(lay.leaves, runtime.all_gather(self._own_work(dp),
+                                                        name="octosim.balance"))
+        new = _DistPlan(self.mesh, self.here, self.nloc, self._weights(lay.leaves))
+        if new.bounds != dp.bounds:
+            self._dplan = new
+            self._migrate(new, dp.leaf_owner)
+        self.timers["regrid"] += _time.perf_counter() - t0
+
+    def _migrate(self, new, src_of):
+        """Send every leaf whose data lives here (``src_of``: its locality, per leaf of the
+        new plan) to its owner in ``new``, and receive ours (one parcel per pair)."""
+        nlay, P, me = new.layout, self.nloc, self.here
+        send, recv = {}, {}
+        for q in range(P):
+            if q == me:
+                continue
+            m = (src_of == me) & (new.leaf_owner == q)
+            if m.any():
+                send[q] = nlay.leaf_slots[m]
+            m = (src_of == q) & (new.leaf_owner == me)
+            if m.any():
+                recv[q] = nlay.leaf_slots[m]
+        self._halo(new, nlay.pool, send, recv, tag="migrate")
 
     def owned_leaves(self):
         dp = self.dplan()
@@ -418,7 +514,12 @@ class DistributedSimulation(Simulation):
         ``runtime.computing`` phase: the progress thread leaves the core to the kernels.
         Python's cyclic collector is paused for the step and runs between steps: a pause
         on one locality in mid-stage holds up its neighbours (measured on 16 ranks: +8%).
+        Before the first step after the first FMM solve, the shares are balanced by its
+        interaction counts (``_rebalance``).
         """
+        first_counts = not self._work and self._own_work(self.dplan()) is not None
+        if self._balance_work and first_counts:     # alike on every locality
+            self._rebalance()
         enabled = gc.isenabled()
         gc.disable()    # no collection pauses at random points of a step on any locality
         try:
@@ -554,15 +655,17 @@ class DistributedSimulation(Simulation):
         mesh, tree = self.mesh, self.mesh.tree
         dp = self.dplan()
         lay, plan = exchange.plan(mesh)
-        P, me = self.nloc, self.here
+        me = self.here
         leaves = lay.leaves
         old_owner = {k: int(dp.leaf_owner[i]) for i, k in enumerate(leaves)}
         have = np.zeros(len(lay.keys), dtype=bool)   # remote interiors received so far
         self._regrid_halo(dp, lay, plan, [], have, "regrid")
         crit = self.criterion
         mine = [bool(crit(mesh.subgrids[k])) for k in leaves[dp.lo:dp.hi]]
-        parts = runtime.all_gather(mine, name="octosim.regrid.flags")
-        flags = dict(zip(leaves, (f for fl in parts for f in fl)))
+        work = self._own_work(dp) if self._balance_work else None
+        parts = runtime.all_gather((mine, work), name="octosim.regrid.flags")
+        flags = dict(zip(leaves, (f for fl, _ in parts for f in fl)))
+        self._learn_work(leaves, [w for _, w in parts])
         cand = {}                       # parent that may merge -> the locality that judges it
         for k in leaves:
             if k[0] > 0:
@@ -594,18 +697,7 @@ class DistributedSimulation(Simulation):
                 src_of.append(old_owner[parent(k)])
             else:
                 src_of.append(old_owner[children(k)[0]])
-        src_of = np.array(src_of, dtype=np.int64)
-        send, recv = {}, {}
-        for q in range(P):
-            if q == me:
-                continue
-            m = (src_of == me) & (new.leaf_owner == q)
-            if m.any():
-                send[q] = nlay.leaf_slots[m]
-            m = (src_of == q) & (new.leaf_owner == me)
-            if m.any():
-                recv[q] = nlay.leaf_slots[m]
-        self._halo(new, nlay.pool, send, recv, tag="migrate")
+        self._migrate(new, np.array(src_of, dtype=np.int64))
         self.timers["regrid"] += _time.perf_counter() - t0
 
     # -- output and diagnostics ---------------------------------------------------------------

@@ -21,7 +21,10 @@ It then
 
 The traversal work splits by target: a locality walks only the pairs touching its own
 region (plus the coarse pairs above it, shared by all), so the FMM scales with the
-number of localities while staying reproducible.
+number of localities while staying reproducible.  The pairs per leaf vary several-fold
+(near a coarse/fine boundary, in the stars), so each solve also counts the interactions
+applied to every owned leaf (``OwnedSolver.owned_work``): the driver balances its Morton
+shares by these counts.
 """
 
 import numpy as np
@@ -65,14 +68,23 @@ class OwnedSolver:
         self.desc = TreeDesc.from_octree(tree, N, xscale)
         self.owned = list(owned)
         self.hit, self.keep = target_masks(self.desc, self.owned)
+        self.work = None                # per-node interaction counts of the last solve
 
     def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
         """Return ``(phi, g)`` dicts over the owned leaves; ``rho`` maps every leaf key to
         its density (N, N, N)."""
         d = self.desc
+        work = np.zeros(d.nnode)
         phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=self.hit,
-                            keep=self.keep)
+                            keep=self.keep, work=work)
+        self.work = work
         return ({k: phi[d.index[k]] for k in self.owned}, {k: g[d.index[k]] for k in self.owned})
+
+    def owned_work(self):
+        """Return the interactions applied to each owned leaf's cells in the last solve
+        (``fmm.traverse``'s count, independent of the split: a load-balancing weight)."""
+        assert self.work is not None, "owned_work() before the first solve"
+        return np.array([self.work[self.desc.index[k]] for k in self.owned])
 
 
 def solve_owned(mesh, owned, G=1.0, theta=0.5, order=3, angmom=False):

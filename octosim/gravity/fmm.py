@@ -42,6 +42,9 @@ from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add,
 #: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
 CUBE_SELF = 3.0 * math.log(2.0 + math.sqrt(3.0)) - 0.5 * math.pi
 HALF_DIAG = 0.5 * math.sqrt(3.0)
+#: Cost of one side of a P2P interaction in units of one side of an order-3 M2L (``traverse``'s
+#: load-balancing count; from their operation counts).
+P2P_WORK = 0.05
 
 
 @njit(cache=True, nogil=True)
@@ -178,7 +181,7 @@ def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u):
 @njit(cache=True, nogil=True)
 def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_level, generic,
              angmom, order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
-             frc, trq, trq_coef, loc, phid, gd, u, hit):
+             frc, trq, trq_coef, loc, phid, gd, u, hit, work):
     """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
@@ -188,9 +191,13 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
     it: the pairs kept are applied in the same order, so the sums of ``hit`` cells are
     bitwise those of the full traversal (``octosim.gravity.distributed``).  A kept pair with
     one ``hit`` side adds only that side's half (same expressions; not with ``angmom``,
-    whose torque fix needs both halves).
+    whose torque fix needs both halves).  A non-empty ``work`` (nnode,) receives, per node,
+    the interactions applied to its cells (an M2L side 1, a P2P side ``P2P_WORK``): the
+    load-balancing weight of a leaf, the same whatever the mask (``hit`` cells are whole
+    leaves).
     """
     masked = hit.shape[0] > 0
+    counting = work.shape[0] > 0
     N3 = N * N * N
     unrolled = 0
     if not generic:
@@ -278,6 +285,11 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                         m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
                                    m2l_sb, loc[A], loc[B])
                     nm2l += 1
+                    if counting:
+                        if not masked or hit[A]:
+                            work[nA] += 1.0
+                        if not masked or hit[B]:
+                            work[nB] += 1.0
                 elif leafA and leafB:
                     r2 = rx * rx + ry * ry + rz * rz
                     rinv = 1.0 / math.sqrt(r2)
@@ -295,6 +307,11 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                         gd[B, 1] += fb * ry
                         gd[B, 2] += fb * rz
                     np2p += 1
+                    if counting:
+                        if not masked or hit[A]:
+                            work[nA] += P2P_WORK
+                        if not masked or hit[B]:
+                            work[nB] += P2P_WORK
                 else:
                     splitA = (not leafA) and (leafB or cw[nA] >= cw[nB])
                     splitB = (not leafB) and (leafA or cw[nB] >= cw[nA])

@@ -24,7 +24,7 @@ def _as_node_array(desc, rho):
 
 
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
-               angmom=False, hit=None, keep=None):
+               angmom=False, hit=None, keep=None, work=None):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
@@ -35,10 +35,12 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     (``fmm.spin_fix``) so angular momentum is conserved to round-off too.  ``hit`` (ncell,)
     and ``keep`` (nnode,) restrict the traversal and the downward pass to some targets
     (``octosim.gravity.distributed.target_masks``); results elsewhere are meaningless.
+    ``work`` (nnode,), when given, has each node's interaction count added (``traverse``).
     """
     none = np.zeros(0, dtype=np.bool_)
     hit = none if hit is None else hit
     keep = none if keep is None else keep
+    work = np.zeros(0) if work is None else work
     assert theta >= 0.0, theta
     N = desc.N
     N3 = N ** 3
@@ -68,7 +70,7 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
                           bool(self_term), desc.max_level, bool(generic), bool(angmom),
                           tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m,
                           tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq, tab.trq_coef,
-                          loc, phid, gd, u, hit)
+                          loc, phid, gd, u, hit, work)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
              tab.sh_d, loc, phid, gd, u, phi, g, keep)

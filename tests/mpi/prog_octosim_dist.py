@@ -9,7 +9,8 @@ hydro boundaries, a regrid every step: a raised density threshold (``first_rho``
 no refinement in the octant x, y, z > 0: the Morton shares change and leaves migrate); the
 usual one refines it again at the second (as tests/octosim/test_binary.py).
 Locality 0 writes the gathered leaf table (Morton order), the conserved totals before and
-after, the momentum round-off scale and every locality's parcel statistics to OUT.npz.
+after, the momentum round-off scale and every locality's parcel statistics, Morton bounds
+and known FMM counts of its leaves to OUT.npz.
 """
 import json
 import math
@@ -87,6 +88,10 @@ def main():
              if isinstance(after[k], (int, float)) and not isinstance(after[k], bool)}
     stats["sent_arrays"] = dict(getattr(sim, "sent_bytes", {}))
     stats["leaves"] = levels
+    if rt.size > 1:                     # the Morton cut and the FMM counts it was cut by
+        dp = sim.dplan()
+        stats["bounds"] = list(dp.bounds)
+        stats["work"] = [sim._work.get(k) for k in dp.layout.leaves[dp.lo:dp.hi]]
     allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
     if rt.here == 0:
         np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],

@@ -91,6 +91,38 @@ def test_binary_with_migrating_leaves_is_bitwise_the_same_at_1_and_4_ranks(binar
             assert np.array_equal(a[k], b[k]), k
 
 
+def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
+    """No regrid: after the set-up's solve the first step re-cuts the Morton shares to equal
+    FMM interaction counts (leaves migrate); the fields stay bitwise those of one rank.
+    (Three shares: four split this symmetric binary into equal halves of both stars.)"""
+    from octosim.distributed import HYDRO_WORK, partition
+    args = ["mpi", "mesh.regrid_every=0", "mesh.max_level=3", "time.stop_step=2"]
+    out = {}
+    for n in (1, 3):
+        run_mpi(PROG, n, args=[tmp_path / f"n{n}.npz"] + args, timeout=150)
+        out[n] = dict(np.load(tmp_path / f"n{n}.npz"))
+    stats = json.loads(str(out[3]["stats"]))
+    bounds = stats[0]["bounds"]
+    assert all(s["bounds"] == bounds for s in stats)
+    w = np.array([v for s in stats for v in s["work"]]) + HYDRO_WORK
+    assert len(w) == bounds[-1] and np.all(w > HYDRO_WORK)
+    assert bounds == partition(len(w), 3, w)
+
+    def spread(b):                      # heaviest share against the mean
+        return max(w[b[r]:b[r + 1]].sum() for r in range(3)) / (w.sum() / 3)
+    equal = partition(len(w), 3)
+    assert bounds != equal and spread(bounds) < spread(equal), (bounds, equal)
+    assert sum(s["sent_arrays"].get("migrate", 0) for s in stats) > 0
+    run_mpi(PROG, 3, args=[tmp_path / "leaves.npz"] + args + ["mesh.balance=leaves"],
+            timeout=150)
+    out["leaves"] = dict(np.load(tmp_path / "leaves.npz"))
+    assert json.loads(str(out["leaves"]["stats"]))[0]["bounds"] == equal
+    for k in out[1]:
+        if k.startswith("cell_"):
+            assert np.array_equal(out[1][k], out[3][k]), k
+            assert np.array_equal(out[1][k], out["leaves"][k]), k
+
+
 @pytest.mark.parametrize("n", RANKS)
 def test_binary_conserves_mass_and_momentum(binary_runs, n):
     r = binary_runs[n]

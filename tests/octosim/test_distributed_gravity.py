@@ -1,5 +1,6 @@
 """Target-split FMM (``octosim.gravity.distributed``): each share of the leaves gets potential
-and acceleration bitwise equal to the full solve, at any number of shares."""
+and acceleration bitwise equal to the full solve, and the same per-leaf interaction counts
+(the load-balancing weights), at any number of shares."""
 
 import numpy as np
 import pytest
@@ -22,7 +23,10 @@ def test_each_share_is_bitwise_the_full_solve(order, angmom):
     desc = _tree()
     rng = np.random.default_rng(7)
     rho = rng.uniform(0.5, 2.0, (desc.nnode, desc.N, desc.N, desc.N))
-    phi, g = solve_desc(desc, rho, order=order, angmom=angmom)
+    work = np.zeros(desc.nnode)
+    phi, g = solve_desc(desc, rho, order=order, angmom=angmom, work=work)
+    leaf = np.array(desc.leaves())
+    assert work[leaf].min() > 0 and work[leaf].max() > 1.5 * work[leaf].min()  # uneven
     leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
     for nshare in (2, 3, 5):
         b = partition(len(leaves), nshare)
@@ -31,11 +35,13 @@ def test_each_share_is_bitwise_the_full_solve(order, angmom):
             own = leaves[b[r]:b[r + 1]]
             hit, keep = target_masks(desc, own)
             st = {}
+            work_r = np.zeros(desc.nnode)
             p_r, g_r = solve_desc(desc, rho, order=order, angmom=angmom, hit=hit, keep=keep,
-                                  stats=st)
+                                  stats=st, work=work_r)
             idx = [desc.index[k] for k in own]
             assert np.array_equal(p_r[idx], phi[idx]), (nshare, r)
             assert np.array_equal(g_r[idx], g[idx]), (nshare, r)
+            assert np.array_equal(work_r[idx], work[idx]), (nshare, r)
             done += len(idx)
         assert done == len(leaves)
 

@@ -54,3 +54,18 @@ def test_send_lists_mirror_receive_lists(amr_mesh):
             assert np.array_equal(np.sort(sent), np.sort(got)), (q, r)
             pairs += len(sent) > 0
     assert pairs > 0
+
+
+def test_weighted_partition_cuts_at_equal_work_and_keeps_shares_non_empty():
+    from octosim.distributed import partition
+    assert partition(10, 3, np.ones(10)) == [0, 3, 7, 10]     # nearest cut to each third
+    assert partition(8, 4, [4, 1, 1, 1, 1, 1, 1, 4]) == [0, 1, 4, 7, 8]
+    assert partition(5, 3, [1, 1, 1, 1, 100]) == [0, 3, 4, 5]  # one heavy leaf: non-empty
+    assert partition(2, 3, [1.0, 1.0]) == [0, 1, 1, 2]
+    rng = np.random.default_rng(3)
+    w = rng.uniform(1.0, 10.0, 1000)
+    b = partition(1000, 16, w)
+    shares = [w[b[r]:b[r + 1]].sum() for r in range(16)]
+    assert b == sorted(b) and max(shares) - min(shares) <= 2 * w.max()
+    with pytest.raises(AssertionError):
+        partition(3, 2, [1.0, 0.0, 1.0])
