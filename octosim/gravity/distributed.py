@@ -29,7 +29,7 @@ shares by these counts.
 
 import numpy as np
 
-from octosim.gravity.solver import solve_desc
+from octosim.gravity.solver import Workspace, solve_desc
 from octosim.gravity.treedesc import TreeDesc
 
 __all__ = ["target_masks", "solve_owned"]
@@ -69,16 +69,21 @@ class OwnedSolver:
         self.owned = list(owned)
         self.hit, self.keep = target_masks(self.desc, self.owned)
         self.work = None                # per-node interaction counts of the last solve
+        self._ws = None                 # solver.Workspace, kept between solves
 
     def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
-        """Return ``(phi, g)`` dicts over the owned leaves; ``rho`` maps every leaf key to
-        its density (N, N, N)."""
+        """Return ``(phi, g)`` dicts over the owned leaves (arrays of their own); ``rho``
+        maps every leaf key to its density (N, N, N)."""
         d = self.desc
+        if self._ws is None or self._ws.order != order:
+            self._ws = Workspace(d, order)
         work = np.zeros(d.nnode)
         phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=self.hit,
-                            keep=self.keep, work=work)
+                            keep=self.keep, work=work, ws=self._ws)
         self.work = work
-        return ({k: phi[d.index[k]] for k in self.owned}, {k: g[d.index[k]] for k in self.owned})
+        idx = [d.index[k] for k in self.owned]
+        return ({k: phi[i].copy() for k, i in zip(self.owned, idx)},
+                {k: np.ascontiguousarray(g[i]) for k, i in zip(self.owned, idx)})
 
     def owned_work(self):
         """Return the interactions applied to each owned leaf's cells in the last solve

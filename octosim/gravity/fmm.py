@@ -91,7 +91,8 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
 
     Finest level first.  ``rad`` bounds the distance from ``zc`` to the cell's mass: the
     half-diagonal for a leaf cell, else the smaller of the children's bound and the farthest
-    corner of the cell (Dehnen 2002, sect. 3.2).
+    corner of the cell (Dehnen 2002, sect. 3.2).  A leaf cell is a point mass, so a parent
+    of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).
     """
     N3 = N * N * N
     nt = mom.shape[1]
@@ -127,11 +128,17 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
             else:
                 for a in range(3):
                     zc[c, a] = gc[c, a]
+            point_masses = children[kids[0] // N3, 0] < 0
             for u in range(8):
                 s = kids[u]
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
                           mi, fact, pw)
-                m2m_add(mom[s], pw, sh_n, sh_m, sh_d, mom[c])
+                if point_masses:        # leaf cells: monopoles, the only nonzero M2M terms
+                    m = mom[s, 0]
+                    for t in range(nt):
+                        mom[c, t] += m * pw[t]
+                else:
+                    m2m_add(mom[s], pw, sh_n, sh_m, sh_d, mom[c])
             rb = 0.0
             for u in range(8):
                 s = kids[u]

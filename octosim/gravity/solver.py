@@ -23,8 +23,48 @@ def _as_node_array(desc, rho):
     return rho
 
 
+class Workspace:
+    """The arrays of repeated solves on one tree at one order, allocated once.
+
+    Cell geometry is computed once; a solve clears only the accumulators it reads (those of
+    the ``keep`` nodes when masked, without ``angmom``), so no fresh pages are touched.
+    ``solve_desc(..., ws=)`` then returns views into it, valid until the next solve.
+    """
+
+    def __init__(self, desc, order):
+        N3 = desc.N ** 3
+        ncell, nt = desc.nnode * N3, tables(int(order)).nterm
+        self.order, self.N3 = int(order), N3
+        self.gc = np.empty((ncell, 3))
+        self.cw = np.empty(desc.nnode)
+        cell_geometry(desc.level, desc.coords, desc.N, desc.xscale, self.gc, self.cw)
+        self.mom = np.zeros((ncell, nt))
+        self.zc = np.empty((ncell, 3))
+        self.rad = np.empty(ncell)
+        self.loc = np.zeros((ncell, nt))
+        self.phid = np.zeros(ncell)
+        self.u = np.zeros((ncell, 3))
+        self.gd = np.zeros((ncell, 3))
+        self.phi = np.zeros(ncell)
+        self.g = np.zeros((ncell, 3))
+        self._used = False
+
+    def clear(self, keep, angmom):
+        """Zero the accumulators a solve adds into (all rows, or the ``keep`` nodes')."""
+        acc = (self.loc, self.phid, self.u, self.gd)
+        if not self._used:
+            self._used = True
+        elif keep.shape[0] == 0 or angmom:
+            for a in acc:
+                a[...] = 0.0
+        else:
+            nodes = np.flatnonzero(keep)
+            for a in acc:
+                a.reshape(keep.shape[0], self.N3, -1)[nodes] = 0.0
+
+
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
-               angmom=False, hit=None, keep=None, work=None):
+               angmom=False, hit=None, keep=None, work=None, ws=None):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
@@ -36,6 +76,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     and ``keep`` (nnode,) restrict the traversal and the downward pass to some targets
     (``octosim.gravity.distributed.target_masks``); results elsewhere are meaningless.
     ``work`` (nnode,), when given, has each node's interaction count added (``traverse``).
+    ``ws`` (a ``Workspace`` of this tree and order) keeps the arrays between solves; the
+    results are then views into it (``g`` not contiguous), overwritten by its next solve.
     """
     none = np.zeros(0, dtype=np.bool_)
     hit = none if hit is None else hit
@@ -45,42 +87,36 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     N = desc.N
     N3 = N ** 3
     tab = tables(int(order))
+    fresh = ws is None
+    if fresh:
+        ws = Workspace(desc, order)
+    assert ws.order == int(order) and ws.cw.shape[0] == desc.nnode, "workspace of another tree"
+    ws.clear(keep, angmom)
     rho = _as_node_array(desc, rho)
     ncell = desc.nnode * N3
-    gc = np.empty((ncell, 3))
-    cw = np.empty(desc.nnode)
-    cell_geometry(desc.level, desc.coords, N, desc.xscale, gc, cw)
-    mass = (rho * (cw ** 3)[:, None, None, None]).reshape(ncell)
+    mass = (rho * (ws.cw ** 3)[:, None, None, None]).reshape(ncell)
     mass[np.repeat(~desc.leaf, N3)] = 0.0
     assert np.all(mass >= 0.0), "FMM needs non-negative masses"
-    mom = np.zeros((ncell, tab.nterm))
-    zc = np.empty((ncell, 3))
-    rad = np.empty(ncell)
-    loc = np.zeros((ncell, tab.nterm))
-    phid = np.zeros(ncell)
-    u = np.zeros((ncell, 3))
-    gd = np.zeros((ncell, 3))
-    phi = np.zeros(ncell)
-    g = np.zeros((ncell, 3))
+    mom, zc, rad, loc = ws.mom, ws.zc, ws.rad, ws.loc
     t0 = time.perf_counter()
-    upward(N, desc.level, desc.children, mass, gc, cw, tab.mi, tab.fact,
+    upward(N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact,
            tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad)
     t1 = time.perf_counter()
-    nm2l, np2p = traverse(0, N, desc.children, cw, gc, zc, rad, mom, float(G), float(theta),
-                          bool(self_term), desc.max_level, bool(generic), bool(angmom),
-                          tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k, tab.m2l_m,
-                          tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq, tab.trq_coef,
-                          loc, phid, gd, u, hit, work)
+    nm2l, np2p = traverse(0, N, desc.children, ws.cw, ws.gc, zc, rad, mom, float(G),
+                          float(theta), bool(self_term), desc.max_level, bool(generic),
+                          bool(angmom), tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k,
+                          tab.m2l_m, tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq,
+                          tab.trq_coef, loc, ws.phid, ws.gd, ws.u, hit, work)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
-             tab.sh_d, loc, phid, gd, u, phi, g, keep)
+             tab.sh_d, loc, ws.phid, ws.gd, ws.u, ws.phi, ws.g, keep)
     t3 = time.perf_counter()
     if stats is not None:
         stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,
                      t_down=t3 - t2, t_total=t3 - t0)
-    phi = phi.reshape(desc.nnode, N, N, N)
-    g = np.ascontiguousarray(g.reshape(desc.nnode, N, N, N, 3).transpose(0, 4, 1, 2, 3))
-    return phi, g
+    phi = ws.phi.reshape(desc.nnode, N, N, N)
+    g = ws.g.reshape(desc.nnode, N, N, N, 3).transpose(0, 4, 1, 2, 3)
+    return phi, np.ascontiguousarray(g) if fresh else g
 
 
 def solve(mesh_or_desc, G=1.0, theta=0.5, rho=None, order=3, self_term=True, stats=None,
