@@ -21,10 +21,10 @@ from octosim.problems.state import mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
 
-PARAMS = dict(polytrope.PARAMS)
+# the star's keys, less relax: a rotating star's equilibrium is not the static one it seeks
+_STAR_KEYS = tuple(k for k in polytrope.PARAMS if k != "relax")
+PARAMS = {k: polytrope.PARAMS[k] for k in _STAR_KEYS}
 PARAMS["omega"] = (float, 0.2, (0.0, 1.0), "rotation rate / Keplerian rate at the equator")
-
-_STAR_KEYS = tuple(polytrope.PARAMS)
 
 
 def angular_velocity(params):

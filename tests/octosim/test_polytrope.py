@@ -56,6 +56,9 @@ def test_relax_is_a_checked_key_of_the_polytrope_section():
     for bad in ("-1", "1.5"):
         with pytest.raises(ConfigError, match="polytrope.relax"):
             config_from_text(text % bad)
+    rotating = "problem: {name: rotating_star}\ntime: {stop_step: 1}\nrotating_star: {relax: 2}\n"
+    with pytest.raises(ConfigError, match="rotating_star.relax"):     # not a static star
+        config_from_text(rotating)
 
 
 @pytest.fixture(scope="module")
