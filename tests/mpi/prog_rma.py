@@ -1,6 +1,7 @@
 """RMA parcelport and RmaVector checks in one MPI program; run by tests/mpi/test_rma_mpi.py.
 
 Usage: mpiexec -n N python tests/mpi/prog_rma.py attach|copy|limited|nodynamic|completion|noack
+(``copy`` leaves ``register`` at the parcelport's default, which must be copy)
 Every check prints ``CHECK <name> ok`` on each rank; a failure aborts the job naming the
 locality.  Ring neighbours, so any rank count works (one rank: calls are local).
 ``limited``: ``attach`` with dynamic windows that behave as Open MPI's do (at most LIMIT
@@ -26,8 +27,9 @@ from runtime.parcelport.rma import RmaParcelport
 from progutil import in_threads  # noqa: E402 - beside this script
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "attach"
-OPTIONS = dict(register="copy" if MODE == "copy" else "attach", arena_bytes=2 << 20,
-               pool_max_bytes=8 << 20, max_message=1 << 16)
+OPTIONS = dict(arena_bytes=2 << 20, pool_max_bytes=8 << 20, max_message=1 << 16)
+if MODE != "copy":              # copy mode runs the parcelport's default, which is copy
+    OPTIONS["register"] = "attach"
 OPEN_MPI = _mpi().Get_library_version().startswith("Open MPI")
 if MODE == "limited" and not OPEN_MPI:
     OPTIONS["dynamic"] = True   # under Open MPI the default (no dynamic windows) stays
@@ -177,6 +179,7 @@ def check_async_cb(nb, remote):
             assert not runtime.current().pp._attached, "attached memory not released after the ack"
         assert f.get(T) == (float(1 << 17), type(payload).__name__)
     st = rma_stats()
+    assert MODE != "copy" or st["register"] == "copy", st      # the default
     if remote:
         assert st["registered_bytes"] > 0, st
         moved = st["attached_bytes"] if st["register"] == "attach" else st["copied_bytes"]
