@@ -7,8 +7,9 @@ work, so the shares are equal counts.  With gravity the FMM is nearly all of a s
 pairs per leaf vary several-fold, so once the first solve has counted them
 (``OwnedSolver.owned_work``) the shares are re-cut to equal counts of interactions and
 leaves migrate (``_rebalance``, at the first step), and every regrid cuts the new tree
-the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  It advances only its own leaves; the data of the other nodes is valid only
-where this locality needs it.
+the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  It
+advances only its own leaves; the data of the other nodes is valid only where this
+locality needs it.
 
 What a locality needs.  From the ``exchange.ExchangePlan`` tables (identical on every
 locality) each locality derives, once per node set: the nodes whose ghosts it fills (its
@@ -517,9 +518,8 @@ class DistributedSimulation(Simulation):
         Before the first step after the first FMM solve, the shares are balanced by its
         interaction counts (``_rebalance``).
         """
-        first_counts = not self._work and self._own_work(self.dplan()) is not None
-        if self._balance_work and first_counts:     # alike on every locality
-            self._rebalance()
+        if self._balance_work and not self._work and self._own_work(self.dplan()) is not None:
+            self._rebalance()           # the first FMM counts: alike on every locality
         enabled = gc.isenabled()
         gc.disable()    # no collection pauses at random points of a step on any locality
         try:
