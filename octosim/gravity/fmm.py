@@ -43,7 +43,7 @@ from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add,
 CUBE_SELF = 3.0 * math.log(2.0 + math.sqrt(3.0)) - 0.5 * math.pi
 HALF_DIAG = 0.5 * math.sqrt(3.0)
 #: Cost of one side of a P2P interaction in units of one side of an order-3 M2L (``traverse``'s
-#: load-balancing count; from their operation counts).
+#: load-balancing count): an estimate from their operation counts, not a timing.
 P2P_WORK = 0.05
 
 

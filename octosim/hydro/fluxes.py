@@ -128,20 +128,26 @@ def _work_shape(shape):
 
 
 @njit(**KW)
+def block_primitives(U, gamma, de_switch, work):
+    """Return the block's primitives, computed into slot 0 of ``work`` (``make_work(U)``)."""
+    nv, Mx, My, Mz = U.shape
+    assert work.shape[1] == nv and work.shape[2] == Mx * My * Mz, "work is not make_work(U)"
+    W = work[0].reshape(U.shape)
+    prim_block(U, W)
+    prim_pressure(U, W, gamma, de_switch)
+    return W
+
+
+@njit(**KW)
 def compute_fluxes_work(U, gamma, recon, de_switch, Fx, Fy, Fz, work):
     """Fill ``Fx``, ``Fy``, ``Fz`` using the caller's ``work`` array (from ``make_work``).
 
     Slots of ``work``: 0 block primitives, 1 directional primitives, 2/3 lower/upper edge
     states, 4 directional fluxes, 5 slope scratch.
     """
-    nv, Mx, My, Mz = U.shape
-    assert work.shape[1] == nv and work.shape[2] == Mx * My * Mz, "work is not make_work(U)"
-    W = work[0].reshape(U.shape)
-    prim_block(U, W)
-    prim_pressure(U, W, gamma, de_switch)
-    Wd = work[1]
-    QM = work[2]
-    QP = work[3]
+    nv = U.shape[0]
+    W = block_primitives(U, gamma, de_switch, work)
+    Wd, QM, QP = work[1], work[2], work[3]
     for d in range(3):
         Md, T = pencil_dims(U.shape, d)
         gather_dir(W, Wd, d)

@@ -51,8 +51,8 @@ import numpy as np
 from numba import njit
 
 from octosim.fields import EGAS, GHOST, RHO
-from octosim.hydro.eos import gather_dir, pencil_dims, prim_block, prim_pressure
-from octosim.hydro.fluxes import sweep_fluxes
+from octosim.hydro.eos import gather_dir, pencil_dims
+from octosim.hydro.fluxes import block_primitives, sweep_fluxes
 from octosim.hydro.reconstruct import (RECON_PLM, RECON_PLM_MINMOD, _cw84_edges, mc_slope,
                                        minmod_slope, reconstruct_pencils)
 
@@ -194,14 +194,9 @@ def compute_fluxes_wb_work(U, phi_ext, g, dx, gamma, recon, de_switch, Fx, Fy, F
     from ``make_wb_work``.  Otherwise as ``fluxes.compute_fluxes_work``.
     """
     nv, Mx, My, Mz = U.shape
-    assert work.shape[1] == nv and work.shape[2] == Mx * My * Mz, "work is not make_work(U)"
     assert pwork.shape[1] == Mx * My * Mz, "pwork is not make_wb_work(U)"
-    W = work[0].reshape(U.shape)
-    prim_block(U, W)
-    prim_pressure(U, W, gamma, de_switch)
-    Wd = work[1]
-    QM = work[2]
-    QP = work[3]
+    W = block_primitives(U, gamma, de_switch, work)
+    Wd, QM, QP = work[1], work[2], work[3]
     P3 = phi_ext.reshape((1, Mx, My, Mz))
     Pd = pwork[0:1]
     for d in range(3):

@@ -95,6 +95,11 @@ def _mesh_mass(mesh_, keys, vol):
     return float(sum(mesh_.subgrids[k].interior[RHO].sum() * v for k, v in zip(keys, vol)))
 
 
+def _enthalpy(rho, P, K):
+    """Return the specific enthalpy ``(n+1) K rho^(1/n)`` on the adiabat ``K``."""
+    return (P["n"] + 1.0) * K * rho ** (1.0 / P["n"])
+
+
 def _density(C, phi, P, K):
     """Return the adiabat's density at ``h = C - phi``, at least ``rho_atm`` (``profile``)."""
     n = P["n"]
@@ -111,7 +116,7 @@ def _enthalpy_constant(phi, vol, M, P, K):
         return float((_density(C, f, P, K) * dv).sum())
 
     lo = f.min()
-    span = (P["n"] + 1.0) * K * P["rho_c"] ** (1.0 / P["n"])   # the Lane-Emden h_c
+    span = _enthalpy(P["rho_c"], P, K)          # the Lane-Emden h_c
     while mass_at(lo + span) < M:
         span *= 2.0
     hi = lo + span
@@ -167,14 +172,14 @@ def enthalpy_spread(mesh_, params, within=0.8):
     P = resolve(PARAMS, params)
     _, _, K = structure(P)
     phi, _ = solve(mesh_, G=P["G"], theta=RELAX_THETA, order=RELAX_ORDER)
-    n, vals = P["n"], []
+    vals = []
     for k in mesh_.leaves():
         sg = mesh_.subgrids[k]
         r = _radius(*sg.centers(), P)
-        H = (n + 1.0) * K * sg.interior[RHO] ** (1.0 / n) + phi[k]
+        H = _enthalpy(sg.interior[RHO], P, K) + phi[k]
         vals.append(H[r < within * P["radius"]])
     H = np.concatenate(vals)
-    return float((H.max() - H.min()) / ((n + 1.0) * K * P["rho_c"] ** (1.0 / n)))
+    return float((H.max() - H.min()) / _enthalpy(P["rho_c"], P, K))
 
 
 def refine(U, level, dx, params):
