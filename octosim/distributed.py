@@ -62,7 +62,7 @@ from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 
 #: A leaf's hydro work per RK stage in units of one FMM interaction side (``fmm.P2P_WORK``):
 #: one core did 0.12 ms a leaf-stage (sedov level 4, 2672 grids/s, 3 stages) and 57 ns an
-#: M2L side (binary level 5: 62.6 s for 1.1e9 sides), so 2100; rounded up for the ghosts.
+#: M2L side (binary level 5: 62.6 s for 1.1e9 sides), so 2200; rounded up for the ghosts.
 HYDRO_WORK = 3000.0
 
 # -- mailbox: receives keyed by (tag, cycle, source), independent of arrival order ----------
