@@ -106,11 +106,17 @@ def _completion_pays(MPI, comm):
 
 
 class _Completer:
-    """A thread that waits inside MPI for handed-over transfers, oldest first, and then
-    calls ``finish(item)``; ``busy`` counts those not finished, ``done`` those finished."""
+    """A thread that waits inside MPI for handed-over transfers, oldest first.
 
-    def __init__(self, name, finish, fatal):
-        self.finish, self.fatal = finish, fatal
+    ``busy`` counts the transfers not finished, ``done`` those whose wait returned.  With
+    ``hand_off`` (a callable, the parcelport's queue) a transfer whose wait returned goes
+    there as ``(finish, item, self)`` and this thread is back in MPI at once: whoever
+    finishes it (the progress loop) calls ``release()``.  Without it this thread calls
+    ``finish(item)`` itself, the copies of the next transfers waiting meanwhile.
+    """
+
+    def __init__(self, name, finish, fatal, hand_off=None, wake=None):
+        self.finish, self.fatal, self.hand_off, self.wake = finish, fatal, hand_off, wake
         self.q = collections.deque()
         self.cv = threading.Condition()
         self.busy = self.done = 0
@@ -125,6 +131,11 @@ class _Completer:
             self.busy += 1
             self.cv.notify()
 
+    def release(self):
+        """Count one handed-off transfer as finished."""
+        with self.cv:
+            self.busy -= 1
+
     def stop(self, deadline):
         with self.cv:
             self._stop = True
@@ -133,7 +144,7 @@ class _Completer:
 
     def _loop(self):
         Waitall = _mpi().Request.Waitall
-        cv, q = self.cv, self.q
+        cv, q, hand_off = self.cv, self.q, self.hand_off
         while True:
             with cv:
                 while not q and not self._stop:
@@ -141,10 +152,16 @@ class _Completer:
                 if not q:
                     return
                 reqs, item, finish = q.popleft()
+            handed = False
             try:
                 Waitall(reqs)  # GIL released; MPI progresses (and copies) in here
                 self.done += 1
-                finish(item)
+                if hand_off is not None:
+                    hand_off((finish, item, self))
+                    handed = True
+                    self.wake()
+                else:
+                    finish(item)
             except BaseException:  # noqa: BLE001 - fatal, as in the progress thread
                 self.fatal(traceback.format_exc())
                 return
@@ -152,8 +169,9 @@ class _Completer:
                 # drop the parcel now: kept until the next one, its buffers (an RmaVector's
                 # pool block, say) would stay in use while the thread waits
                 reqs = item = None
-                with cv:
-                    self.busy -= 1
+                if not handed:
+                    with cv:
+                        self.busy -= 1
 
 
 class _Recv:
@@ -184,7 +202,9 @@ class MpiParcelport(Parcelport):
     1 MiB, 0 disables; idle bytes it keeps, 256 MiB), ``completion_thread`` (wait for the
     chunks of parcels of at least ``spin_bytes`` in a second thread, see the module
     docstring; None: when the node has at least two cores per locality and the library is
-    not MPICH), ``poll_large_sends`` (poll hard while sends of >= ``spin_bytes`` are in
+    not MPICH), ``completion_hand_off`` (a completion thread passes each finished transfer
+    to the progress loop and waits for the next at once, True; False: it delivers the parcel
+    itself first), ``poll_large_sends`` (poll hard while sends of >= ``spin_bytes`` are in
     flight; True), ``coalesce`` (at most this many small parcels to one destination share a
     message, sent when full or at the next progress; 0, the default, sends each at once).
     Subclasses may override ``_isend_chunks``, ``_allocate`` and ``_irecv_chunks`` to move
@@ -196,8 +216,10 @@ class MpiParcelport(Parcelport):
     def __init__(self, runtime, eager_threshold=8192, max_message=1 << 30, header_slots=16,
                  tag_ub=None, spin_bytes=1 << 18, spin_s=0.02, pool_min_bytes=1 << 20,
                  pool_max_bytes=1 << 28, coalesce=0, completion_thread=None,
-                 poll_large_sends=True, **options):
+                 completion_hand_off=True, poll_large_sends=True, **options):
         super().__init__(runtime)
+        self.completion_hand_off = bool(completion_hand_off)
+        self._completed = collections.deque()  # (finish, item, completer) for progress()
         self.poll_large_sends = bool(poll_large_sends)
         self._completion_opt = completion_thread
         self._recv_done = self._send_done = None  # the completion threads, when on
@@ -254,9 +276,10 @@ class MpiParcelport(Parcelport):
                                   else self.size > 1 and _completion_pays(MPI, self.comm))
         if self.completion_thread and self.size > 1:
             fatal = self.runtime.fatal
-            self._recv_done = _Completer("rt-recv-completion", self._deliver, fatal)
+            hand = (self._completed.append, self._kick) if self.completion_hand_off else ()
+            self._recv_done = _Completer("rt-recv-completion", self._deliver, fatal, *hand)
             self._send_done = _Completer("rt-send-completion",
-                                         lambda s: self._sends_done([s]), fatal)
+                                         lambda s: self._sends_done([s]), fatal, *hand)
 
     def _drain(self, timeout):
         """Progress until idle or ``timeout`` seconds pass; return the deadline."""
@@ -669,14 +692,32 @@ class MpiParcelport(Parcelport):
                             deserialization_time_s=r.dt + time.perf_counter() - t0)
         self.runtime.deliver(r.route, args)
 
+    def _kick(self):
+        """Wake a sleeping progress thread (a completion thread handed a transfer over)."""
+        sched = getattr(self.runtime, "sched", None)
+        if sched is not None:
+            sched.kick()
+
+    def _finish_completed(self):
+        """Finish (deliver, release) the transfers that the completion threads handed over."""
+        q = self._completed
+        while q:
+            finish, item, completer = q.popleft()
+            try:
+                finish(item)
+            finally:
+                completer.release()
+        return True
+
     def progress(self):
         if not self._plock.acquire(blocking=False):
             return False
         try:
             f = self._flush_coalesced() if self._coal else False
+            d = self._finish_completed() if self._completed else False
             a = self._progress_headers()
             b = self._progress_recvs()
             c = self._progress_sends()
-            return a or b or c or f
+            return a or b or c or d or f
         finally:
             self._plock.release()

@@ -579,6 +579,7 @@ class RmaParcelport(MpiParcelport):
             return False
         try:
             f = self._flush_coalesced() if self._coal else False
+            h = self._finish_completed() if self._completed else False
             a = self._progress_headers()
             d = self._progress_gets()
             b = self._progress_recvs()
@@ -586,6 +587,6 @@ class RmaParcelport(MpiParcelport):
             e = self._progress_acks()
             if self._ack_due:
                 self._send_acks()
-            return a or b or c or d or e or f
+            return a or b or c or d or e or f or h
         finally:
             self._plock.release()

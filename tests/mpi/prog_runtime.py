@@ -1,6 +1,6 @@
 """Runtime checks batched into one MPI program; run by tests/mpi/test_runtime_mpi.py.
 
-Usage: mpiexec -n N python tests/mpi/prog_runtime.py PARCELPORT [coalesce]
+Usage: mpiexec -n N python tests/mpi/prog_runtime.py PARCELPORT [coalesce] [completion [inline]]
 Every check prints ``CHECK <name> ok`` on each rank; a failed check is an uncaught
 AssertionError, which the runtime turns into a job abort naming the locality.
 Neighbours are ring neighbours, so any rank count works.
@@ -28,6 +28,8 @@ if "coalesce" in sys.argv[2:]:  # small parcels share messages, up to 8 at a tim
     OPTIONS["coalesce"] = 8
 if "completion" in sys.argv[2:]:  # parcels of >= 4 KiB complete in the completion thread
     OPTIONS.update(completion_thread=True, spin_bytes=4096)
+if "inline" in sys.argv[2:]:  # ... and the completion thread delivers them itself
+    OPTIONS["completion_hand_off"] = False
 T = 60
 
 

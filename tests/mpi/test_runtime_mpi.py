@@ -46,6 +46,13 @@ def test_runtime_program_completion_thread(run_mpi, nprocs, parcelport):
                            timeout=90), nprocs)
 
 
+def test_runtime_program_completion_thread_delivering(run_mpi):
+    """The same with ``completion_hand_off=False``: the completion thread delivers each
+    parcel itself instead of passing it to the progress loop."""
+    _check_program(run_mpi(HERE / "prog_runtime.py", 2, ["mpi", "completion", "inline"],
+                           timeout=90), 2)
+
+
 def _check_program(res, nprocs):
     out = res.stdout
     for check in CHECKS:
