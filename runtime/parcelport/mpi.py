@@ -22,10 +22,14 @@ Python (header, decode, buffers, delivery: 50-80 us) plus the copy that MPI make
 its progress calls (about 150 us per MiB over shared memory). Done by one thread they add
 up, capping 1 MiB messages near 0.7 of native bandwidth. So, outside compute phases, a
 parcel whose chunk receives are posted goes to a second thread that waits for them inside
-MPI (GIL released, MPI progressing: the copy happens there) and delivers the parcel, while
-the progress thread handles the next headers; likewise a large send goes to a third thread
-(the transport may move it only as fast as the sender polls, see ``poll_large_sends``; one
-thread for both held received parcels behind sends in bibw). The wait is a blocking
+MPI (GIL released, MPI progressing: the copy happens there), while the progress thread
+handles the next headers; likewise a large send goes to a third thread (the transport may
+move it only as fast as the sender polls, see ``poll_large_sends``; one thread for both
+held received parcels behind sends in bibw). A transfer whose wait returned goes back to
+the progress loop, which delivers the parcel (or releases the send), so the completion
+thread is at once back in MPI for the next one (``completion_hand_off``; device, Open
+MPI, bw at 1 MiB: 4.72 GB/s against 4.48 when the thread delivers itself, mean of six
+runs each, within the runs' spread; equal at 2 MiB). The wait is a blocking
 ``Waitall``: the receives and sends it waits for are matched by messages and receives that
 the peers' progress threads post (never this thread), and a failing locality ends the job
 (``runtime.fatal``), so it returns. In a compute phase parcels stay with the progress
