@@ -355,8 +355,9 @@ class DistributedSimulation(Simulation):
         """Return the per-leaf weights of a Morton split (None: equal counts).
 
         With gravity, a leaf weighs ``HYDRO_WORK`` plus its FMM interaction count
-        (``OwnedSolver.owned_work``) from the last solve: nearly all of a step.  A new
-        child weighs what its parent did, a merged parent the mean of its children.
+        (``OwnedSolver.owned_work``) from the first solve on its tree: nearly all of a
+        step.  A new child weighs what its parent did, a merged parent the mean of its
+        children.
         """
         from octosim.tree import children, parent
         if not self._work:
@@ -374,7 +375,7 @@ class DistributedSimulation(Simulation):
         return w + HYDRO_WORK
 
     def _own_work(self, dp):
-        """This locality's leaves' FMM counts from the last solve, or None."""
+        """This locality's leaves' FMM counts from the first solve on this plan, or None."""
         g = dp.gravity
         return None if g is None or g.work is None else g.owned_work()
 

@@ -229,8 +229,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 top -= 1
                 A = sa[top]
                 B = sb[top]
-                if masked and not (hit[A] or hit[B]):
-                    continue
+                # the mask, read once into locals: ``oa``/``ob`` whether this pair adds into
+                # A's / B's sums (a load after the kernels' stores is not hoisted otherwise)
+                oa = ob = True
+                if masked:
+                    oa = hit[A]
+                    ob = hit[B]
+                    if not (oa or ob):
+                        continue
                 nA = A // N3
                 nB = B // N3
                 leafA = children[nA, 0] < 0
@@ -254,14 +260,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 rz = zc[A, 2] - zc[B, 2]
                 s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    if masked and unrolled > 0 and not angmom and not (hit[A] and hit[B]):
+                    if unrolled > 0 and not angmom and not (oa and ob):
                         # one target side only: its half, by the same expressions
                         if unrolled == 3:
-                            if hit[A]:
+                            if oa:
                                 m2l3a(rx, ry, rz, mom, A, B, G, loc, A)
                             else:
                                 m2l3b(rx, ry, rz, mom, A, B, G, loc, B)
-                        elif hit[A]:
+                        elif oa:
                             m2l2a(rx, ry, rz, mom, A, B, G, loc, A)
                         else:
                             m2l2b(rx, ry, rz, mom, A, B, G, loc, B)
@@ -293,21 +299,21 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                                    m2l_sb, loc[A], loc[B])
                     nm2l += 1
                     if counting:
-                        if not masked or hit[A]:
+                        if oa:
                             work[nA] += 1.0
-                        if not masked or hit[B]:
+                        if ob:
                             work[nB] += 1.0
                 elif leafA and leafB:
                     r2 = rx * rx + ry * ry + rz * rz
                     rinv = 1.0 / math.sqrt(r2)
                     f = G * rinv * rinv * rinv
-                    if not masked or hit[A]:
+                    if oa:
                         phid[A] -= G * mom[B, 0] * rinv
                         fa = f * mom[B, 0]
                         gd[A, 0] -= fa * rx
                         gd[A, 1] -= fa * ry
                         gd[A, 2] -= fa * rz
-                    if not masked or hit[B]:
+                    if ob:
                         phid[B] -= G * mom[A, 0] * rinv
                         fb = f * mom[A, 0]
                         gd[B, 0] += fb * rx
@@ -315,9 +321,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                         gd[B, 2] += fb * rz
                     np2p += 1
                     if counting:
-                        if not masked or hit[A]:
+                        if oa:
                             work[nA] += P2P_WORK
-                        if not masked or hit[B]:
+                        if ob:
                             work[nB] += P2P_WORK
                 else:
                     splitA = (not leafA) and (leafB or cw[nA] >= cw[nB])

@@ -46,6 +46,34 @@ def test_each_share_is_bitwise_the_full_solve(order, angmom):
         assert done == len(leaves)
 
 
+def test_owned_solver_counts_in_its_first_solve_only_and_counting_changes_no_result():
+    """``OwnedSolver`` counts the interactions in its first solve (its tree's weights) and
+    not in later ones; counted or not, the fields are bitwise the masked solve's."""
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver
+    desc = _tree()
+    rng = np.random.default_rng(5)
+    leaves = [desc.keys[i] for i in desc.leaves()]
+    own = leaves[2:9]
+    idx = [desc.index[k] for k in own]
+    hit, keep = target_masks(desc, own)
+    s = OwnedSolver(SimpleNamespace(nodes=desc.keys), desc.N, 1.0, own)
+    first = None
+    for _ in range(2):
+        rho = rng.uniform(0.5, 2.0, (desc.nnode, desc.N, desc.N, desc.N))
+        phi, g = s.solve({k: rho[desc.index[k]] for k in leaves})
+        work = np.zeros(desc.nnode)
+        p_c, g_c = solve_desc(desc, rho, hit=hit, keep=keep, work=work)
+        p_u, g_u = solve_desc(desc, rho, hit=hit, keep=keep)
+        for k, i in zip(own, idx):
+            assert np.array_equal(phi[k], p_c[i]) and np.array_equal(phi[k], p_u[i]), k
+            assert np.array_equal(g[k], g_c[i]) and np.array_equal(g[k], g_u[i]), k
+        if first is None:
+            first = work[idx]
+        assert np.array_equal(s.owned_work(), first)
+
+
 def test_masks_mark_owned_subtrees_only():
     desc = _tree()
     leaves = [desc.keys[i] for i in desc.leaves()]
