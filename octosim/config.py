@@ -70,7 +70,8 @@ SCHEMA = {
         "max_level": Param("int", 2, "deepest refinement level (root = 0)", lo=0, hi=20),
         "regrid_every": Param("int", 4, "steps between regrids (0 = never regrid)", lo=0),
         "balance": Param("str", "work", "how localities split the Morton curve: equal FMM "
-                         "work (with gravity) or equal leaf counts", choices=("work", "leaves")),
+                         "work (with gravity), then corrected by measured solve times (time), "
+                         "or equal leaf counts", choices=("work", "time", "leaves")),
         "boundary": Param("boundary", ["outflow"] * 3,
                           "outflow|reflect|periodic, or one per axis x, y, z as a "
                           "list of three or a mapping {x: .., y: .., z: ..}"),

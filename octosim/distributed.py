@@ -7,7 +7,11 @@ work, so the shares are equal counts.  With gravity the FMM is nearly all of a s
 pairs per leaf vary several-fold, so once the first solve has counted them
 (``OwnedSolver.owned_work``) the shares are re-cut to equal counts of interactions and
 leaves migrate (``_rebalance``, at the first step), and every regrid cuts the new tree
-the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  It
+the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  The
+counts miss what a share costs beyond its leaves' pairs (the coarse pairs above it, the
+pairs it walks and drops, the core it runs on), so ``mesh.balance: time`` then corrects
+them by the measured FMM solve time of each locality (``_retune``): the cut then varies
+from run to run, the fields never do.  It
 advances only its own leaves; the data of the other nodes is valid only where this
 locality needs it.
 
@@ -65,6 +69,11 @@ from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 #: M2L side (binary level 5: 62.6 s for 1.1e9 sides), so 2200; rounded up for the ghosts.
 HYDRO_WORK = 3000.0
 
+#: ``mesh.balance: time``: re-cut when the slowest locality's FMM solves took this much longer
+#: than the mean, at most ``TIME_TUNES`` times per tree (each after one step on its cut).
+TIME_TOLERANCE = 1.05
+TIME_TUNES = 2
+
 # -- mailbox: receives keyed by (tag, cycle, source), independent of arrival order ----------
 _box_lock = threading.Lock()
 _box = {}
@@ -115,6 +124,23 @@ def partition(nleaves, nloc, weights=None):
         b.append(min(max(i, lo), hi))
     b.append(nleaves)
     return b
+
+
+def _per_leaf(values, leaves):
+    """Return ``values[k]`` for each leaf ``k``: a new child takes its parent's, a merged
+    parent the mean of its children's, any other the mean of all."""
+    from octosim.tree import children, parent
+    mean = float(np.mean(list(values.values())))
+    out = np.empty(len(leaves))
+    for i, k in enumerate(leaves):
+        v = values.get(k)
+        if v is None and k[0] > 0:
+            v = values.get(parent(k))
+        if v is None:
+            c = [values[c] for c in children(k) if c in values]
+            v = float(np.mean(c)) if c else mean
+        out[i] = v
+    return out
 
 
 def _filter_ghosts(gt, mask):
@@ -199,6 +225,7 @@ class _DistPlan:
         lay, plan = exchange.plan(mesh)
         self.layout = lay
         self.gravity = None             # OwnedSolver, made on the first gravity solve
+        self.fmm_seconds, self.fmm_solves = 0.0, 0   # this locality's solves on this cut
         nl = len(lay.leaves)
         b = partition(nl, nloc, weights)
         self.bounds = b
@@ -332,11 +359,15 @@ class DistributedSimulation(Simulation):
         self._cycle = 0
         self._dplan = None
         self._work = {}                 # leaf -> FMM interaction count (global, when known)
+        self._scale = {}                # leaf -> time-per-count factor (``_retune``)
+        self._tunes = 0                 # time re-cuts of the current tree
+        self.retunes = 0                # time re-cuts of the run
         self.comm_seconds = 0.0
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         self._balance_work = (bool(self.gravity) and self.nloc > 1
-                              and config["mesh"]["balance"] == "work")
+                              and config["mesh"]["balance"] in ("work", "time"))
+        self._balance_time = self._balance_work and config["mesh"]["balance"] == "time"
         assert self.batched, "DistributedSimulation needs the default (batched) kernels"
         gc.freeze()     # the set-up's objects live for the run: keep them out of collections
 
@@ -356,23 +387,14 @@ class DistributedSimulation(Simulation):
 
         With gravity, a leaf weighs ``HYDRO_WORK`` plus its FMM interaction count
         (``OwnedSolver.owned_work``) from the first solve on its tree: nearly all of a
-        step.  A new child weighs what its parent did, a merged parent the mean of its
-        children.
+        step; times its locality's measured factor under ``mesh.balance: time``.
         """
-        from octosim.tree import children, parent
         if not self._work:
             return None
-        work, mean = self._work, float(np.mean(list(self._work.values())))
-        w = np.empty(len(leaves))
-        for i, k in enumerate(leaves):
-            v = work.get(k)
-            if v is None and k[0] > 0:
-                v = work.get(parent(k))
-            if v is None:
-                c = [work[c] for c in children(k) if c in work]
-                v = float(np.mean(c)) if c else mean
-            w[i] = v
-        return w + HYDRO_WORK
+        w = _per_leaf(self._work, leaves) + HYDRO_WORK
+        if self._scale:
+            w *= _per_leaf(self._scale, leaves)
+        return w
 
     def _own_work(self, dp):
         """This locality's leaves' FMM counts from the first solve on this plan, or None."""
@@ -395,6 +417,40 @@ class DistributedSimulation(Simulation):
         if new.bounds != dp.bounds:
             self._dplan = new
             self._migrate(new, dp.leaf_owner)
+        self.timers["regrid"] += _time.perf_counter() - t0
+
+    def _retune_due(self):
+        """Whether to re-cut by measured times now: alike on every locality (solve counts,
+        re-cuts of this tree)."""
+        dp = self._dplan
+        return (self._balance_time and self._tunes < TIME_TUNES and bool(self._work)
+                and dp is not None and dp.fmm_solves >= 3)
+
+    def _retune(self):
+        """Scale each leaf's weight by its locality's FMM seconds per unit of weight over the
+        last step, then re-cut and migrate, unless the slowest was within ``TIME_TOLERANCE``
+        of the mean.  Collective; every locality computes the same cut from the gathered
+        times."""
+        t0 = _time.perf_counter()
+        dp = self.dplan()
+        leaves = dp.layout.leaves
+        times = runtime.all_gather(dp.fmm_seconds / dp.fmm_solves, name="octosim.balance.time")
+        self._tunes += 1
+        if max(times) > TIME_TOLERANCE * (sum(times) / len(times)):
+            w = self._weights(leaves)
+            b = dp.bounds
+            rate = [times[q] / w[b[q]:b[q + 1]].sum() for q in range(self.nloc)]
+            mean = sum(rate) / len(rate)
+            scale = _per_leaf(self._scale, leaves) if self._scale else np.ones(len(leaves))
+            scale *= np.repeat(np.array(rate) / mean, np.diff(b))
+            self._scale = dict(zip(leaves, scale.tolist()))
+            new = _DistPlan(self.mesh, self.here, self.nloc, self._weights(leaves))
+            if new.bounds != dp.bounds:
+                self._dplan = new
+                self._migrate(new, dp.leaf_owner)
+                self.retunes += 1
+            else:
+                dp.fmm_seconds, dp.fmm_solves = 0.0, 0   # measure the same cut once more
         self.timers["regrid"] += _time.perf_counter() - t0
 
     def _migrate(self, new, src_of):
@@ -504,8 +560,12 @@ class DistributedSimulation(Simulation):
         pool, lay = dp.layout.pool, dp.layout
         rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}
         p = self.grav
-        return dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
-                                angmom=p.get("angmom", False))
+        t0 = _time.perf_counter()
+        out = dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
+                               angmom=p.get("angmom", False))
+        dp.fmm_seconds += _time.perf_counter() - t0
+        dp.fmm_solves += 1
+        return out
 
     def advance(self, dt_max=None):
         """Advance this locality's leaves one SSP-RK3 step of the global dt; return dt.
@@ -518,10 +578,13 @@ class DistributedSimulation(Simulation):
         Python's cyclic collector is paused for the step and runs between steps: a pause
         on one locality in mid-stage holds up its neighbours (measured on 16 ranks: +8%).
         Before the first step after the first FMM solve, the shares are balanced by its
-        interaction counts (``_rebalance``).
+        interaction counts (``_rebalance``); with ``mesh.balance: time``, after a step on a
+        cut, by the measured solve times (``_retune``).
         """
         if self._balance_work and not self._work and self._own_work(self.dplan()) is not None:
             self._rebalance()           # the first FMM counts: alike on every locality
+        elif self._retune_due():
+            self._retune()              # measured solve times, after a step on this cut
         enabled = gc.isenabled()
         gc.disable()    # no collection pauses at random points of a step on any locality
         try:
@@ -688,6 +751,7 @@ class DistributedSimulation(Simulation):
         before = set(tree.nodes)
         amr.regrid(mesh, flags, None, gathered)
         self.regrids += 1
+        self._tunes = 0
         # repartition along the new Morton order and migrate what lives elsewhere
         new = self.dplan()
         nlay = new.layout

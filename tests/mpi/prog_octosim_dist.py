@@ -29,6 +29,7 @@ OUT, PP = sys.argv[1], sys.argv[2]
 FIRST = [float(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("first_rho=")]
 FIRST_RHO = FIRST[-1] if FIRST else 100.0   # refine_rho of the first regrid
 ONE_OCTANT = "octant" in sys.argv[3:]
+SLOW0 = "slow0" in sys.argv[3:]             # locality 0's FMM solves take twice as long
 SETS = ["mesh.subgrid_size=4", "mesh.max_level=2", "mesh.boundary=periodic",
         "mesh.regrid_every=1", "time.stop_step=3"]
 SETS += [a for a in sys.argv[3:] if "=" in a and not a.startswith("first_rho=")]
@@ -52,8 +53,25 @@ def _momentum(sim, rt):
     return P, scale, t, tab
 
 
+def _slow_down_fmm():
+    """Make this locality's FMM solves take twice their time (a slower core, say)."""
+    import time
+
+    from octosim.gravity.distributed import OwnedSolver
+    solve = OwnedSolver.solve
+
+    def slow(self, *args, **kw):
+        t0 = time.perf_counter()
+        out = solve(self, *args, **kw)
+        time.sleep(time.perf_counter() - t0)
+        return out
+    OwnedSolver.solve = slow
+
+
 def main():
     rt = runtime.init(parcelport=PP)
+    if SLOW0 and rt.here == 0:
+        _slow_down_fmm()
     cfg = load_config(INPUT, [("prog",) + parse_set(s) for s in SETS])
     if rt.size > 1:
         from octosim.distributed import DistributedSimulation as Sim
@@ -92,6 +110,7 @@ def main():
         dp = sim.dplan()
         stats["bounds"] = list(dp.bounds)
         stats["work"] = [sim._work.get(k) for k in dp.layout.leaves[dp.lo:dp.hi]]
+        stats["retunes"] = sim.retunes
     allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
     if rt.here == 0:
         np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],

@@ -94,9 +94,11 @@ def test_binary_with_migrating_leaves_is_bitwise_the_same_at_1_and_4_ranks(binar
 def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
     """No regrid: after the set-up's solve the first step re-cuts the Morton shares to equal
     FMM interaction counts (leaves migrate); the fields stay bitwise those of one rank.
-    (Three shares: four split this symmetric binary into equal halves of both stars.)"""
+    (Three shares: four split this symmetric binary into equal halves of both stars.)
+    With ``mesh.balance: time`` and locality 0's solves made twice as slow, the next step
+    re-cuts by the measured times: locality 0 gives leaves away, the fields stay the same."""
     from octosim.distributed import HYDRO_WORK, partition
-    args = ["mpi", "mesh.regrid_every=0", "mesh.max_level=3", "time.stop_step=2"]
+    args = ["mpi", "mesh.regrid_every=0", "mesh.max_level=3", "time.stop_step=3"]
     out = {}
     for n in (1, 3):
         run_mpi(PROG, n, args=[tmp_path / f"n{n}.npz"] + args, timeout=150)
@@ -117,10 +119,19 @@ def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
             timeout=150)
     out["leaves"] = dict(np.load(tmp_path / "leaves.npz"))
     assert json.loads(str(out["leaves"]["stats"]))[0]["bounds"] == equal
+    assert all(s["retunes"] == 0 for s in stats)
+    run_mpi(PROG, 3, args=[tmp_path / "time.npz"] + args + ["mesh.balance=time", "slow0"],
+            timeout=150)
+    out["time"] = dict(np.load(tmp_path / "time.npz"))
+    tst = json.loads(str(out["time"]["stats"]))
+    assert all(s["bounds"] == tst[0]["bounds"] and s["retunes"] >= 1 for s in tst), tst
+    assert tst[0]["bounds"][1] < bounds[1], (tst[0]["bounds"], bounds)
+    assert sum(s["sent_arrays"].get("migrate", 0) for s in tst) > 0
     for k in out[1]:
         if k.startswith("cell_"):
             assert np.array_equal(out[1][k], out[3][k]), k
             assert np.array_equal(out[1][k], out["leaves"][k]), k
+            assert np.array_equal(out[1][k], out["time"][k]), k
 
 
 @pytest.mark.parametrize("n", RANKS)
