@@ -427,9 +427,9 @@ class DistributedSimulation(Simulation):
                 and dp is not None and dp.fmm_solves >= 3)
 
     def _retune(self):
-        """Scale each leaf's weight by its locality's FMM seconds per unit of weight over the
-        last step, then re-cut and migrate, unless the slowest was within ``TIME_TOLERANCE``
-        of the mean.  Collective; every locality computes the same cut from the gathered
+        """Scale each leaf's weight by its locality's FMM seconds per unit of weight in the
+        solves on this cut, then re-cut and migrate, unless the slowest was within
+        ``TIME_TOLERANCE`` of the mean.  Collective; every locality computes the same cut from the gathered
         times."""
         t0 = _time.perf_counter()
         dp = self.dplan()
