@@ -62,6 +62,7 @@ import runtime
 from octosim import exchange
 from octosim.driver import Simulation
 from octosim.exchange import GhostTables
+from octosim.partition import partition  # noqa: F401 - also this module's API
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 
 #: A leaf's hydro work per RK stage in units of one FMM interaction side (``fmm.P2P_WORK``):
@@ -98,32 +99,6 @@ def _receive(tag, cycle, src, timeout=None):
     with _box_lock:
         _box.pop((tag, cycle, src), None)
     return out
-
-
-def partition(nleaves, nloc, weights=None):
-    """Return the leaf index bounds ``[b_0 = 0, ..., b_nloc = nleaves]`` of equal shares:
-    of leaves, or of ``weights`` (per leaf, Morton order) when given.
-
-    A weighted cut goes to the leaf boundary nearest to ``r / nloc`` of the total weight,
-    keeping every share non-empty when there are at least ``nloc`` leaves.
-    """
-    if weights is None:
-        return [(r * nleaves) // nloc for r in range(nloc + 1)]
-    w = np.asarray(weights, dtype=float)
-    assert w.shape == (nleaves,) and np.all(w > 0.0), "weights: one positive value per leaf"
-    prefix = np.concatenate(([0.0], np.cumsum(w)))
-    b = [0]
-    for r in range(1, nloc):
-        target = prefix[-1] * r / nloc
-        i = int(np.searchsorted(prefix, target))
-        if i > 0 and target - prefix[i - 1] <= prefix[min(i, nleaves)] - target:
-            i -= 1
-        lo, hi = b[-1], nleaves
-        if nleaves >= nloc:
-            lo, hi = b[-1] + 1, nleaves - (nloc - r)
-        b.append(min(max(i, lo), hi))
-    b.append(nleaves)
-    return b
 
 
 def _per_leaf(values, leaves):
@@ -551,11 +526,15 @@ class DistributedSimulation(Simulation):
     # -- step -----------------------------------------------------------------------------
     def _gravity(self, dp):
         """Return ``(phi, g)`` over this locality's leaves (``octosim.gravity.distributed``)."""
-        from octosim.gravity.distributed import OwnedSolver
+        from octosim.gravity.distributed import OwnedSolver, ThreadedSolver
         self._allgather_leaves(dp, dp.layout.pool, RHO)
         if dp.gravity is None:
-            dp.gravity = OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale,
-                                     dp.layout.leaves[dp.lo:dp.hi])
+            own = dp.layout.leaves[dp.lo:dp.hi]
+            threads = self.config["runtime"]["threads"]
+            dp.gravity = (OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own)
+                          if threads <= 1 else
+                          ThreadedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own,
+                                         threads))
         G, N = GHOST, self.mesh.N
         pool, lay = dp.layout.pool, dp.layout
         rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}

@@ -190,6 +190,7 @@ class Simulation:
             _check_well_balanced(self)
         self._accel = None
         self._phi = None
+        self._fmm = None                # (mesh version, ThreadedSolver) with runtime.threads > 1
         self._wb_source = None
         if _init:
             t0 = _time.perf_counter()
@@ -335,11 +336,23 @@ class Simulation:
             k.compute_fluxes(sg.U, self.gamma, self.recon, self.de_switch, Fx, Fy, Fz)
 
     def _solve_gravity(self):
-        """Return ``(phi, g)`` dicts over the leaves from the FMM (``octosim.gravity``)."""
-        from octosim.gravity import solve
+        """Return ``(phi, g)`` dicts over the leaves from the FMM (``octosim.gravity``); with
+        ``runtime.threads`` > 1 the leaves split into target shares solved at once
+        (``ThreadedSolver``, bitwise the one-thread fields), kept while the tree stands."""
         p = self.grav
-        return solve(self.mesh, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
-                     angmom=p.get("angmom", False))
+        kw = dict(G=p["G"], theta=p["theta"], order=max(p["order"], 1),
+                  angmom=p.get("angmom", False))
+        threads = self.config["runtime"]["threads"]
+        mesh = self.mesh
+        if threads <= 1:
+            from octosim.gravity import solve
+            return solve(mesh, **kw)
+        if self._fmm is None or self._fmm[0] != mesh.version:
+            from octosim.gravity.distributed import ThreadedSolver
+            self._fmm = (mesh.version, ThreadedSolver(mesh.tree, mesh.N, mesh.xscale,
+                                                      mesh.leaves(), threads))
+        rho = {k: mesh.subgrids[k].interior[RHO] for k in mesh.leaves()}
+        return self._fmm[1].solve(rho, **kw)
 
     def _task_update(self, key, dt, a):
         sg = self.mesh.subgrids[key]

@@ -137,6 +137,11 @@ class Mesh:
         del self.subgrids[key]
         self._version += 1
 
+    @property
+    def version(self):
+        """A number that changes whenever a node is added or removed."""
+        return self._version
+
     def layout(self):
         """Return the pooled ``Layout`` of the current nodes, rebuilding it when stale."""
         lay = self._layout

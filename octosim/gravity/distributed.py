@@ -30,9 +30,10 @@ shares by these counts.
 import numpy as np
 
 from octosim.gravity.solver import Workspace, solve_desc
+from octosim.partition import partition
 from octosim.gravity.treedesc import TreeDesc
 
-__all__ = ["target_masks", "solve_owned"]
+__all__ = ["target_masks", "solve_owned", "OwnedSolver", "ThreadedSolver"]
 
 
 def target_masks(desc, owned):
@@ -93,6 +94,68 @@ class OwnedSolver:
         (``fmm.traverse``'s count, independent of the split: a load-balancing weight)."""
         assert self.work is not None, "owned_work() before the first solve"
         return np.array([self.work[self.desc.index[k]] for k in self.owned])
+
+
+class ThreadedSolver:
+    """Gravity for some leaves on ``threads`` threads: the leaves (Morton order) split into
+    shares, one ``OwnedSolver`` each, all solved at once (the FMM kernels release the GIL).
+
+    Each share's results are bitwise the one-thread solve's (the target split above), so
+    the thread count changes no field.  The first solve splits equal leaf counts; once it
+    has counted the interactions the shares are re-cut to equal counts (as the localities
+    are) and made anew.  ``work`` and ``owned_work()`` as ``OwnedSolver``'s, over all.
+    """
+
+    def __init__(self, tree, N, xscale, owned, threads):
+        self._args = (tree, N, xscale)
+        self.owned = list(owned)
+        self.threads = max(1, int(threads))
+        self._counts = None             # the first solve's counts, kept across the re-cut
+        self._cut(None)
+
+    def _cut(self, weights):
+        b = partition(len(self.owned), self.threads, weights)
+        self.parts = [OwnedSolver(*self._args, self.owned[b[i]:b[i + 1]])
+                      for i in range(self.threads) if b[i + 1] > b[i]]
+
+    @property
+    def work(self):
+        """None before the first solve, else the first solve's counts (``owned_work``)."""
+        return self._counts
+
+    def owned_work(self):
+        """Return each owned leaf's interaction count in the first solve (``owned`` order)."""
+        assert self._counts is not None, "owned_work() before the first solve"
+        return self._counts
+
+    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
+        """Return ``(phi, g)`` dicts over the owned leaves, as ``OwnedSolver.solve``."""
+        import threading
+        out = [None] * len(self.parts)
+
+        def run(i):
+            try:
+                out[i] = self.parts[i].solve(rho, G, theta, order, angmom)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                out[i] = exc
+        helpers = [threading.Thread(target=run, args=(i,), name=f"fmm-share-{i}")
+                   for i in range(1, len(self.parts))]
+        for t in helpers:
+            t.start()
+        run(0)
+        for t in helpers:
+            t.join()
+        phi, g = {}, {}
+        for r in out:
+            if isinstance(r, BaseException):
+                raise r
+            phi.update(r[0])
+            g.update(r[1])
+        if self._counts is None:        # the first counts: re-cut the shares to equal work
+            self._counts = np.concatenate([p.owned_work() for p in self.parts])
+            if len(self.parts) > 1:
+                self._cut(self._counts + 1.0)
+        return phi, g
 
 
 def solve_owned(mesh, owned, G=1.0, theta=0.5, order=3, angmom=False):

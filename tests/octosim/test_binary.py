@@ -120,3 +120,18 @@ def test_binary_input_runs_from_the_command_line(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "level  subgrids" in r.stdout and "total" in r.stdout, r.stdout[-2000:]
+
+
+def test_fmm_threads_change_no_field():
+    """``runtime.threads = 3``: the gravity solves run as three target shares at once
+    (``ThreadedSolver``, re-cut after the first counts and made anew at each regrid); two
+    steps with regrids are bitwise those of one thread."""
+    tabs = []
+    for threads in (1, 3):
+        sim = _sim("mesh.regrid_every=1", "time.stop_step=2", f"runtime.threads={threads}")
+        sim.run()
+        assert sim.regrids == 2
+        tabs.append(sim.leaf_table())
+    assert set(tabs[0]) == set(tabs[1])
+    for k in tabs[0]:
+        assert np.array_equal(tabs[0][k], tabs[1][k]), k

@@ -96,7 +96,8 @@ def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
     FMM interaction counts (leaves migrate); the fields stay bitwise those of one rank.
     (Three shares: four split this symmetric binary into equal halves of both stars.)
     With ``mesh.balance: time`` and locality 0's solves made twice as slow, the next step
-    re-cuts by the measured times: locality 0 gives leaves away, the fields stay the same."""
+    re-cuts by the measured times: locality 0 gives leaves away, the fields stay the same
+    (that run also solves each locality's share on two threads, ``ThreadedSolver``)."""
     from octosim.distributed import HYDRO_WORK, partition
     args = ["mpi", "mesh.regrid_every=0", "mesh.max_level=3", "time.stop_step=3"]
     out = {}
@@ -120,7 +121,8 @@ def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
     out["leaves"] = dict(np.load(tmp_path / "leaves.npz"))
     assert json.loads(str(out["leaves"]["stats"]))[0]["bounds"] == equal
     assert all(s["retunes"] == 0 for s in stats)
-    run_mpi(PROG, 3, args=[tmp_path / "time.npz"] + args + ["mesh.balance=time", "slow0"],
+    run_mpi(PROG, 3, args=[tmp_path / "time.npz"] + args + ["mesh.balance=time", "slow0",
+                                                             "runtime.threads=2"],
             timeout=150)
     out["time"] = dict(np.load(tmp_path / "time.npz"))
     tst = json.loads(str(out["time"]["stats"]))

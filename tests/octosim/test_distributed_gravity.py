@@ -74,6 +74,31 @@ def test_owned_solver_counts_in_its_first_solve_only_and_counting_changes_no_res
         assert np.array_equal(s.owned_work(), first)
 
 
+def test_threaded_solver_is_bitwise_the_one_thread_solve():
+    """``ThreadedSolver`` (3 threads: equal leaf counts, then re-cut by the first counts)
+    gives the one-thread fields and counts, before and after its re-cut."""
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver, ThreadedSolver
+    desc = _tree()
+    rng = np.random.default_rng(3)
+    tree = SimpleNamespace(nodes=desc.keys)
+    leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
+    one = OwnedSolver(tree, desc.N, 1.0, leaves)
+    many = ThreadedSolver(tree, desc.N, 1.0, leaves, 3)
+    assert many.work is None and len(many.parts) == 3
+    first = [p.owned for p in many.parts]
+    for _ in range(2):
+        rho = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+        p1, g1 = one.solve(rho)
+        p3, g3 = many.solve(rho)
+        assert set(p3) == set(leaves)
+        for k in leaves:
+            assert np.array_equal(p1[k], p3[k]) and np.array_equal(g1[k], g3[k]), k
+        assert np.array_equal(many.owned_work(), one.owned_work())
+    assert [p.owned for p in many.parts] != first            # re-cut by the counts
+
+
 def test_masks_mark_owned_subtrees_only():
     desc = _tree()
     leaves = [desc.keys[i] for i in desc.leaves()]
