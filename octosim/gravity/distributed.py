@@ -22,16 +22,22 @@ It then
 The traversal work splits by target: a locality walks only the pairs touching its own
 region (plus the coarse pairs above it, shared by all), so the FMM scales with the
 number of localities while staying reproducible.  The pairs per leaf vary several-fold
-(near a coarse/fine boundary, in the stars), so each solve also counts the interactions
-applied to every owned leaf (``OwnedSolver.owned_work``): the driver balances its Morton
-shares by these counts.
+(near a coarse/fine boundary, in the stars), so the first solve on a tree also counts the
+interactions applied to every owned leaf (``OwnedSolver.owned_work``): the driver
+balances its Morton shares by these counts.
+
+The same split serves the cores of one locality: ``ThreadedSolver`` cuts its leaves into
+shares solved at once on threads (the kernels release the GIL), bitwise the one-thread
+fields.
 """
+
+import threading
 
 import numpy as np
 
 from octosim.gravity.solver import Workspace, solve_desc
-from octosim.partition import partition
 from octosim.gravity.treedesc import TreeDesc
+from octosim.partition import partition
 
 __all__ = ["target_masks", "solve_owned", "OwnedSolver", "ThreadedSolver"]
 
@@ -130,7 +136,6 @@ class ThreadedSolver:
 
     def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
         """Return ``(phi, g)`` dicts over the owned leaves, as ``OwnedSolver.solve``."""
-        import threading
         out = [None] * len(self.parts)
 
         def run(i):
