@@ -24,12 +24,6 @@ def m2l2(x, y, z, M, A, B, G, C, cA, cB):
     d9 = g2 * z * z + g1
     a0 = M[A, 0]
     b0 = M[B, 0]
-    a1 = M[A, 1]
-    b1 = M[B, 1]
-    a2 = M[A, 2]
-    b2 = M[B, 2]
-    a3 = M[A, 3]
-    b3 = M[B, 3]
     a4 = M[A, 4]
     b4 = M[B, 4]
     a5 = M[A, 5]
@@ -94,12 +88,6 @@ def m2l3(x, y, z, M, A, B, G, C, cA, cB):
     d19 = g3 * z * z * z + g2 * (z + z + z)
     a0 = M[A, 0]
     b0 = M[B, 0]
-    a1 = M[A, 1]
-    b1 = M[B, 1]
-    a2 = M[A, 2]
-    b2 = M[B, 2]
-    a3 = M[A, 3]
-    b3 = M[B, 3]
     a4 = M[A, 4]
     b4 = M[B, 4]
     a5 = M[A, 5]
@@ -461,9 +449,6 @@ def m2l2a(x, y, z, M, A, B, G, C, c):
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
     b0 = M[B, 0]
-    b1 = M[B, 1]
-    b2 = M[B, 2]
-    b3 = M[B, 3]
     b4 = M[B, 4]
     b5 = M[B, 5]
     b6 = M[B, 6]
@@ -500,9 +485,6 @@ def m2l2b(x, y, z, M, A, B, G, C, c):
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
     a0 = M[A, 0]
-    a1 = M[A, 1]
-    a2 = M[A, 2]
-    a3 = M[A, 3]
     a4 = M[A, 4]
     a5 = M[A, 5]
     a6 = M[A, 6]
@@ -550,9 +532,6 @@ def m2l3a(x, y, z, M, A, B, G, C, c):
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
     b0 = M[B, 0]
-    b1 = M[B, 1]
-    b2 = M[B, 2]
-    b3 = M[B, 3]
     b4 = M[B, 4]
     b5 = M[B, 5]
     b6 = M[B, 6]
@@ -620,9 +599,6 @@ def m2l3b(x, y, z, M, A, B, G, C, c):
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
     a0 = M[A, 0]
-    a1 = M[A, 1]
-    a2 = M[A, 2]
-    a3 = M[A, 3]
     a4 = M[A, 4]
     a5 = M[A, 5]
     a6 = M[A, 6]
@@ -659,3 +635,749 @@ def m2l3b(x, y, z, M, A, B, G, C, c):
     C[c, 17] += G * (d17 * a0)
     C[c, 18] += G * (d18 * a0)
     C[c, 19] += G * (d19 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2_ll(x, y, z, M, A, B, G, C):
+    """``m2l2`` into ``C[A]``, ``C[B]`` with both leaf cells (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    C[A, 0] -= G * (d0 * b0)
+    C[B, 0] -= G * (d0 * a0)
+    C[A, 1] -= G * (d1 * b0)
+    C[B, 1] += G * (d1 * a0)
+    C[A, 2] -= G * (d2 * b0)
+    C[B, 2] += G * (d2 * a0)
+    C[A, 3] -= G * (d3 * b0)
+    C[B, 3] += G * (d3 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2_lm(x, y, z, M, A, B, G, C):
+    """``m2l2`` into ``C[A]``, ``C[B]`` with A a leaf cell (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    C[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
+    C[B, 0] -= G * (d0 * a0)
+    C[A, 1] -= G * (d1 * b0)
+    C[B, 1] += G * (d1 * a0)
+    C[A, 2] -= G * (d2 * b0)
+    C[B, 2] += G * (d2 * a0)
+    C[A, 3] -= G * (d3 * b0)
+    C[B, 3] += G * (d3 * a0)
+    C[B, 4] -= G * (d4 * a0)
+    C[B, 5] -= G * (d5 * a0)
+    C[B, 6] -= G * (d6 * a0)
+    C[B, 7] -= G * (d7 * a0)
+    C[B, 8] -= G * (d8 * a0)
+    C[B, 9] -= G * (d9 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2_ml(x, y, z, M, A, B, G, C):
+    """``m2l2`` into ``C[A]``, ``C[B]`` with B a leaf cell (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    C[A, 0] -= G * (d0 * b0)
+    C[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
+    C[A, 1] -= G * (d1 * b0)
+    C[B, 1] += G * (d1 * a0)
+    C[A, 2] -= G * (d2 * b0)
+    C[B, 2] += G * (d2 * a0)
+    C[A, 3] -= G * (d3 * b0)
+    C[B, 3] += G * (d3 * a0)
+    C[A, 4] -= G * (d4 * b0)
+    C[A, 5] -= G * (d5 * b0)
+    C[A, 6] -= G * (d6 * b0)
+    C[A, 7] -= G * (d7 * b0)
+    C[A, 8] -= G * (d8 * b0)
+    C[A, 9] -= G * (d9 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2_leaf(x, y, z, M, A, B, G, C, leafA, leafB):
+    """Apply the mutual M2L by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l2_ll(x, y, z, M, A, B, G, C)
+        else:
+            m2l2_lm(x, y, z, M, A, B, G, C)
+    elif leafB:
+        m2l2_ml(x, y, z, M, A, B, G, C)
+    else:
+        m2l2(x, y, z, M, A, B, G, C, A, B)
+
+
+@njit(cache=True, nogil=True)
+def m2l2a_ll(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l2_ll`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    b0 = M[B, 0]
+    C[c, 0] -= G * (d0 * b0)
+    C[c, 1] -= G * (d1 * b0)
+    C[c, 2] -= G * (d2 * b0)
+    C[c, 3] -= G * (d3 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2a_lm(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l2_lm`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    b0 = M[B, 0]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    C[c, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
+    C[c, 1] -= G * (d1 * b0)
+    C[c, 2] -= G * (d2 * b0)
+    C[c, 3] -= G * (d3 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2a_ml(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l2_ml`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    b0 = M[B, 0]
+    C[c, 0] -= G * (d0 * b0)
+    C[c, 1] -= G * (d1 * b0)
+    C[c, 2] -= G * (d2 * b0)
+    C[c, 3] -= G * (d3 * b0)
+    C[c, 4] -= G * (d4 * b0)
+    C[c, 5] -= G * (d5 * b0)
+    C[c, 6] -= G * (d6 * b0)
+    C[c, 7] -= G * (d7 * b0)
+    C[c, 8] -= G * (d8 * b0)
+    C[c, 9] -= G * (d9 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2a_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+    """Apply A's half by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l2a_ll(x, y, z, M, A, B, G, C, c)
+        else:
+            m2l2a_lm(x, y, z, M, A, B, G, C, c)
+    elif leafB:
+        m2l2a_ml(x, y, z, M, A, B, G, C, c)
+    else:
+        m2l2a(x, y, z, M, A, B, G, C, c)
+
+
+@njit(cache=True, nogil=True)
+def m2l2b_ll(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l2_ll`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    a0 = M[A, 0]
+    C[c, 0] -= G * (d0 * a0)
+    C[c, 1] += G * (d1 * a0)
+    C[c, 2] += G * (d2 * a0)
+    C[c, 3] += G * (d3 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2b_lm(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l2_lm`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = M[A, 0]
+    C[c, 0] -= G * (d0 * a0)
+    C[c, 1] += G * (d1 * a0)
+    C[c, 2] += G * (d2 * a0)
+    C[c, 3] += G * (d3 * a0)
+    C[c, 4] -= G * (d4 * a0)
+    C[c, 5] -= G * (d5 * a0)
+    C[c, 6] -= G * (d6 * a0)
+    C[c, 7] -= G * (d7 * a0)
+    C[c, 8] -= G * (d8 * a0)
+    C[c, 9] -= G * (d9 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2b_ml(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l2_ml`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = M[A, 0]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    C[c, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
+    C[c, 1] += G * (d1 * a0)
+    C[c, 2] += G * (d2 * a0)
+    C[c, 3] += G * (d3 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l2b_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+    """Apply B's half by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l2b_ll(x, y, z, M, A, B, G, C, c)
+        else:
+            m2l2b_lm(x, y, z, M, A, B, G, C, c)
+    elif leafB:
+        m2l2b_ml(x, y, z, M, A, B, G, C, c)
+    else:
+        m2l2b(x, y, z, M, A, B, G, C, c)
+
+
+@njit(cache=True, nogil=True)
+def m2l3_ll(x, y, z, M, A, B, G, C):
+    """``m2l3`` into ``C[A]``, ``C[B]`` with both leaf cells (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    C[A, 0] -= G * (d0 * b0)
+    C[B, 0] -= G * (d0 * a0)
+    C[A, 1] -= G * (d1 * b0)
+    C[B, 1] += G * (d1 * a0)
+    C[A, 2] -= G * (d2 * b0)
+    C[B, 2] += G * (d2 * a0)
+    C[A, 3] -= G * (d3 * b0)
+    C[B, 3] += G * (d3 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3_lm(x, y, z, M, A, B, G, C):
+    """``m2l3`` into ``C[A]``, ``C[B]`` with A a leaf cell (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    b10 = M[B, 10]
+    b11 = M[B, 11]
+    b12 = M[B, 12]
+    b13 = M[B, 13]
+    b14 = M[B, 14]
+    b15 = M[B, 15]
+    b16 = M[B, 16]
+    b17 = M[B, 17]
+    b18 = M[B, 18]
+    b19 = M[B, 19]
+    C[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
+    C[B, 0] -= G * (d0 * a0)
+    C[A, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
+    C[B, 1] += G * (d1 * a0)
+    C[A, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
+    C[B, 2] += G * (d2 * a0)
+    C[A, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
+    C[B, 3] += G * (d3 * a0)
+    C[B, 4] -= G * (d4 * a0)
+    C[B, 5] -= G * (d5 * a0)
+    C[B, 6] -= G * (d6 * a0)
+    C[B, 7] -= G * (d7 * a0)
+    C[B, 8] -= G * (d8 * a0)
+    C[B, 9] -= G * (d9 * a0)
+    C[B, 10] += G * (d10 * a0)
+    C[B, 11] += G * (d11 * a0)
+    C[B, 12] += G * (d12 * a0)
+    C[B, 13] += G * (d13 * a0)
+    C[B, 14] += G * (d14 * a0)
+    C[B, 15] += G * (d15 * a0)
+    C[B, 16] += G * (d16 * a0)
+    C[B, 17] += G * (d17 * a0)
+    C[B, 18] += G * (d18 * a0)
+    C[B, 19] += G * (d19 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3_ml(x, y, z, M, A, B, G, C):
+    """``m2l3`` into ``C[A]``, ``C[B]`` with B a leaf cell (leaf terms only)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = M[A, 0]
+    b0 = M[B, 0]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    a10 = M[A, 10]
+    a11 = M[A, 11]
+    a12 = M[A, 12]
+    a13 = M[A, 13]
+    a14 = M[A, 14]
+    a15 = M[A, 15]
+    a16 = M[A, 16]
+    a17 = M[A, 17]
+    a18 = M[A, 18]
+    a19 = M[A, 19]
+    C[A, 0] -= G * (d0 * b0)
+    C[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
+    C[A, 1] -= G * (d1 * b0)
+    C[B, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
+    C[A, 2] -= G * (d2 * b0)
+    C[B, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
+    C[A, 3] -= G * (d3 * b0)
+    C[B, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
+    C[A, 4] -= G * (d4 * b0)
+    C[A, 5] -= G * (d5 * b0)
+    C[A, 6] -= G * (d6 * b0)
+    C[A, 7] -= G * (d7 * b0)
+    C[A, 8] -= G * (d8 * b0)
+    C[A, 9] -= G * (d9 * b0)
+    C[A, 10] -= G * (d10 * b0)
+    C[A, 11] -= G * (d11 * b0)
+    C[A, 12] -= G * (d12 * b0)
+    C[A, 13] -= G * (d13 * b0)
+    C[A, 14] -= G * (d14 * b0)
+    C[A, 15] -= G * (d15 * b0)
+    C[A, 16] -= G * (d16 * b0)
+    C[A, 17] -= G * (d17 * b0)
+    C[A, 18] -= G * (d18 * b0)
+    C[A, 19] -= G * (d19 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3_leaf(x, y, z, M, A, B, G, C, leafA, leafB):
+    """Apply the mutual M2L by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l3_ll(x, y, z, M, A, B, G, C)
+        else:
+            m2l3_lm(x, y, z, M, A, B, G, C)
+    elif leafB:
+        m2l3_ml(x, y, z, M, A, B, G, C)
+    else:
+        m2l3(x, y, z, M, A, B, G, C, A, B)
+
+
+@njit(cache=True, nogil=True)
+def m2l3a_ll(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l3_ll`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    b0 = M[B, 0]
+    C[c, 0] -= G * (d0 * b0)
+    C[c, 1] -= G * (d1 * b0)
+    C[c, 2] -= G * (d2 * b0)
+    C[c, 3] -= G * (d3 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3a_lm(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l3_lm`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    b0 = M[B, 0]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    b10 = M[B, 10]
+    b11 = M[B, 11]
+    b12 = M[B, 12]
+    b13 = M[B, 13]
+    b14 = M[B, 14]
+    b15 = M[B, 15]
+    b16 = M[B, 16]
+    b17 = M[B, 17]
+    b18 = M[B, 18]
+    b19 = M[B, 19]
+    C[c, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
+    C[c, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
+    C[c, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
+    C[c, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
+
+
+@njit(cache=True, nogil=True)
+def m2l3a_ml(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` A's half of ``m2l3_ml`` (the field of B at A)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    b0 = M[B, 0]
+    C[c, 0] -= G * (d0 * b0)
+    C[c, 1] -= G * (d1 * b0)
+    C[c, 2] -= G * (d2 * b0)
+    C[c, 3] -= G * (d3 * b0)
+    C[c, 4] -= G * (d4 * b0)
+    C[c, 5] -= G * (d5 * b0)
+    C[c, 6] -= G * (d6 * b0)
+    C[c, 7] -= G * (d7 * b0)
+    C[c, 8] -= G * (d8 * b0)
+    C[c, 9] -= G * (d9 * b0)
+    C[c, 10] -= G * (d10 * b0)
+    C[c, 11] -= G * (d11 * b0)
+    C[c, 12] -= G * (d12 * b0)
+    C[c, 13] -= G * (d13 * b0)
+    C[c, 14] -= G * (d14 * b0)
+    C[c, 15] -= G * (d15 * b0)
+    C[c, 16] -= G * (d16 * b0)
+    C[c, 17] -= G * (d17 * b0)
+    C[c, 18] -= G * (d18 * b0)
+    C[c, 19] -= G * (d19 * b0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3a_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+    """Apply A's half by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l3a_ll(x, y, z, M, A, B, G, C, c)
+        else:
+            m2l3a_lm(x, y, z, M, A, B, G, C, c)
+    elif leafB:
+        m2l3a_ml(x, y, z, M, A, B, G, C, c)
+    else:
+        m2l3a(x, y, z, M, A, B, G, C, c)
+
+
+@njit(cache=True, nogil=True)
+def m2l3b_ll(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l3_ll`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    a0 = M[A, 0]
+    C[c, 0] -= G * (d0 * a0)
+    C[c, 1] += G * (d1 * a0)
+    C[c, 2] += G * (d2 * a0)
+    C[c, 3] += G * (d3 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3b_lm(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l3_lm`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = M[A, 0]
+    C[c, 0] -= G * (d0 * a0)
+    C[c, 1] += G * (d1 * a0)
+    C[c, 2] += G * (d2 * a0)
+    C[c, 3] += G * (d3 * a0)
+    C[c, 4] -= G * (d4 * a0)
+    C[c, 5] -= G * (d5 * a0)
+    C[c, 6] -= G * (d6 * a0)
+    C[c, 7] -= G * (d7 * a0)
+    C[c, 8] -= G * (d8 * a0)
+    C[c, 9] -= G * (d9 * a0)
+    C[c, 10] += G * (d10 * a0)
+    C[c, 11] += G * (d11 * a0)
+    C[c, 12] += G * (d12 * a0)
+    C[c, 13] += G * (d13 * a0)
+    C[c, 14] += G * (d14 * a0)
+    C[c, 15] += G * (d15 * a0)
+    C[c, 16] += G * (d16 * a0)
+    C[c, 17] += G * (d17 * a0)
+    C[c, 18] += G * (d18 * a0)
+    C[c, 19] += G * (d19 * a0)
+
+
+@njit(cache=True, nogil=True)
+def m2l3b_ml(x, y, z, M, A, B, G, C, c):
+    """Add to ``C[c]`` B's half of ``m2l3_ml`` (the field of A at B)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = M[A, 0]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    a10 = M[A, 10]
+    a11 = M[A, 11]
+    a12 = M[A, 12]
+    a13 = M[A, 13]
+    a14 = M[A, 14]
+    a15 = M[A, 15]
+    a16 = M[A, 16]
+    a17 = M[A, 17]
+    a18 = M[A, 18]
+    a19 = M[A, 19]
+    C[c, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
+    C[c, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
+    C[c, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
+    C[c, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
+
+
+@njit(cache=True, nogil=True)
+def m2l3b_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+    """Apply B's half by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l3b_ll(x, y, z, M, A, B, G, C, c)
+        else:
+            m2l3b_lm(x, y, z, M, A, B, G, C, c)
+    elif leafB:
+        m2l3b_ml(x, y, z, M, A, B, G, C, c)
+    else:
+        m2l3b(x, y, z, M, A, B, G, C, c)

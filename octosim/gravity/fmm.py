@@ -9,7 +9,8 @@ cell pairs then applies, to each pair (A, B):
 * well separated, ``(r_A + r_B) < theta |z_A - z_B|`` with ``z`` the centres of mass and
   ``r`` the radii about them (the half-diagonal for uniform cells): one mutual
   multipole-to-local step (M2L) with the derivative tensor ``D(z_A - z_B)`` computed once
-  and added to both expansions with the signs that make the forces opposite (Dehnen 2002, J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
+  and added to both expansions with the signs that make the forces opposite (Dehnen 2002,
+  J. Comput. Phys. 179, 27; Marcello 2017, ApJS 231, 5);
 * two leaf cells too close: a direct point-mass interaction (P2P), also mutual;
 * otherwise the larger cell is split (both when equal, so on a uniform level every M2L joins
   two cells of one level, as Octo-Tiger's stencil; different levels meet only at
@@ -32,12 +33,19 @@ momentum are both conserved to round-off; the potential is unchanged.
 """
 
 import math
+import os
 
 import numpy as np
 from numba import njit
 
-from octosim.gravity._m2l import m2l2, m2l2a, m2l2b, m2l2s, m2l3, m2l3a, m2l3b, m2l3s
+from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s, m2l3,
+                                  m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s)
 from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
+from octosim.numba_cache import drop_stale
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# the traversal calls the kernels of _m2l.py and multipole.py: a cache older than any is stale
+drop_stale(os.path.join(_HERE, "__pycache__", "fmm.*.nbi"), [os.path.join(_HERE, "*.py")])
 
 #: Potential at the centre of a uniform unit cube of unit density and G = 1 (minus sign apart).
 CUBE_SELF = 3.0 * math.log(2.0 + math.sqrt(3.0)) - 0.5 * math.pi
@@ -86,13 +94,30 @@ def child_cells(cell, N, children, out):
 
 
 @njit(cache=True, nogil=True)
+def leaf_cells(N, children, gc, cw, mom, zc, rad):
+    """Set what a leaf cell's mass does not change: centre ``zc`` (the cell centre), radius
+    ``rad`` (the half-diagonal) and its moments beyond the monopole (zero: a point mass)."""
+    N3 = N * N * N
+    for n in range(children.shape[0]):
+        if children[n, 0] >= 0:
+            continue
+        for c in range(n * N3, (n + 1) * N3):
+            for t in range(1, mom.shape[1]):
+                mom[c, t] = 0.0
+            for a in range(3):
+                zc[c, a] = gc[c, a]
+            rad[c] = HALF_DIAG * cw[n]
+
+
+@njit(cache=True, nogil=True)
 def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc, rad):
     """Compute moments ``mom``, expansion centres ``zc`` and radii ``rad`` of every cell.
 
     Finest level first.  ``rad`` bounds the distance from ``zc`` to the cell's mass: the
     half-diagonal for a leaf cell, else the smaller of the children's bound and the farthest
     corner of the cell (Dehnen 2002, sect. 3.2).  A leaf cell is a point mass, so a parent
-    of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).
+    of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).  The leaf
+    cells' other entries are ``leaf_cells``' (set once per tree): only their mass is written.
     """
     N3 = N * N * N
     nt = mom.shape[1]
@@ -101,15 +126,13 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
     order = np.argsort(-level, kind="mergesort")
     for q in range(order.shape[0]):
         n = order[q]
+        if children[n, 0] < 0:
+            for c in range(n * N3, (n + 1) * N3):
+                mom[c, 0] = mass[c]
+            continue
         for c in range(n * N3, (n + 1) * N3):
             for t in range(nt):
                 mom[c, t] = 0.0
-            if children[n, 0] < 0:
-                mom[c, 0] = mass[c]
-                for a in range(3):
-                    zc[c, a] = gc[c, a]
-                rad[c] = HALF_DIAG * cw[n]
-                continue
             child_cells(c, N, children, kids)
             mt = 0.0
             zx = 0.0
@@ -193,12 +216,15 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
     cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
-    (``spin_fix``).  Returns the counts of M2L and P2P interactions.  A non-empty boolean
-    ``hit`` (ncell,) prunes every pair of which neither cell has a ``hit`` cell at or below
-    it: the pairs kept are applied in the same order, so the sums of ``hit`` cells are
-    bitwise those of the full traversal (``octosim.gravity.distributed``).  A kept pair with
-    one ``hit`` side adds only that side's half (same expressions; not with ``angmom``,
-    whose torque fix needs both halves).  A non-empty ``work`` (nnode,) receives, per node,
+    (``spin_fix``).  Without ``angmom`` the unrolled M2L takes the variant for leaf cells
+    (``_m2l.m2l3_leaf``): a leaf cell's moments are its mass alone, and its expansion is
+    read only through order 1, so the zero terms and the unread ones are skipped (the same
+    values; most pairs join two leaf cells).  Returns the counts of M2L and P2P interactions.
+    A non-empty boolean ``hit`` (ncell,) prunes every pair of which neither cell has a
+    ``hit`` cell at or below it: the pairs kept are applied in the same order, so the sums
+    of ``hit`` cells are bitwise those of the full traversal
+    (``octosim.gravity.distributed``).  A kept pair with one ``hit`` side adds only that side's half (same expressions; not with
+    ``angmom``, whose torque fix needs both halves).  A non-empty ``work`` (nnode,) receives, per node,
     the interactions applied to its cells (an M2L side 1, a P2P side ``P2P_WORK``): the
     load-balancing weight of a leaf, the same whatever the mask (``hit`` cells are whole
     leaves).
@@ -264,13 +290,13 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                         # one target side only: its half, by the same expressions
                         if unrolled == 3:
                             if oa:
-                                m2l3a(rx, ry, rz, mom, A, B, G, loc, A)
+                                m2l3a_leaf(rx, ry, rz, mom, A, B, G, loc, A, leafA, leafB)
                             else:
-                                m2l3b(rx, ry, rz, mom, A, B, G, loc, B)
+                                m2l3b_leaf(rx, ry, rz, mom, A, B, G, loc, B, leafA, leafB)
                         elif oa:
-                            m2l2a(rx, ry, rz, mom, A, B, G, loc, A)
+                            m2l2a_leaf(rx, ry, rz, mom, A, B, G, loc, A, leafA, leafB)
                         else:
-                            m2l2b(rx, ry, rz, mom, A, B, G, loc, B)
+                            m2l2b_leaf(rx, ry, rz, mom, A, B, G, loc, B, leafA, leafB)
                     elif angmom and unrolled == 3:
                         m2l3s(rx, ry, rz, mom, A, B, G, loc, u)
                     elif angmom and unrolled == 2:
@@ -290,9 +316,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                             loc[B, t] += T2[1, t]
                         spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u)
                     elif unrolled == 3:
-                        m2l3(rx, ry, rz, mom, A, B, G, loc, A, B)
+                        m2l3_leaf(rx, ry, rz, mom, A, B, G, loc, leafA, leafB)
                     elif unrolled == 2:
-                        m2l2(rx, ry, rz, mom, A, B, G, loc, A, B)
+                        m2l2_leaf(rx, ry, rz, mom, A, B, G, loc, leafA, leafB)
                     else:
                         derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
                         m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from octosim.fields import RHO
-from octosim.gravity.fmm import cell_geometry, downward, traverse, upward
+from octosim.gravity.fmm import cell_geometry, downward, leaf_cells, traverse, upward
 from octosim.gravity.multipole import tables
 from octosim.gravity.treedesc import TreeDesc
 
@@ -26,8 +26,9 @@ def _as_node_array(desc, rho):
 class Workspace:
     """The arrays of repeated solves on one tree at one order, allocated once.
 
-    Cell geometry is computed once; a solve clears only the accumulators it reads (those of
-    the ``keep`` nodes when masked, without ``angmom``), so no fresh pages are touched.
+    Cell geometry and the leaf cells' fixed entries (``fmm.leaf_cells``) are set once; a
+    solve clears only the accumulators it reads (those of the ``keep`` nodes when masked,
+    without ``angmom``), so no fresh pages are touched.
     ``solve_desc(..., ws=)`` then returns views into it, valid until the next solve.
     """
 
@@ -41,6 +42,7 @@ class Workspace:
         self.mom = np.zeros((ncell, nt))
         self.zc = np.empty((ncell, 3))
         self.rad = np.empty(ncell)
+        leaf_cells(desc.N, desc.children, self.gc, self.cw, self.mom, self.zc, self.rad)
         self.loc = np.zeros((ncell, nt))
         self.phid = np.zeros(ncell)
         self.u = np.zeros((ncell, 3))
