@@ -338,6 +338,7 @@ class DistributedSimulation(Simulation):
         self._tunes = 0                 # time re-cuts of the current tree
         self.retunes = 0                # time re-cuts of the run
         self.comm_seconds = 0.0
+        self.fmm_seconds = 0.0           # the steps' FMM solves (compute, no waiting)
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         self._balance_work = (bool(self.gravity) and self.nloc > 1
@@ -524,8 +525,9 @@ class DistributedSimulation(Simulation):
         self.comm_seconds += _time.perf_counter() - t0
 
     # -- step -----------------------------------------------------------------------------
-    def _gravity(self, dp):
-        """Return ``(phi, g)`` over this locality's leaves (``octosim.gravity.distributed``)."""
+    def _gravity(self, dp, step=False):
+        """Return ``(phi, g)`` over this locality's leaves (``octosim.gravity.distributed``);
+        a ``step``'s solve time is added to ``fmm_seconds`` (the report's per-locality ``fmm``)."""
         from octosim.gravity.distributed import OwnedSolver, ThreadedSolver
         self._allgather_leaves(dp, dp.layout.pool, RHO)
         if dp.gravity is None:
@@ -542,8 +544,11 @@ class DistributedSimulation(Simulation):
         t0 = _time.perf_counter()
         out = dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
                                angmom=p.get("angmom", False))
-        dp.fmm_seconds += _time.perf_counter() - t0
+        dt = _time.perf_counter() - t0
+        dp.fmm_seconds += dt
         dp.fmm_solves += 1
+        if step:
+            self.fmm_seconds += dt
         return out
 
     def advance(self, dt_max=None):
@@ -627,7 +632,7 @@ class DistributedSimulation(Simulation):
             T["hydro"] += (t4 - t3) + (t2 - t1)
             accel = None
             if grav:
-                phi, accel = self._gravity(dp)
+                phi, accel = self._gravity(dp, step=True)
                 t5 = clock()
                 T["gravity"] += t5 - t4
                 t4 = t5

@@ -209,9 +209,11 @@ def format_report(rep):
                 row += f" {min(vals):10.4f} {max(vals):10.4f}"
             lines.append(row)
         if per:
-            vals = [d.get("comm", 0.0) for d in per]
-            lines.append(f"{'(waiting on parcels)':<20} {'':>10} {'':>7} {min(vals):10.4f} "
-                         f"{max(vals):10.4f}")
+            for key, name in (("comm", "(waiting on parcels)"), ("fmm", "(FMM solves)")):
+                vals = [d.get(key, 0.0) for d in per]
+                if key == "comm" or max(vals) > 0.0:
+                    lines.append(f"{name:<20} {'':>10} {'':>7} {min(vals):10.4f} "
+                                 f"{max(vals):10.4f}")
     if rep["parcels"]:
         p = rep["parcels"]
         lines += ["", "parcels: " + ", ".join(f"{k} {_si(p[k])}" for k in PARCEL_KEYS)]

@@ -159,9 +159,14 @@ def test_binary_input_runs_on_two_ranks_from_the_command_line(run_mpi, tmp_path)
     r = run_mpi("octosim", 2, args=[os.path.join(REPO, "inputs", "binary.yaml"),
                                     "--stop-step", "2", "--max-level", "2",
                                     "--set", "mesh.subgrid_size=4", "--quiet",
-                                    "--output", tmp_path / "out"], timeout=150)
+                                    "--output", tmp_path / "out", "--json", tmp_path / "r.json"],
+                timeout=150)
     assert r.returncode == 0
     assert r.stdout.count("level  subgrids") == 1 and "grids/s" in r.stdout, r.stdout
+    per = json.loads((tmp_path / "r.json").read_text())["phases_by_locality"]
+    # each locality's FMM compute, apart from its waiting: inside the gravity phase
+    assert len(per) == 2 and all(0.0 < d["fmm"] < d["gravity"] for d in per), per
+    assert "(FMM solves)" in r.stdout, r.stdout
     assert "parcels by locality (mpi parcelport)" in r.stdout, r.stdout
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.split()[:1] in (["0"], ["1"])
             and len(ln.split()) == 6]
