@@ -638,8 +638,8 @@ def m2l3b(x, y, z, M, A, B, G, C, c):
 
 
 @njit(cache=True, nogil=True)
-def m2l2_ll(x, y, z, M, A, B, G, C):
-    """``m2l2`` into ``C[A]``, ``C[B]`` with both leaf cells (leaf terms only)."""
+def m2l2_ll(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l2`` with both leaf cells: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -647,21 +647,21 @@ def m2l2_ll(x, y, z, M, A, B, G, C):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    a0 = M[A, 0]
-    b0 = M[B, 0]
-    C[A, 0] -= G * (d0 * b0)
-    C[B, 0] -= G * (d0 * a0)
-    C[A, 1] -= G * (d1 * b0)
-    C[B, 1] += G * (d1 * a0)
-    C[A, 2] -= G * (d2 * b0)
-    C[B, 2] += G * (d2 * a0)
-    C[A, 3] -= G * (d3 * b0)
-    C[B, 3] += G * (d3 * a0)
+    a0 = ms[A]
+    b0 = ms[B]
+    L[A, 0] -= G * (d0 * b0)
+    L[B, 0] -= G * (d0 * a0)
+    L[A, 1] -= G * (d1 * b0)
+    L[B, 1] += G * (d1 * a0)
+    L[A, 2] -= G * (d2 * b0)
+    L[B, 2] += G * (d2 * a0)
+    L[A, 3] -= G * (d3 * b0)
+    L[B, 3] += G * (d3 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2_lm(x, y, z, M, A, B, G, C):
-    """``m2l2`` into ``C[A]``, ``C[B]`` with A a leaf cell (leaf terms only)."""
+def m2l2_lm(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l2`` with A a leaf cell: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -676,7 +676,7 @@ def m2l2_lm(x, y, z, M, A, B, G, C):
     d7 = g2 * y * y + g1
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
-    a0 = M[A, 0]
+    a0 = ms[A]
     b0 = M[B, 0]
     b4 = M[B, 4]
     b5 = M[B, 5]
@@ -684,13 +684,13 @@ def m2l2_lm(x, y, z, M, A, B, G, C):
     b7 = M[B, 7]
     b8 = M[B, 8]
     b9 = M[B, 9]
-    C[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
+    L[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
     C[B, 0] -= G * (d0 * a0)
-    C[A, 1] -= G * (d1 * b0)
+    L[A, 1] -= G * (d1 * b0)
     C[B, 1] += G * (d1 * a0)
-    C[A, 2] -= G * (d2 * b0)
+    L[A, 2] -= G * (d2 * b0)
     C[B, 2] += G * (d2 * a0)
-    C[A, 3] -= G * (d3 * b0)
+    L[A, 3] -= G * (d3 * b0)
     C[B, 3] += G * (d3 * a0)
     C[B, 4] -= G * (d4 * a0)
     C[B, 5] -= G * (d5 * a0)
@@ -701,8 +701,8 @@ def m2l2_lm(x, y, z, M, A, B, G, C):
 
 
 @njit(cache=True, nogil=True)
-def m2l2_ml(x, y, z, M, A, B, G, C):
-    """``m2l2`` into ``C[A]``, ``C[B]`` with B a leaf cell (leaf terms only)."""
+def m2l2_ml(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l2`` with B a leaf cell: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -718,7 +718,7 @@ def m2l2_ml(x, y, z, M, A, B, G, C):
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
     a0 = M[A, 0]
-    b0 = M[B, 0]
+    b0 = ms[B]
     a4 = M[A, 4]
     a5 = M[A, 5]
     a6 = M[A, 6]
@@ -726,13 +726,13 @@ def m2l2_ml(x, y, z, M, A, B, G, C):
     a8 = M[A, 8]
     a9 = M[A, 9]
     C[A, 0] -= G * (d0 * b0)
-    C[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
+    L[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
     C[A, 1] -= G * (d1 * b0)
-    C[B, 1] += G * (d1 * a0)
+    L[B, 1] += G * (d1 * a0)
     C[A, 2] -= G * (d2 * b0)
-    C[B, 2] += G * (d2 * a0)
+    L[B, 2] += G * (d2 * a0)
     C[A, 3] -= G * (d3 * b0)
-    C[B, 3] += G * (d3 * a0)
+    L[B, 3] += G * (d3 * a0)
     C[A, 4] -= G * (d4 * b0)
     C[A, 5] -= G * (d5 * b0)
     C[A, 6] -= G * (d6 * b0)
@@ -742,22 +742,22 @@ def m2l2_ml(x, y, z, M, A, B, G, C):
 
 
 @njit(cache=True, nogil=True)
-def m2l2_leaf(x, y, z, M, A, B, G, C, leafA, leafB):
+def m2l2_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply the mutual M2L by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l2_ll(x, y, z, M, A, B, G, C)
+            m2l2_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l2_lm(x, y, z, M, A, B, G, C)
+            m2l2_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l2_ml(x, y, z, M, A, B, G, C)
+        m2l2_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
         m2l2(x, y, z, M, A, B, G, C, A, B)
 
 
 @njit(cache=True, nogil=True)
-def m2l2a_ll(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l2_ll`` (the field of B at A)."""
+def m2l2a_ll(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l2_ll`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -765,16 +765,16 @@ def m2l2a_ll(x, y, z, M, A, B, G, C, c):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    b0 = M[B, 0]
-    C[c, 0] -= G * (d0 * b0)
-    C[c, 1] -= G * (d1 * b0)
-    C[c, 2] -= G * (d2 * b0)
-    C[c, 3] -= G * (d3 * b0)
+    b0 = ms[B]
+    L[A, 0] -= G * (d0 * b0)
+    L[A, 1] -= G * (d1 * b0)
+    L[A, 2] -= G * (d2 * b0)
+    L[A, 3] -= G * (d3 * b0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2a_lm(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l2_lm`` (the field of B at A)."""
+def m2l2a_lm(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l2_lm`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -796,15 +796,15 @@ def m2l2a_lm(x, y, z, M, A, B, G, C, c):
     b7 = M[B, 7]
     b8 = M[B, 8]
     b9 = M[B, 9]
-    C[c, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
-    C[c, 1] -= G * (d1 * b0)
-    C[c, 2] -= G * (d2 * b0)
-    C[c, 3] -= G * (d3 * b0)
+    L[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
+    L[A, 1] -= G * (d1 * b0)
+    L[A, 2] -= G * (d2 * b0)
+    L[A, 3] -= G * (d3 * b0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2a_ml(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l2_ml`` (the field of B at A)."""
+def m2l2a_ml(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l2_ml`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -819,36 +819,36 @@ def m2l2a_ml(x, y, z, M, A, B, G, C, c):
     d7 = g2 * y * y + g1
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
-    b0 = M[B, 0]
-    C[c, 0] -= G * (d0 * b0)
-    C[c, 1] -= G * (d1 * b0)
-    C[c, 2] -= G * (d2 * b0)
-    C[c, 3] -= G * (d3 * b0)
-    C[c, 4] -= G * (d4 * b0)
-    C[c, 5] -= G * (d5 * b0)
-    C[c, 6] -= G * (d6 * b0)
-    C[c, 7] -= G * (d7 * b0)
-    C[c, 8] -= G * (d8 * b0)
-    C[c, 9] -= G * (d9 * b0)
+    b0 = ms[B]
+    C[A, 0] -= G * (d0 * b0)
+    C[A, 1] -= G * (d1 * b0)
+    C[A, 2] -= G * (d2 * b0)
+    C[A, 3] -= G * (d3 * b0)
+    C[A, 4] -= G * (d4 * b0)
+    C[A, 5] -= G * (d5 * b0)
+    C[A, 6] -= G * (d6 * b0)
+    C[A, 7] -= G * (d7 * b0)
+    C[A, 8] -= G * (d8 * b0)
+    C[A, 9] -= G * (d9 * b0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2a_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+def m2l2a_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply A's half by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l2a_ll(x, y, z, M, A, B, G, C, c)
+            m2l2a_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l2a_lm(x, y, z, M, A, B, G, C, c)
+            m2l2a_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l2a_ml(x, y, z, M, A, B, G, C, c)
+        m2l2a_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
-        m2l2a(x, y, z, M, A, B, G, C, c)
+        m2l2a(x, y, z, M, A, B, G, C, A)
 
 
 @njit(cache=True, nogil=True)
-def m2l2b_ll(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l2_ll`` (the field of A at B)."""
+def m2l2b_ll(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l2_ll`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -856,16 +856,16 @@ def m2l2b_ll(x, y, z, M, A, B, G, C, c):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    a0 = M[A, 0]
-    C[c, 0] -= G * (d0 * a0)
-    C[c, 1] += G * (d1 * a0)
-    C[c, 2] += G * (d2 * a0)
-    C[c, 3] += G * (d3 * a0)
+    a0 = ms[A]
+    L[B, 0] -= G * (d0 * a0)
+    L[B, 1] += G * (d1 * a0)
+    L[B, 2] += G * (d2 * a0)
+    L[B, 3] += G * (d3 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2b_lm(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l2_lm`` (the field of A at B)."""
+def m2l2b_lm(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l2_lm`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -880,22 +880,22 @@ def m2l2b_lm(x, y, z, M, A, B, G, C, c):
     d7 = g2 * y * y + g1
     d8 = g2 * y * z
     d9 = g2 * z * z + g1
-    a0 = M[A, 0]
-    C[c, 0] -= G * (d0 * a0)
-    C[c, 1] += G * (d1 * a0)
-    C[c, 2] += G * (d2 * a0)
-    C[c, 3] += G * (d3 * a0)
-    C[c, 4] -= G * (d4 * a0)
-    C[c, 5] -= G * (d5 * a0)
-    C[c, 6] -= G * (d6 * a0)
-    C[c, 7] -= G * (d7 * a0)
-    C[c, 8] -= G * (d8 * a0)
-    C[c, 9] -= G * (d9 * a0)
+    a0 = ms[A]
+    C[B, 0] -= G * (d0 * a0)
+    C[B, 1] += G * (d1 * a0)
+    C[B, 2] += G * (d2 * a0)
+    C[B, 3] += G * (d3 * a0)
+    C[B, 4] -= G * (d4 * a0)
+    C[B, 5] -= G * (d5 * a0)
+    C[B, 6] -= G * (d6 * a0)
+    C[B, 7] -= G * (d7 * a0)
+    C[B, 8] -= G * (d8 * a0)
+    C[B, 9] -= G * (d9 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2b_ml(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l2_ml`` (the field of A at B)."""
+def m2l2b_ml(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l2_ml`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -917,29 +917,29 @@ def m2l2b_ml(x, y, z, M, A, B, G, C, c):
     a7 = M[A, 7]
     a8 = M[A, 8]
     a9 = M[A, 9]
-    C[c, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
-    C[c, 1] += G * (d1 * a0)
-    C[c, 2] += G * (d2 * a0)
-    C[c, 3] += G * (d3 * a0)
+    L[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
+    L[B, 1] += G * (d1 * a0)
+    L[B, 2] += G * (d2 * a0)
+    L[B, 3] += G * (d3 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l2b_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+def m2l2b_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply B's half by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l2b_ll(x, y, z, M, A, B, G, C, c)
+            m2l2b_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l2b_lm(x, y, z, M, A, B, G, C, c)
+            m2l2b_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l2b_ml(x, y, z, M, A, B, G, C, c)
+        m2l2b_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
-        m2l2b(x, y, z, M, A, B, G, C, c)
+        m2l2b(x, y, z, M, A, B, G, C, B)
 
 
 @njit(cache=True, nogil=True)
-def m2l3_ll(x, y, z, M, A, B, G, C):
-    """``m2l3`` into ``C[A]``, ``C[B]`` with both leaf cells (leaf terms only)."""
+def m2l3_ll(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l3`` with both leaf cells: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -947,21 +947,21 @@ def m2l3_ll(x, y, z, M, A, B, G, C):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    a0 = M[A, 0]
-    b0 = M[B, 0]
-    C[A, 0] -= G * (d0 * b0)
-    C[B, 0] -= G * (d0 * a0)
-    C[A, 1] -= G * (d1 * b0)
-    C[B, 1] += G * (d1 * a0)
-    C[A, 2] -= G * (d2 * b0)
-    C[B, 2] += G * (d2 * a0)
-    C[A, 3] -= G * (d3 * b0)
-    C[B, 3] += G * (d3 * a0)
+    a0 = ms[A]
+    b0 = ms[B]
+    L[A, 0] -= G * (d0 * b0)
+    L[B, 0] -= G * (d0 * a0)
+    L[A, 1] -= G * (d1 * b0)
+    L[B, 1] += G * (d1 * a0)
+    L[A, 2] -= G * (d2 * b0)
+    L[B, 2] += G * (d2 * a0)
+    L[A, 3] -= G * (d3 * b0)
+    L[B, 3] += G * (d3 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l3_lm(x, y, z, M, A, B, G, C):
-    """``m2l3`` into ``C[A]``, ``C[B]`` with A a leaf cell (leaf terms only)."""
+def m2l3_lm(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l3`` with A a leaf cell: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -987,7 +987,7 @@ def m2l3_lm(x, y, z, M, A, B, G, C):
     d17 = g3 * y * y * z + g2 * (z)
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
-    a0 = M[A, 0]
+    a0 = ms[A]
     b0 = M[B, 0]
     b4 = M[B, 4]
     b5 = M[B, 5]
@@ -1005,13 +1005,13 @@ def m2l3_lm(x, y, z, M, A, B, G, C):
     b17 = M[B, 17]
     b18 = M[B, 18]
     b19 = M[B, 19]
-    C[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
+    L[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
     C[B, 0] -= G * (d0 * a0)
-    C[A, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
+    L[A, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
     C[B, 1] += G * (d1 * a0)
-    C[A, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
+    L[A, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
     C[B, 2] += G * (d2 * a0)
-    C[A, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
+    L[A, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
     C[B, 3] += G * (d3 * a0)
     C[B, 4] -= G * (d4 * a0)
     C[B, 5] -= G * (d5 * a0)
@@ -1032,8 +1032,8 @@ def m2l3_lm(x, y, z, M, A, B, G, C):
 
 
 @njit(cache=True, nogil=True)
-def m2l3_ml(x, y, z, M, A, B, G, C):
-    """``m2l3`` into ``C[A]``, ``C[B]`` with B a leaf cell (leaf terms only)."""
+def m2l3_ml(x, y, z, M, ms, A, B, G, C, L):
+    """``m2l3`` with B a leaf cell: a leaf cell's mass from ``ms``, its terms into ``L``."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1060,7 +1060,7 @@ def m2l3_ml(x, y, z, M, A, B, G, C):
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
     a0 = M[A, 0]
-    b0 = M[B, 0]
+    b0 = ms[B]
     a4 = M[A, 4]
     a5 = M[A, 5]
     a6 = M[A, 6]
@@ -1078,13 +1078,13 @@ def m2l3_ml(x, y, z, M, A, B, G, C):
     a18 = M[A, 18]
     a19 = M[A, 19]
     C[A, 0] -= G * (d0 * b0)
-    C[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
+    L[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
     C[A, 1] -= G * (d1 * b0)
-    C[B, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
+    L[B, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
     C[A, 2] -= G * (d2 * b0)
-    C[B, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
+    L[B, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
     C[A, 3] -= G * (d3 * b0)
-    C[B, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
+    L[B, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
     C[A, 4] -= G * (d4 * b0)
     C[A, 5] -= G * (d5 * b0)
     C[A, 6] -= G * (d6 * b0)
@@ -1104,22 +1104,22 @@ def m2l3_ml(x, y, z, M, A, B, G, C):
 
 
 @njit(cache=True, nogil=True)
-def m2l3_leaf(x, y, z, M, A, B, G, C, leafA, leafB):
+def m2l3_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply the mutual M2L by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l3_ll(x, y, z, M, A, B, G, C)
+            m2l3_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l3_lm(x, y, z, M, A, B, G, C)
+            m2l3_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l3_ml(x, y, z, M, A, B, G, C)
+        m2l3_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
         m2l3(x, y, z, M, A, B, G, C, A, B)
 
 
 @njit(cache=True, nogil=True)
-def m2l3a_ll(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l3_ll`` (the field of B at A)."""
+def m2l3a_ll(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l3_ll`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1127,16 +1127,16 @@ def m2l3a_ll(x, y, z, M, A, B, G, C, c):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    b0 = M[B, 0]
-    C[c, 0] -= G * (d0 * b0)
-    C[c, 1] -= G * (d1 * b0)
-    C[c, 2] -= G * (d2 * b0)
-    C[c, 3] -= G * (d3 * b0)
+    b0 = ms[B]
+    L[A, 0] -= G * (d0 * b0)
+    L[A, 1] -= G * (d1 * b0)
+    L[A, 2] -= G * (d2 * b0)
+    L[A, 3] -= G * (d3 * b0)
 
 
 @njit(cache=True, nogil=True)
-def m2l3a_lm(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l3_lm`` (the field of B at A)."""
+def m2l3a_lm(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l3_lm`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1179,15 +1179,15 @@ def m2l3a_lm(x, y, z, M, A, B, G, C, c):
     b17 = M[B, 17]
     b18 = M[B, 18]
     b19 = M[B, 19]
-    C[c, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
-    C[c, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
-    C[c, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
-    C[c, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
+    L[A, 0] -= G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
+    L[A, 1] -= G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
+    L[A, 2] -= G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
+    L[A, 3] -= G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
 
 
 @njit(cache=True, nogil=True)
-def m2l3a_ml(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` A's half of ``m2l3_ml`` (the field of B at A)."""
+def m2l3a_ml(x, y, z, M, ms, A, B, G, C, L):
+    """Add A's half of ``m2l3_ml`` (the field of B at A)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1213,46 +1213,46 @@ def m2l3a_ml(x, y, z, M, A, B, G, C, c):
     d17 = g3 * y * y * z + g2 * (z)
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
-    b0 = M[B, 0]
-    C[c, 0] -= G * (d0 * b0)
-    C[c, 1] -= G * (d1 * b0)
-    C[c, 2] -= G * (d2 * b0)
-    C[c, 3] -= G * (d3 * b0)
-    C[c, 4] -= G * (d4 * b0)
-    C[c, 5] -= G * (d5 * b0)
-    C[c, 6] -= G * (d6 * b0)
-    C[c, 7] -= G * (d7 * b0)
-    C[c, 8] -= G * (d8 * b0)
-    C[c, 9] -= G * (d9 * b0)
-    C[c, 10] -= G * (d10 * b0)
-    C[c, 11] -= G * (d11 * b0)
-    C[c, 12] -= G * (d12 * b0)
-    C[c, 13] -= G * (d13 * b0)
-    C[c, 14] -= G * (d14 * b0)
-    C[c, 15] -= G * (d15 * b0)
-    C[c, 16] -= G * (d16 * b0)
-    C[c, 17] -= G * (d17 * b0)
-    C[c, 18] -= G * (d18 * b0)
-    C[c, 19] -= G * (d19 * b0)
+    b0 = ms[B]
+    C[A, 0] -= G * (d0 * b0)
+    C[A, 1] -= G * (d1 * b0)
+    C[A, 2] -= G * (d2 * b0)
+    C[A, 3] -= G * (d3 * b0)
+    C[A, 4] -= G * (d4 * b0)
+    C[A, 5] -= G * (d5 * b0)
+    C[A, 6] -= G * (d6 * b0)
+    C[A, 7] -= G * (d7 * b0)
+    C[A, 8] -= G * (d8 * b0)
+    C[A, 9] -= G * (d9 * b0)
+    C[A, 10] -= G * (d10 * b0)
+    C[A, 11] -= G * (d11 * b0)
+    C[A, 12] -= G * (d12 * b0)
+    C[A, 13] -= G * (d13 * b0)
+    C[A, 14] -= G * (d14 * b0)
+    C[A, 15] -= G * (d15 * b0)
+    C[A, 16] -= G * (d16 * b0)
+    C[A, 17] -= G * (d17 * b0)
+    C[A, 18] -= G * (d18 * b0)
+    C[A, 19] -= G * (d19 * b0)
 
 
 @njit(cache=True, nogil=True)
-def m2l3a_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+def m2l3a_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply A's half by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l3a_ll(x, y, z, M, A, B, G, C, c)
+            m2l3a_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l3a_lm(x, y, z, M, A, B, G, C, c)
+            m2l3a_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l3a_ml(x, y, z, M, A, B, G, C, c)
+        m2l3a_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
-        m2l3a(x, y, z, M, A, B, G, C, c)
+        m2l3a(x, y, z, M, A, B, G, C, A)
 
 
 @njit(cache=True, nogil=True)
-def m2l3b_ll(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l3_ll`` (the field of A at B)."""
+def m2l3b_ll(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l3_ll`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1260,16 +1260,16 @@ def m2l3b_ll(x, y, z, M, A, B, G, C, c):
     d1 = g1 * x
     d2 = g1 * y
     d3 = g1 * z
-    a0 = M[A, 0]
-    C[c, 0] -= G * (d0 * a0)
-    C[c, 1] += G * (d1 * a0)
-    C[c, 2] += G * (d2 * a0)
-    C[c, 3] += G * (d3 * a0)
+    a0 = ms[A]
+    L[B, 0] -= G * (d0 * a0)
+    L[B, 1] += G * (d1 * a0)
+    L[B, 2] += G * (d2 * a0)
+    L[B, 3] += G * (d3 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l3b_lm(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l3_lm`` (the field of A at B)."""
+def m2l3b_lm(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l3_lm`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1295,32 +1295,32 @@ def m2l3b_lm(x, y, z, M, A, B, G, C, c):
     d17 = g3 * y * y * z + g2 * (z)
     d18 = g3 * y * z * z + g2 * (y)
     d19 = g3 * z * z * z + g2 * (z + z + z)
-    a0 = M[A, 0]
-    C[c, 0] -= G * (d0 * a0)
-    C[c, 1] += G * (d1 * a0)
-    C[c, 2] += G * (d2 * a0)
-    C[c, 3] += G * (d3 * a0)
-    C[c, 4] -= G * (d4 * a0)
-    C[c, 5] -= G * (d5 * a0)
-    C[c, 6] -= G * (d6 * a0)
-    C[c, 7] -= G * (d7 * a0)
-    C[c, 8] -= G * (d8 * a0)
-    C[c, 9] -= G * (d9 * a0)
-    C[c, 10] += G * (d10 * a0)
-    C[c, 11] += G * (d11 * a0)
-    C[c, 12] += G * (d12 * a0)
-    C[c, 13] += G * (d13 * a0)
-    C[c, 14] += G * (d14 * a0)
-    C[c, 15] += G * (d15 * a0)
-    C[c, 16] += G * (d16 * a0)
-    C[c, 17] += G * (d17 * a0)
-    C[c, 18] += G * (d18 * a0)
-    C[c, 19] += G * (d19 * a0)
+    a0 = ms[A]
+    C[B, 0] -= G * (d0 * a0)
+    C[B, 1] += G * (d1 * a0)
+    C[B, 2] += G * (d2 * a0)
+    C[B, 3] += G * (d3 * a0)
+    C[B, 4] -= G * (d4 * a0)
+    C[B, 5] -= G * (d5 * a0)
+    C[B, 6] -= G * (d6 * a0)
+    C[B, 7] -= G * (d7 * a0)
+    C[B, 8] -= G * (d8 * a0)
+    C[B, 9] -= G * (d9 * a0)
+    C[B, 10] += G * (d10 * a0)
+    C[B, 11] += G * (d11 * a0)
+    C[B, 12] += G * (d12 * a0)
+    C[B, 13] += G * (d13 * a0)
+    C[B, 14] += G * (d14 * a0)
+    C[B, 15] += G * (d15 * a0)
+    C[B, 16] += G * (d16 * a0)
+    C[B, 17] += G * (d17 * a0)
+    C[B, 18] += G * (d18 * a0)
+    C[B, 19] += G * (d19 * a0)
 
 
 @njit(cache=True, nogil=True)
-def m2l3b_ml(x, y, z, M, A, B, G, C, c):
-    """Add to ``C[c]`` B's half of ``m2l3_ml`` (the field of A at B)."""
+def m2l3b_ml(x, y, z, M, ms, A, B, G, C, L):
+    """Add B's half of ``m2l3_ml`` (the field of A at B)."""
     r2i = 1.0 / (x * x + y * y + z * z)
     g0 = math.sqrt(r2i)
     g1 = -g0 * r2i
@@ -1363,21 +1363,21 @@ def m2l3b_ml(x, y, z, M, A, B, G, C, c):
     a17 = M[A, 17]
     a18 = M[A, 18]
     a19 = M[A, 19]
-    C[c, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
-    C[c, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
-    C[c, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
-    C[c, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
+    L[B, 0] -= G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
+    L[B, 1] += G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
+    L[B, 2] += G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
+    L[B, 3] += G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
 
 
 @njit(cache=True, nogil=True)
-def m2l3b_leaf(x, y, z, M, A, B, G, C, c, leafA, leafB):
+def m2l3b_leaf(x, y, z, M, ms, A, B, G, C, L, leafA, leafB):
     """Apply B's half by the variant for whether A and B are leaf cells."""
     if leafA:
         if leafB:
-            m2l3b_ll(x, y, z, M, A, B, G, C, c)
+            m2l3b_ll(x, y, z, M, ms, A, B, G, C, L)
         else:
-            m2l3b_lm(x, y, z, M, A, B, G, C, c)
+            m2l3b_lm(x, y, z, M, ms, A, B, G, C, L)
     elif leafB:
-        m2l3b_ml(x, y, z, M, A, B, G, C, c)
+        m2l3b_ml(x, y, z, M, ms, A, B, G, C, L)
     else:
-        m2l3b(x, y, z, M, A, B, G, C, c)
+        m2l3b(x, y, z, M, A, B, G, C, B)

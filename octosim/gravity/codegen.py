@@ -71,9 +71,10 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
 
     ``side`` ``"a"`` or ``"b"``: ``m2l<p>a`` / ``m2l<p>b``, only A's (B's) half of the
     mutual M2L, with the same expressions (for a target-split traversal).  ``leaf`` (A, B)
-    marks leaf cells: a leaf cell is a point mass (its moments beyond the monopole are zero,
-    so their terms are left out) and its expansion is read only through order 1 (it has no
-    children to pass it to), so only those terms are added.  The sums kept are the general
+    marks leaf cells: a leaf cell is a point mass, its mass read from ``ms`` (its moments
+    beyond the monopole are zero, so their terms are left out), and its expansion is read
+    only through order 1 (it has no children to pass it to), so only those terms are added,
+    into the compact ``L`` (ncell, 4) instead of ``C``.  The sums kept are the general
     kernel's with its zero terms removed: the same values (``m2l<p>_ll`` etc., or with a
     side ``m2l<p>a_ll``).
     """
@@ -82,10 +83,15 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
     q3 = '"' * 3
     la, lb = leaf
     sfx = _suffix(leaf) if (la or lb) else ""
-    if side is not None:
+    if side is not None and sfx:
         other = "B" if side == "a" else "A"
-        head = [f"def m2l{p}{side}{sfx}(x, y, z, M, A, B, G, C, c):",
-                f"    {q3}Add to ``C[c]`` {side.upper()}'s half of ``m2l{p}{sfx}`` (the field "
+        head = [f"def m2l{p}{side}{sfx}(x, y, z, M, ms, A, B, G, C, L):",
+                f"    {q3}Add {side.upper()}'s half of ``m2l{p}{sfx}`` (the field of {other} at "
+                f"{side.upper()}).{q3}"]
+    elif side is not None:
+        other = "B" if side == "a" else "A"
+        head = [f"def m2l{p}{side}(x, y, z, M, A, B, G, C, c):",
+                f"    {q3}Add to ``C[c]`` {side.upper()}'s half of ``m2l{p}`` (the field "
                 f"of {other} at {side.upper()}).{q3}"]
     elif spin:
         head = [f"def m2l{p}s(x, y, z, M, A, B, G, C, u):",
@@ -94,14 +100,19 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
     elif sfx:
         what = {(True, True): "both leaf cells", (True, False): "A a leaf cell",
                 (False, True): "B a leaf cell"}[leaf]
-        head = [f"def m2l{p}{sfx}(x, y, z, M, A, B, G, C):",
-                f"    {q3}``m2l{p}`` into ``C[A]``, ``C[B]`` with {what} (leaf terms only)."
-                f"{q3}"]
+        head = [f"def m2l{p}{sfx}(x, y, z, M, ms, A, B, G, C, L):",
+                f"    {q3}``m2l{p}`` with {what}: a leaf cell's mass from ``ms``, its terms "
+                f"into ``L``.{q3}"]
     else:
         head = [f"def m2l{p}(x, y, z, M, A, B, G, C, cA, cB):",
                 f"    {q3}Add to ``C[cA]``, ``C[cB]`` the mutual M2L of cells A, B; "
                 f"``(x, y, z) = z_A - z_B``.{q3}"]
-    cA, cB = ("c", "c") if side is not None else (("A", "B") if sfx else ("cA", "cB"))
+    if sfx:
+        tgt = {"A": ("L[A" if la else "C[A"), "B": ("L[B" if lb else "C[B")}
+    elif side is not None:
+        tgt = {"A": "C[c", "B": "C[c"}
+    else:
+        tgt = {"A": "C[cA", "B": "C[cB"}
     body = []
     for k in range(t.nterm):
         ta, tb = [], []
@@ -127,9 +138,9 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
             body.append(f"    C[B, {k}] += cb{k}")
             continue
         if toA:
-            body.append(f"    C[{cA}, {k}] -= G * ({sa})")
+            body.append(f"    {tgt['A']}, {k}] -= G * ({sa})")
         if toB:
-            body.append(f"    C[{cB}, {k}] {'-=' if even else '+='} G * ({sb})")
+            body.append(f"    {tgt['B']}, {k}] {'-=' if even else '+='} G * ({sb})")
     if spin:
         body += _spin_lines(t)
     text = "\n".join(body)
@@ -142,9 +153,9 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
     pre += [f"    d{q} = {_dterm(t.index[q])}" for q in dq]
     for q in range(t.nterm):
         if side != "a" and used(f"a{q}"):
-            pre.append(f"    a{q} = M[A, {q}]")
+            pre.append(f"    a{q} = " + ("ms[A]" if la else f"M[A, {q}]"))
         if side != "b" and used(f"b{q}"):
-            pre.append(f"    b{q} = M[B, {q}]")
+            pre.append(f"    b{q} = " + ("ms[B]" if lb else f"M[B, {q}]"))
     return ["@njit(cache=True, nogil=True)"] + head + pre + body
 
 
@@ -152,11 +163,12 @@ def _dispatcher(p, side):
     """Return ``m2l<p>_leaf`` (or the ``a``/``b`` half's): the leaf variant for the flags."""
     q3 = '"' * 3
     name = f"m2l{p}{side or ''}"
+    args = "x, y, z, M, ms, A, B, G, C, L"
     if side is None:
-        args, call_general = "x, y, z, M, A, B, G, C", f"{name}(x, y, z, M, A, B, G, C, A, B)"
+        call_general = f"{name}(x, y, z, M, A, B, G, C, A, B)"
         what = "the mutual M2L"
     else:
-        args, call_general = "x, y, z, M, A, B, G, C, c", f"{name}(x, y, z, M, A, B, G, C, c)"
+        call_general = f"{name}(x, y, z, M, A, B, G, C, {side.upper()})"
         what = f"{side.upper()}'s half"
     call = {leaf: f"{name}{_suffix(leaf)}({args})" for leaf in _LEAF_CASES}
     return ["@njit(cache=True, nogil=True)",

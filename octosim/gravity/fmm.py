@@ -40,7 +40,8 @@ from numba import njit
 
 from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s, m2l3,
                                   m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s)
-from octosim.gravity.multipole import derivatives, l2l_add, m2l_mutual, m2m_add, monomials
+from octosim.gravity.multipole import (derivatives, l2l_add, l2l_add_low, m2l_mutual, m2m_add,
+                                       monomials)
 from octosim.numba_cache import drop_stale
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,30 +95,31 @@ def child_cells(cell, N, children, out):
 
 
 @njit(cache=True, nogil=True)
-def leaf_cells(N, children, gc, cw, mom, zc, rad):
-    """Set what a leaf cell's mass does not change: centre ``zc`` (the cell centre), radius
-    ``rad`` (the half-diagonal) and its moments beyond the monopole (zero: a point mass)."""
+def leaf_cells(N, children, gc, cw, zc, rad):
+    """Set what a leaf cell's mass does not change: centre ``zc`` (the cell centre) and
+    radius ``rad`` (the half-diagonal)."""
     N3 = N * N * N
     for n in range(children.shape[0]):
         if children[n, 0] >= 0:
             continue
         for c in range(n * N3, (n + 1) * N3):
-            for t in range(1, mom.shape[1]):
-                mom[c, t] = 0.0
             for a in range(3):
                 zc[c, a] = gc[c, a]
             rad[c] = HALF_DIAG * cw[n]
 
 
 @njit(cache=True, nogil=True)
-def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc, rad):
+def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc, rad,
+           leaf_rows):
     """Compute moments ``mom``, expansion centres ``zc`` and radii ``rad`` of every cell.
 
     Finest level first.  ``rad`` bounds the distance from ``zc`` to the cell's mass: the
     half-diagonal for a leaf cell, else the smaller of the children's bound and the farthest
     corner of the cell (Dehnen 2002, sect. 3.2).  A leaf cell is a point mass, so a parent
-    of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).  The leaf
-    cells' other entries are ``leaf_cells``' (set once per tree): only their mass is written.
+    of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).  A leaf
+    cell's centre and radius are ``leaf_cells``' (set once per tree) and its mass is read
+    from ``mass``; with ``leaf_rows`` it is also written to its ``mom`` row (whose other
+    entries stay zero), for the kernels that read whole rows (``angmom``, ``generic``).
     """
     N3 = N * N * N
     nt = mom.shape[1]
@@ -127,19 +129,21 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
     for q in range(order.shape[0]):
         n = order[q]
         if children[n, 0] < 0:
-            for c in range(n * N3, (n + 1) * N3):
-                mom[c, 0] = mass[c]
+            if leaf_rows:
+                for c in range(n * N3, (n + 1) * N3):
+                    mom[c, 0] = mass[c]
             continue
         for c in range(n * N3, (n + 1) * N3):
             for t in range(nt):
                 mom[c, t] = 0.0
             child_cells(c, N, children, kids)
+            point_masses = children[kids[0] // N3, 0] < 0
             mt = 0.0
             zx = 0.0
             zy = 0.0
             zz = 0.0
             for u in range(8):
-                m = mom[kids[u], 0]
+                m = mass[kids[u]] if point_masses else mom[kids[u], 0]
                 mt += m
                 zx += m * zc[kids[u], 0]
                 zy += m * zc[kids[u], 1]
@@ -151,13 +155,12 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
             else:
                 for a in range(3):
                     zc[c, a] = gc[c, a]
-            point_masses = children[kids[0] // N3, 0] < 0
             for u in range(8):
                 s = kids[u]
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
                           mi, fact, pw)
                 if point_masses:        # leaf cells: monopoles, the only nonzero M2M terms
-                    m = mom[s, 0]
+                    m = mass[s]
                     for t in range(nt):
                         mom[c, t] += m * pw[t]
                 else:
@@ -209,17 +212,18 @@ def spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u):
 
 
 @njit(cache=True, nogil=True)
-def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_level, generic,
-             angmom, order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
-             frc, trq, trq_coef, loc, phid, gd, u, hit, work):
+def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, max_level,
+             generic, angmom, order, mi, minus1, minus2, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb,
+             frc, trq, trq_coef, loc, lf, phid, gd, u, hit, work):
     """Dual traversal of the cell tree: mutual M2L, mutual P2P and self terms.
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
     cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
-    (``spin_fix``).  Without ``angmom`` the unrolled M2L takes the variant for leaf cells
-    (``_m2l.m2l3_leaf``): a leaf cell's moments are its mass alone, and its expansion is
-    read only through order 1, so the zero terms and the unread ones are skipped (the same
-    values; most pairs join two leaf cells).  Returns the counts of M2L and P2P interactions.
+    (``spin_fix``).  A leaf cell's mass is ``ms``.  Without ``angmom`` the unrolled M2L takes
+    the variant for leaf cells (``_m2l.m2l3_leaf``): a leaf cell's moments are its mass
+    alone, and its expansion is read only through order 1, so the zero terms and the unread
+    ones are skipped (the same values; most pairs join two leaf cells), and a leaf cell's
+    expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row.  Returns the counts of M2L and P2P interactions.
     A non-empty boolean ``hit`` (ncell,) prunes every pair of which neither cell has a
     ``hit`` cell at or below it: the pairs kept are applied in the same order, so the sums
     of ``hit`` cells are bitwise those of the full traversal
@@ -272,7 +276,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                 if A == B:
                     if leafA:
                         if self_term:
-                            phid[A] -= G * mom[A, 0] * CUBE_SELF / cw[nA]
+                            phid[A] -= G * ms[A] * CUBE_SELF / cw[nA]
                         continue
                     child_cells(A, N, children, ka)
                     for i in range(8):
@@ -290,13 +294,13 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                         # one target side only: its half, by the same expressions
                         if unrolled == 3:
                             if oa:
-                                m2l3a_leaf(rx, ry, rz, mom, A, B, G, loc, A, leafA, leafB)
+                                m2l3a_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                             else:
-                                m2l3b_leaf(rx, ry, rz, mom, A, B, G, loc, B, leafA, leafB)
+                                m2l3b_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                         elif oa:
-                            m2l2a_leaf(rx, ry, rz, mom, A, B, G, loc, A, leafA, leafB)
+                            m2l2a_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                         else:
-                            m2l2b_leaf(rx, ry, rz, mom, A, B, G, loc, B, leafA, leafB)
+                            m2l2b_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                     elif angmom and unrolled == 3:
                         m2l3s(rx, ry, rz, mom, A, B, G, loc, u)
                     elif angmom and unrolled == 2:
@@ -316,9 +320,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                             loc[B, t] += T2[1, t]
                         spin_fix(rx, ry, rz, mom, A, B, T2, frc, trq, trq_coef, wk, u)
                     elif unrolled == 3:
-                        m2l3_leaf(rx, ry, rz, mom, A, B, G, loc, leafA, leafB)
+                        m2l3_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                     elif unrolled == 2:
-                        m2l2_leaf(rx, ry, rz, mom, A, B, G, loc, leafA, leafB)
+                        m2l2_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                     else:
                         derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
                         m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
@@ -334,14 +338,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
                     rinv = 1.0 / math.sqrt(r2)
                     f = G * rinv * rinv * rinv
                     if oa:
-                        phid[A] -= G * mom[B, 0] * rinv
-                        fa = f * mom[B, 0]
+                        phid[A] -= G * ms[B] * rinv
+                        fa = f * ms[B]
                         gd[A, 0] -= fa * rx
                         gd[A, 1] -= fa * ry
                         gd[A, 2] -= fa * rz
                     if ob:
-                        phid[B] -= G * mom[A, 0] * rinv
-                        fb = f * mom[A, 0]
+                        phid[B] -= G * ms[A] * rinv
+                        fb = f * ms[A]
                         gd[B, 0] += fb * rx
                         gd[B, 1] += fb * ry
                         gd[B, 2] += fb * rz
@@ -378,12 +382,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, G, theta, self_term, max_l
 
 
 @njit(cache=True, nogil=True)
-def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, u, phi, g,
-             keep):
+def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, lf, phid, gd, u, phi, g,
+             keep, compact):
     """Pass expansions to children (L2L), coarsest level first; read them at leaf cells.
 
     The uniform accelerations ``u`` of the torque correction are passed down too.  A
     non-empty boolean ``keep`` (nnode,) skips the nodes not marked (their results stay 0).
+    With ``compact`` a leaf cell's expansion is ``lf`` (``traverse``'s leaf variants), and
+    its L2L adds only the terms through order 1 (``l2l_add_low``), else its ``loc`` row.
     """
     masked = keep.shape[0] > 0
     N3 = N * N * N
@@ -398,9 +404,10 @@ def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, 
         leaf = children[n, 0] < 0
         for c in range(n * N3, (n + 1) * N3):
             if leaf:
-                phi[c] = loc[c, 0] + phid[c]
+                e = lf[c] if compact else loc[c]
+                phi[c] = e[0] + phid[c]
                 for a in range(3):
-                    g[c, a] = gd[c, a] - loc[c, 1 + a] + u[c, a]
+                    g[c, a] = gd[c, a] - e[1 + a] + u[c, a]
                 continue
             child_cells(c, N, children, kids)
             if masked and not keep[kids[0] // N3]:
@@ -409,6 +416,9 @@ def downward(N, level, children, zc, mi, fact, sh_n, sh_m, sh_d, loc, phid, gd, 
                 s = kids[q8]
                 monomials(zc[s, 0] - zc[c, 0], zc[s, 1] - zc[c, 1], zc[s, 2] - zc[c, 2],
                           mi, fact, pw)
-                l2l_add(loc[c], pw, sh_n, sh_m, sh_d, loc[s])
+                if compact and children[s // N3, 0] < 0:
+                    l2l_add_low(loc[c], pw, sh_n, sh_m, sh_d, lf[s])
+                else:
+                    l2l_add(loc[c], pw, sh_n, sh_m, sh_d, loc[s])
                 for a in range(3):
                     u[s, a] += u[c, a]

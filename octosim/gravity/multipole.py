@@ -142,6 +142,15 @@ def l2l_add(Cp, pw, sh_n, sh_m, sh_d, Cc):
 
 
 @njit(cache=True, nogil=True)
+def l2l_add_low(Cp, pw, sh_n, sh_m, sh_d, Cc):
+    """``l2l_add`` into the first ``len(Cc)`` terms only (the same sums, in the same order)."""
+    n = Cc.shape[0]
+    for q in range(sh_n.shape[0]):
+        if sh_m[q] < n:
+            Cc[sh_m[q]] += Cp[sh_n[q]] * pw[sh_d[q]]
+
+
+@njit(cache=True, nogil=True)
 def m2l_mutual(D, MA, MB, G, m2l_k, m2l_m, m2l_km, m2l_sa, m2l_sb, CA, CB):
     """Add the expansions of B's field about A and of A's field about B, ``D = D(z_A - z_B)``.
 

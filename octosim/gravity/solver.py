@@ -28,7 +28,9 @@ class Workspace:
 
     Cell geometry and the leaf cells' fixed entries (``fmm.leaf_cells``) are set once; a
     solve clears only the accumulators it reads (those of the ``keep`` nodes when masked,
-    without ``angmom``), so no fresh pages are touched.
+    without ``angmom``; with the compact leaf expansions ``lf`` not the leaf cells' ``loc``
+    rows), so no fresh pages are touched: the leaf cells' ``mom`` and ``loc`` rows, most of
+    both arrays, then stay unmapped.
     ``solve_desc(..., ws=)`` then returns views into it, valid until the next solve.
     """
 
@@ -42,27 +44,34 @@ class Workspace:
         self.mom = np.zeros((ncell, nt))
         self.zc = np.empty((ncell, 3))
         self.rad = np.empty(ncell)
-        leaf_cells(desc.N, desc.children, self.gc, self.cw, self.mom, self.zc, self.rad)
+        leaf_cells(desc.N, desc.children, self.gc, self.cw, self.zc, self.rad)
+        self.leaf = desc.leaf.copy()
         self.loc = np.zeros((ncell, nt))
+        self.lf = np.zeros((ncell, 4))
         self.phid = np.zeros(ncell)
         self.u = np.zeros((ncell, 3))
         self.gd = np.zeros((ncell, 3))
         self.phi = np.zeros(ncell)
         self.g = np.zeros((ncell, 3))
-        self._used = False
+        self._mode = None               # (compact, angmom) of the last solve
 
-    def clear(self, keep, angmom):
-        """Zero the accumulators a solve adds into (all rows, or the ``keep`` nodes')."""
-        acc = (self.loc, self.phid, self.u, self.gd)
-        if not self._used:
-            self._used = True
-        elif keep.shape[0] == 0 or angmom:
-            for a in acc:
+    def clear(self, keep, angmom, compact):
+        """Zero the accumulators a solve adds into (all rows, or the ``keep`` nodes'; with
+        ``compact`` not the leaf nodes' ``loc``)."""
+        acc = (self.lf, self.phid, self.u, self.gd)
+        last, self._mode = self._mode, (compact, angmom)
+        if last is None:
+            return
+        n = self.leaf.shape[0]
+        if last != self._mode or angmom:
+            for a in acc + (self.loc,):
                 a[...] = 0.0
-        else:
-            nodes = np.flatnonzero(keep)
-            for a in acc:
-                a.reshape(keep.shape[0], self.N3, -1)[nodes] = 0.0
+            return
+        nodes = np.arange(n) if keep.shape[0] == 0 else np.flatnonzero(keep)
+        for a in acc:
+            a.reshape(n, self.N3, -1)[nodes] = 0.0
+        inner = nodes[~self.leaf[nodes]] if compact else nodes
+        self.loc.reshape(n, self.N3, -1)[inner] = 0.0
 
 
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
@@ -93,7 +102,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     if fresh:
         ws = Workspace(desc, order)
     assert ws.order == int(order) and ws.cw.shape[0] == desc.nnode, "workspace of another tree"
-    ws.clear(keep, angmom)
+    compact = not generic and not angmom and int(order) in (2, 3)   # traverse's leaf variants
+    ws.clear(keep, angmom, compact)
     rho = _as_node_array(desc, rho)
     ncell = desc.nnode * N3
     mass = (rho * (ws.cw ** 3)[:, None, None, None]).reshape(ncell)
@@ -102,16 +112,16 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     mom, zc, rad, loc = ws.mom, ws.zc, ws.rad, ws.loc
     t0 = time.perf_counter()
     upward(N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact,
-           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad)
+           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad, not compact)
     t1 = time.perf_counter()
-    nm2l, np2p = traverse(0, N, desc.children, ws.cw, ws.gc, zc, rad, mom, float(G),
+    nm2l, np2p = traverse(0, N, desc.children, ws.cw, ws.gc, zc, rad, mom, mass, float(G),
                           float(theta), bool(self_term), desc.max_level, bool(generic),
                           bool(angmom), tab.order, tab.mi, tab.minus1, tab.minus2, tab.m2l_k,
                           tab.m2l_m, tab.m2l_km, tab.m2l_sa, tab.m2l_sb, tab.frc, tab.trq,
-                          tab.trq_coef, loc, ws.phid, ws.gd, ws.u, hit, work)
+                          tab.trq_coef, loc, ws.lf, ws.phid, ws.gd, ws.u, hit, work)
     t2 = time.perf_counter()
     downward(N, desc.level, desc.children, zc, tab.mi, tab.fact, tab.sh_n, tab.sh_m,
-             tab.sh_d, loc, ws.phid, ws.gd, ws.u, ws.phi, ws.g, keep)
+             tab.sh_d, loc, ws.lf, ws.phid, ws.gd, ws.u, ws.phi, ws.g, keep, compact)
     t3 = time.perf_counter()
     if stats is not None:
         stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,

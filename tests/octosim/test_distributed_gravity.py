@@ -113,7 +113,8 @@ def test_masks_mark_owned_subtrees_only():
 @pytest.mark.parametrize("angmom", [False, True])
 def test_a_kept_workspace_gives_the_results_of_fresh_arrays(angmom):
     """Solves that reuse a ``Workspace`` (full, then a share, then full again, each with new
-    densities) are bitwise those made with fresh arrays: no stale sums survive a clear."""
+    densities, once with the other ``angmom``: the other accumulators) are bitwise those made
+    with fresh arrays: no stale sums survive a clear."""
     from octosim.gravity.solver import Workspace
     desc = _tree()
     rng = np.random.default_rng(11)
@@ -121,10 +122,11 @@ def test_a_kept_workspace_gives_the_results_of_fresh_arrays(angmom):
     hit, keep = target_masks(desc, leaves[3:9])
     idx = [desc.index[k] for k in leaves[3:9]]
     ws = Workspace(desc, 3)
-    for masked in (False, True, False, True):
+    for masked, am in ((False, angmom), (True, angmom), (False, angmom), (True, not angmom),
+                       (True, angmom)):
         rho = rng.uniform(0.5, 2.0, (desc.nnode, desc.N, desc.N, desc.N))
         kw = dict(hit=hit, keep=keep) if masked else {}
-        p0, g0 = solve_desc(desc, rho, angmom=angmom, **kw)
-        p1, g1 = solve_desc(desc, rho, angmom=angmom, ws=ws, **kw)
+        p0, g0 = solve_desc(desc, rho, angmom=am, **kw)
+        p1, g1 = solve_desc(desc, rho, angmom=am, ws=ws, **kw)
         sel = idx if masked else desc.leaves()
         assert np.array_equal(p0[sel], p1[sel]) and np.array_equal(g0[sel], g1[sel]), masked
