@@ -3,6 +3,10 @@
 ``m2l<p>`` adds the two expansions; ``m2l<p>s`` also cancels the pair's net torque as
 ``fmm.spin_fix`` does (the angular momentum correction).  Dipole terms are left out: every
 cell's moments are taken about its centre of mass (or are all zero), so they vanish.
+``m2l<p>a`` / ``m2l<p>b`` add one side's half (a target-split traversal).  The variants
+``_ll``, ``_lm``, ``_ml`` (and ``m2l<p>_leaf`` choosing among them) are for pairs with leaf
+cells: a point mass read through order 1, so most terms drop out (80% of the pairs of the
+binary at level 4 join two leaf cells).
 
 The generic table-driven kernel (``multipole.m2l_mutual``) spends most of its time on
 indirection; this unrolled one computes the same sums.  ``python -m octosim.gravity.codegen``
@@ -63,6 +67,7 @@ _LEAF_CASES = ((True, True), (True, False), (False, True))
 
 
 def _suffix(leaf):
+    """Return the name suffix of a leaf variant: ``_ll``, ``_lm`` or ``_ml``."""
     return "_" + "".join("l" if f else "m" for f in leaf)
 
 
