@@ -219,19 +219,20 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
     cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
-    (``spin_fix``).  A leaf cell's mass is ``ms``.  Without ``angmom`` the unrolled M2L takes
-    the variant for leaf cells (``_m2l.m2l3_leaf``): a leaf cell's moments are its mass
-    alone, and its expansion is read only through order 1, so the zero terms and the unread
-    ones are skipped (the same values; most pairs join two leaf cells), and a leaf cell's
-    expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row.  Returns the counts of M2L and P2P interactions.
-    A non-empty boolean ``hit`` (ncell,) prunes every pair of which neither cell has a
-    ``hit`` cell at or below it: the pairs kept are applied in the same order, so the sums
-    of ``hit`` cells are bitwise those of the full traversal
-    (``octosim.gravity.distributed``).  A kept pair with one ``hit`` side adds only that side's half (same expressions; not with
-    ``angmom``, whose torque fix needs both halves).  A non-empty ``work`` (nnode,) receives, per node,
-    the interactions applied to its cells (an M2L side 1, a P2P side ``P2P_WORK``): the
-    load-balancing weight of a leaf, the same whatever the mask (``hit`` cells are whole
-    leaves).
+    (``spin_fix``).  A leaf cell's mass is ``ms``.  Without ``angmom`` the unrolled M2L
+    takes the variant for leaf cells (``_m2l.m2l3_leaf``): a leaf cell's moments are its
+    mass alone, and its expansion is read only through order 1, so the zero terms and the
+    unread ones are skipped (the same values; most pairs join two leaf cells), and a leaf
+    cell's expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row
+    (``solver.solve_desc``'s ``compact``, which must agree).  Returns the counts of M2L and
+    P2P interactions.  A non-empty boolean ``hit`` (ncell,) prunes every pair of which
+    neither cell has a ``hit`` cell at or below it: the pairs kept are applied in the same
+    order, so the sums of ``hit`` cells are bitwise those of the full traversal
+    (``octosim.gravity.distributed``).  A kept pair with one ``hit`` side adds only that
+    side's half (same expressions; not with ``angmom``, whose torque fix needs both halves).
+    A non-empty ``work`` (nnode,) receives, per node, the interactions applied to its cells
+    (an M2L side 1, a P2P side ``P2P_WORK``): the load-balancing weight of a leaf, the same
+    whatever the mask (``hit`` cells are whole leaves).
     """
     masked = hit.shape[0] > 0
     counting = work.shape[0] > 0
