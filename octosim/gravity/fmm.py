@@ -38,6 +38,7 @@ import os
 import numpy as np
 from numba import njit
 
+from octosim.gravity.leafblock import leaf_block
 from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s, m2l3,
                                   m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s)
 from octosim.gravity.multipole import (derivatives, l2l_add, l2l_add_low, m2l_mutual, m2m_add,
@@ -224,8 +225,10 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     mass alone, and its expansion is read only through order 1, so the zero terms and the
     unread ones are skipped (the same values; most pairs join two leaf cells), and a leaf
     cell's expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row
-    (``solver.solve_desc``'s ``compact``, which must agree).  Returns the counts of M2L and
-    P2P interactions.  A non-empty boolean ``hit`` (ncell,) prunes every pair of which
+    (``solver.solve_desc``'s ``compact``, which must agree).  On that path a split of two
+    cells whose children are leaf cells is done at once by ``leafblock.leaf_block`` (its 64
+    pairs summed per target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P
+    interactions.  A non-empty boolean ``hit`` (ncell,) prunes every pair of which
     neither cell has a ``hit`` cell at or below it: the pairs kept are applied in the same
     order, so the sums of ``hit`` cells are bitwise those of the full traversal
     (``octosim.gravity.distributed``).  A kept pair with one ``hit`` side adds only that
@@ -249,6 +252,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     wk = np.zeros(6)
     ka = np.empty(8, dtype=np.int64)
     kb = np.empty(8, dtype=np.int64)
+    buf = np.empty((12, 8))
+    hb = np.empty(8, dtype=np.int64)
+    blocks = unrolled > 0 and not angmom     # 2x2x2 leaf blocks by ``leaf_block``
     nm2l = 0
     np2p = 0
     for a0 in range(N3):
@@ -362,6 +368,15 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
                     if splitA and splitB:
                         child_cells(A, N, children, ka)
                         child_cells(B, N, children, kb)
+                        ca = ka[0] // N3
+                        cb = kb[0] // N3
+                        if blocks and children[ca, 0] < 0 and children[cb, 0] < 0:
+                            s = rad[ka[0]] + rad[kb[0]]
+                            nf, nn = leaf_block(ka, kb, zc, ms, G, s * s, th2, hit, phid, gd,
+                                                work, ca, cb, P2P_WORK, buf, hb)
+                            nm2l += nf
+                            np2p += nn
+                            continue
                         for i in range(8):
                             for j in range(8):
                                 sa[top] = ka[i]

@@ -118,6 +118,50 @@ def test_unrolled_m2l_matches_generic(random_tree, order, angmom):
     assert np.abs(g1 - g2).max() <= 1e-13 * np.abs(g2).max()
 
 
+def test_leaf_blocks_count_and_weigh_pairs_as_the_stack_does(random_tree):
+    """The 2x2x2 leaf blocks (unrolled path) classify each pair by the traversal's own test:
+    the same M2L / P2P counts and per-node work as the pair-by-pair generic path."""
+    desc, rho, _, _ = random_tree
+    counts, works = [], []
+    for generic in (False, True):
+        st, work = {}, np.zeros(desc.nnode)
+        solve_desc(desc, rho, theta=0.5, stats=st, generic=generic, work=work)
+        counts.append((st["m2l"], st["p2p"]))
+        works.append(work)
+    assert counts[0] == counts[1] and counts[0][1] > 0, counts
+    assert np.allclose(works[0], works[1], rtol=1e-13, atol=0.0)
+
+
+def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask():
+    """``leaf_block``: each target's sum is the direct point-mass sum over the other block (to
+    round-off), and a masked call gives the kept targets bitwise the unmasked values."""
+    from octosim.gravity.leafblock import leaf_block
+    rng = np.random.default_rng(3)
+    zc = rng.random((16, 3)) * 4.0
+    ms = rng.random(16)
+    ka, kb = np.arange(8), np.arange(8, 16)
+    none, nowork, buf, hb = np.zeros(0, bool), np.zeros(0), np.empty((12, 8)), np.empty(8, np.int64)
+    phid, gd = np.zeros(16), np.zeros((16, 3))
+    nf, nn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, none, phid, gd, nowork, 0, 0, 0.05,
+                        buf, hb)
+    assert nf + nn == 64
+    for a in range(16):
+        others = kb if a < 8 else ka
+        r = zc[a] - zc[others]
+        d = np.sqrt((r ** 2).sum(axis=1))
+        assert phid[a] == pytest.approx(-2.0 * (ms[others] / d).sum(), rel=1e-14)
+        assert gd[a] == pytest.approx(-2.0 * ((ms[others] / d ** 3)[:, None] * r).sum(axis=0),
+                                      rel=1e-13)
+    hit = rng.random(16) < 0.4
+    hit[0] = True
+    p2, g2 = np.zeros(16), np.zeros((16, 3))
+    mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05, buf, hb)
+    assert np.array_equal(p2[hit], phid[hit]) and np.array_equal(g2[hit], gd[hit])
+    assert not p2[~hit].any() and not g2[~hit].any()
+    kept = hit[:8, None] | hit[None, 8:]
+    assert mf + mn == kept.sum()
+
+
 def test_theta_zero_is_the_direct_sum(random_tree):
     desc, rho, P, A = random_tree
     st = {}

@@ -1,0 +1,120 @@
+"""The 64 interactions between two 2x2x2 blocks of leaf cells, at once (FMM traversal).
+
+When the dual traversal splits a pair of cells whose children are both leaf cells, the 64
+child pairs it would push are all point mass against point mass: an M2L of two leaf cells
+(``_m2l.m2l3_ll``, read through order 1) and a P2P give the same potential and
+acceleration at the cell centres, and only the load-balancing count tells them apart.  So
+the block is one small N-body sum (Octo-Tiger's monopole stencil does the same): each
+target's 8 contributions are summed locally in a fixed order and added once to its
+near-field ``phid`` / ``gd``, instead of 64 pushes, pops and read-modify-writes of the
+expansion arrays.  A target's sum depends only on the 16 cells, never on which targets are
+kept (``hit``), so masked solves stay bitwise those of the full traversal.
+"""
+
+import math
+
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work, buf, hb):
+    """Add the interactions of leaf cells ``ka`` (8) with ``kb`` (8) to ``phid`` and ``gd``.
+
+    A pair with ``s2 < th2 r^2`` (``s`` the radii's sum: ``traverse``'s acceptance test)
+    counts as an M2L, else as a P2P; that test sets the counts and ``work`` only.  Only the
+    cells with ``hit`` set (all when ``hit`` is empty) receive their sums; ``work`` (when
+    not empty) gets, per kept side, 1 (M2L) or ``p2p_work`` added at node ``na`` / ``nb``.
+    ``buf`` (12, 8) and ``hb`` (8, int64) are scratch.  Returns the (M2L, P2P) pairs with a
+    kept side.
+    """
+    masked = hit.shape[0] > 0
+    counting = work.shape[0] > 0
+    xb = buf[0]
+    yb = buf[1]
+    zb = buf[2]
+    mb = buf[3]
+    pb = buf[4]
+    gbx = buf[5]
+    gby = buf[6]
+    gbz = buf[7]
+    tp = buf[8]
+    tx = buf[9]
+    ty = buf[10]
+    tz = buf[11]
+    for j in range(8):
+        b = kb[j]
+        xb[j] = zc[b, 0]
+        yb[j] = zc[b, 1]
+        zb[j] = zc[b, 2]
+        mb[j] = ms[b]
+        hb[j] = 1 if (not masked or hit[b]) else 0
+        pb[j] = 0.0
+        gbx[j] = 0.0
+        gby[j] = 0.0
+        gbz[j] = 0.0
+    nfar = 0
+    nkept = 0
+    for i in range(8):
+        a = ka[i]
+        xa = zc[a, 0]
+        ya = zc[a, 1]
+        za = zc[a, 2]
+        ma = ms[a]
+        oa = hit[a] if masked else True
+        ia = 1 if oa else 0
+        for j in range(8):
+            x = xa - xb[j]
+            y = ya - yb[j]
+            z = za - zb[j]
+            r2 = x * x + y * y + z * z
+            kk = ia | hb[j]
+            nfar += kk & (1 if s2 < th2 * r2 else 0)
+            nkept += kk
+            r2i = 1.0 / r2
+            g0 = math.sqrt(r2i)
+            g1 = -g0 * r2i
+            ca = G * mb[j]
+            cb = G * ma
+            tp[j] = ca * g0
+            tx[j] = ca * (g1 * x)
+            ty[j] = ca * (g1 * y)
+            tz[j] = ca * (g1 * z)
+            pb[j] -= cb * g0
+            gbx[j] -= cb * (g1 * x)
+            gby[j] -= cb * (g1 * y)
+            gbz[j] -= cb * (g1 * z)
+        pa = 0.0
+        gax = 0.0
+        gay = 0.0
+        gaz = 0.0
+        for j in range(8):
+            pa -= tp[j]
+            gax += tx[j]
+            gay += ty[j]
+            gaz += tz[j]
+        if oa:
+            phid[a] += pa
+            gd[a, 0] += gax
+            gd[a, 1] += gay
+            gd[a, 2] += gaz
+        if counting:
+            for j in range(8):
+                if not (oa or hb[j]):
+                    continue
+                x = xa - xb[j]
+                y = ya - yb[j]
+                z = za - zb[j]
+                w = 1.0 if s2 < th2 * (x * x + y * y + z * z) else p2p_work
+                if oa:
+                    work[na] += w
+                if hb[j]:
+                    work[nb] += w
+    for j in range(8):
+        b = kb[j]
+        if not hb[j]:
+            continue
+        phid[b] += pb[j]
+        gd[b, 0] += gbx[j]
+        gd[b, 1] += gby[j]
+        gd[b, 2] += gbz[j]
+    return nfar, nkept - nfar
