@@ -8,7 +8,8 @@ the block is one small N-body sum (Octo-Tiger's monopole stencil does the same):
 target's 8 contributions are summed locally in a fixed order and added once to its
 near-field ``phid`` / ``gd``, instead of 64 pushes, pops and read-modify-writes of the
 expansion arrays.  A target's sum depends only on the 16 cells, never on which targets are
-kept (``hit``), so masked solves stay bitwise those of the full traversal.
+kept (``hit``), so masked solves stay bitwise those of the full traversal; a side with no
+kept cell (a block beyond this locality's share) is not summed at all.
 """
 
 import math
@@ -54,6 +55,9 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
         gbz[j] = 0.0
     nfar = 0
     nkept = 0
+    any_b = not masked
+    for j in range(8):
+        any_b = any_b or hb[j] == 1
     for i in range(8):
         a = ka[i]
         xa = zc[a, 0]
@@ -61,6 +65,8 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
         za = zc[a, 2]
         ma = ms[a]
         oa = hit[a] if masked else True
+        if not (oa or any_b):
+            continue
         ia = 1 if oa else 0
         for j in range(8):
             x = xa - xb[j]
@@ -73,26 +79,28 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
             r2i = 1.0 / r2
             g0 = math.sqrt(r2i)
             g1 = -g0 * r2i
-            ca = G * mb[j]
-            cb = G * ma
-            tp[j] = ca * g0
-            tx[j] = ca * (g1 * x)
-            ty[j] = ca * (g1 * y)
-            tz[j] = ca * (g1 * z)
-            pb[j] -= cb * g0
-            gbx[j] -= cb * (g1 * x)
-            gby[j] -= cb * (g1 * y)
-            gbz[j] -= cb * (g1 * z)
-        pa = 0.0
-        gax = 0.0
-        gay = 0.0
-        gaz = 0.0
-        for j in range(8):
-            pa -= tp[j]
-            gax += tx[j]
-            gay += ty[j]
-            gaz += tz[j]
+            if oa:
+                ca = G * mb[j]
+                tp[j] = ca * g0
+                tx[j] = ca * (g1 * x)
+                ty[j] = ca * (g1 * y)
+                tz[j] = ca * (g1 * z)
+            if any_b:
+                cb = G * ma
+                pb[j] -= cb * g0
+                gbx[j] -= cb * (g1 * x)
+                gby[j] -= cb * (g1 * y)
+                gbz[j] -= cb * (g1 * z)
         if oa:
+            pa = 0.0
+            gax = 0.0
+            gay = 0.0
+            gaz = 0.0
+            for j in range(8):
+                pa -= tp[j]
+                gax += tx[j]
+                gay += ty[j]
+                gaz += tz[j]
             phid[a] += pa
             gd[a, 0] += gax
             gd[a, 1] += gay
