@@ -225,9 +225,10 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     mass alone, and its expansion is read only through order 1, so the zero terms and the
     unread ones are skipped (the same values; most pairs join two leaf cells), and a leaf
     cell's expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row
-    (``solver.solve_desc``'s ``compact``, which must agree).  On that path a split of two
-    cells whose children are leaf cells is done at once by ``leafblock.leaf_block`` (its 64
-    pairs summed per target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P
+    (``solver.solve_desc``'s ``compact``, which must agree).  On that path a split into
+    pairs of leaf cells only (two cells whose children are leaf cells, or one such cell and
+    a leaf cell) is done at once by ``leafblock.leaf_block`` (its 64 or 8 pairs summed per
+    target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P
     interactions.  A non-empty boolean ``hit`` (ncell,) prunes every pair of which
     neither cell has a ``hit`` cell at or below it: the pairs kept are applied in the same
     order, so the sums of ``hit`` cells are bitwise those of the full traversal
@@ -254,6 +255,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     kb = np.empty(8, dtype=np.int64)
     buf = np.empty((12, 8))
     hb = np.empty(8, dtype=np.int64)
+    one = np.empty(1, dtype=np.int64)
     blocks = unrolled > 0 and not angmom     # 2x2x2 leaf blocks by ``leaf_block``
     nm2l = 0
     np2p = 0
@@ -384,12 +386,30 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
                                 top += 1
                     elif splitA:
                         child_cells(A, N, children, ka)
+                        ca = ka[0] // N3
+                        if blocks and leafB and children[ca, 0] < 0:
+                            one[0] = B
+                            s = rad[ka[0]] + rad[B]
+                            nf, nn = leaf_block(ka, one, zc, ms, G, s * s, th2, hit, phid, gd,
+                                                work, ca, nB, P2P_WORK, buf, hb)
+                            nm2l += nf
+                            np2p += nn
+                            continue
                         for i in range(8):
                             sa[top] = ka[i]
                             sb[top] = B
                             top += 1
                     else:
                         child_cells(B, N, children, kb)
+                        cb = kb[0] // N3
+                        if blocks and leafA and children[cb, 0] < 0:
+                            one[0] = A
+                            s = rad[A] + rad[kb[0]]
+                            nf, nn = leaf_block(one, kb, zc, ms, G, s * s, th2, hit, phid, gd,
+                                                work, nA, cb, P2P_WORK, buf, hb)
+                            nm2l += nf
+                            np2p += nn
+                            continue
                         for j in range(8):
                             sa[top] = A
                             sb[top] = kb[j]

@@ -1,15 +1,16 @@
-"""The 64 interactions between two 2x2x2 blocks of leaf cells, at once (FMM traversal).
+"""The interactions between two blocks of leaf cells (2x2x2 or one cell), at once (FMM traversal).
 
-When the dual traversal splits a pair of cells whose children are both leaf cells, the 64
-child pairs it would push are all point mass against point mass: an M2L of two leaf cells
+When the dual traversal splits a pair of cells whose children are both leaf cells (or
+splits one cell whose children are leaf cells against a leaf cell), the 64 (or 8) child
+pairs it would push are all point mass against point mass: an M2L of two leaf cells
 (``_m2l.m2l3_ll``, read through order 1) and a P2P give the same potential and
 acceleration at the cell centres, and only the load-balancing count tells them apart.  So
 the block is one small N-body sum (Octo-Tiger's monopole stencil does the same): each
-target's 8 contributions are summed locally in a fixed order and added once to its
-near-field ``phid`` / ``gd``, instead of 64 pushes, pops and read-modify-writes of the
-expansion arrays.  A target's sum depends only on the 16 cells, never on which targets are
-kept (``hit``), so masked solves stay bitwise those of the full traversal; a side with no
-kept cell (a block beyond this locality's share) is not summed at all.
+target's contributions are summed locally in a fixed order and added once to its
+near-field ``phid`` / ``gd``, instead of a push, a pop and read-modify-writes of the
+expansion arrays per pair.  A target's sum depends only on the cells of the two blocks,
+never on which targets are kept (``hit``), so masked solves stay bitwise those of the full
+traversal; a side with no kept cell (a block beyond this locality's share) is not summed.
 """
 
 import math
@@ -19,7 +20,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work, buf, hb):
-    """Add the interactions of leaf cells ``ka`` (8) with ``kb`` (8) to ``phid`` and ``gd``.
+    """Add the interactions of leaf cells ``ka`` with ``kb`` (1 or 8 each) to ``phid``, ``gd``.
 
     A pair with ``s2 < th2 r^2`` (``s`` the radii's sum: ``traverse``'s acceptance test)
     counts as an M2L, else as a P2P; that test sets the counts and ``work`` only.  Only the
@@ -30,6 +31,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
     """
     masked = hit.shape[0] > 0
     counting = work.shape[0] > 0
+    nkb = kb.shape[0]
     xb = buf[0]
     yb = buf[1]
     zb = buf[2]
@@ -42,7 +44,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
     tx = buf[9]
     ty = buf[10]
     tz = buf[11]
-    for j in range(8):
+    for j in range(nkb):
         b = kb[j]
         xb[j] = zc[b, 0]
         yb[j] = zc[b, 1]
@@ -56,9 +58,9 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
     nfar = 0
     nkept = 0
     any_b = not masked
-    for j in range(8):
+    for j in range(nkb):
         any_b = any_b or hb[j] == 1
-    for i in range(8):
+    for i in range(ka.shape[0]):
         a = ka[i]
         xa = zc[a, 0]
         ya = zc[a, 1]
@@ -68,7 +70,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
         if not (oa or any_b):
             continue
         ia = 1 if oa else 0
-        for j in range(8):
+        for j in range(nkb):
             x = xa - xb[j]
             y = ya - yb[j]
             z = za - zb[j]
@@ -96,7 +98,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
             gax = 0.0
             gay = 0.0
             gaz = 0.0
-            for j in range(8):
+            for j in range(nkb):
                 pa -= tp[j]
                 gax += tx[j]
                 gay += ty[j]
@@ -106,7 +108,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
             gd[a, 1] += gay
             gd[a, 2] += gaz
         if counting:
-            for j in range(8):
+            for j in range(nkb):
                 if not (oa or hb[j]):
                     continue
                 x = xa - xb[j]
@@ -117,7 +119,7 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
                     work[na] += w
                 if hb[j]:
                     work[nb] += w
-    for j in range(8):
+    for j in range(nkb):
         b = kb[j]
         if not hb[j]:
             continue

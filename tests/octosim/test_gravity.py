@@ -132,34 +132,36 @@ def test_leaf_blocks_count_and_weigh_pairs_as_the_stack_does(random_tree):
     assert np.allclose(works[0], works[1], rtol=1e-13, atol=0.0)
 
 
-def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask():
-    """``leaf_block``: each target's sum is the direct point-mass sum over the other block (to
-    round-off), and a masked call gives the kept targets bitwise the unmasked values."""
+@pytest.mark.parametrize("na, nb", [(8, 8), (1, 8), (8, 1)])
+def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
+    """``leaf_block`` (two 2x2x2 blocks, or one cell and a block): each target's sum is the
+    direct point-mass sum over the other side (to round-off), and a masked call gives the
+    kept targets bitwise the unmasked values and nothing to the others."""
     from octosim.gravity.leafblock import leaf_block
     rng = np.random.default_rng(3)
-    zc = rng.random((16, 3)) * 4.0
-    ms = rng.random(16)
-    ka, kb = np.arange(8), np.arange(8, 16)
+    n = na + nb
+    zc = rng.random((n, 3)) * 4.0
+    ms = rng.random(n)
+    ka, kb = np.arange(na), np.arange(na, n)
     none, nowork, buf, hb = np.zeros(0, bool), np.zeros(0), np.empty((12, 8)), np.empty(8, np.int64)
-    phid, gd = np.zeros(16), np.zeros((16, 3))
+    phid, gd = np.zeros(n), np.zeros((n, 3))
     nf, nn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, none, phid, gd, nowork, 0, 0, 0.05,
                         buf, hb)
-    assert nf + nn == 64
-    for a in range(16):
-        others = kb if a < 8 else ka
+    assert nf + nn == na * nb and nf > 0 and nn > 0, (nf, nn)
+    for a in range(n):
+        others = kb if a < na else ka
         r = zc[a] - zc[others]
         d = np.sqrt((r ** 2).sum(axis=1))
         assert phid[a] == pytest.approx(-2.0 * (ms[others] / d).sum(), rel=1e-14)
         assert gd[a] == pytest.approx(-2.0 * ((ms[others] / d ** 3)[:, None] * r).sum(axis=0),
                                       rel=1e-13)
-    hit = rng.random(16) < 0.4
-    hit[0] = True
-    p2, g2 = np.zeros(16), np.zeros((16, 3))
-    mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05, buf, hb)
-    assert np.array_equal(p2[hit], phid[hit]) and np.array_equal(g2[hit], gd[hit])
-    assert not p2[~hit].any() and not g2[~hit].any()
-    kept = hit[:8, None] | hit[None, 8:]
-    assert mf + mn == kept.sum()
+    for hit in (rng.random(n) < 0.4, np.arange(n) < na, np.arange(n) >= na):
+        p2, g2 = np.zeros(n), np.zeros((n, 3))
+        mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05,
+                            buf, hb)
+        assert np.array_equal(p2[hit], phid[hit]) and np.array_equal(g2[hit], gd[hit])
+        assert not p2[~hit].any() and not g2[~hit].any()
+        assert mf + mn == (hit[:na, None] | hit[None, na:]).sum()
 
 
 def test_theta_zero_is_the_direct_sum(random_tree):
