@@ -33,9 +33,12 @@ mailbox, so arrival order never matters.  The CFL time step is ``all_reduce(min)
 only collective of a step (min is exact, so dt is bitwise the serial one).
 
 Gravity.  Every locality sends its leaves' density to every other one (zero-copy
-``(k, N, N, N)`` arrays), computes the multipoles redundantly and walks only the FMM pairs
-whose target side holds its own cells, in the serial order (``octosim.gravity.distributed``):
-its leaves' accelerations are bitwise those of one locality.
+``(k, N, N, N)`` arrays), computes the multipoles of the interior nodes whose leaves are
+all its own and sends them to every other one (one ``(k, N^3, nterm + 4)`` array: moments,
+centre of mass and radius per cell), computes those above leaves of several localities
+itself, and walks only the FMM pairs whose target side holds its own cells, in the serial
+order (``octosim.gravity.distributed``): its leaves' accelerations are bitwise those of one
+locality.  (With ``runtime.threads`` > 1 each locality still computes every multipole.)
 
 Regrid (``DistributedSimulation.regrid``).  Each locality fills the full ghosts of its
 leaves (halo parcels) and flags them; the flags are all-gathered; the parents whose
@@ -511,6 +514,20 @@ class DistributedSimulation(Simulation):
             unpack_interiors(pool, lay.leaf_slots[a:b], f0, f1, _receive("all", cyc, src))
         self.comm_seconds += _time.perf_counter() - t0
 
+    def _exchange_moments(self, rows, sources):
+        """The FMM's shared upward pass: send this locality's interior nodes' moments
+        (``rows``, zero-copy; None: it has none) to every other locality and return
+        ``{q: rows}`` received from each of ``sources`` (``OwnedSolver.solve``)."""
+        t0 = _time.perf_counter()
+        cyc = self._next_cycle()
+        if rows is not None:
+            for dst in range(self.nloc):
+                if dst != self.here:
+                    self._send("moments", cyc, dst, rows)
+        got = {q: _receive("moments", cyc, q) for q in sources}
+        self.comm_seconds += _time.perf_counter() - t0
+        return got
+
     def _flux_exchange(self, dp, lay):
         t0 = _time.perf_counter()
         cyc = self._next_cycle()
@@ -530,10 +547,13 @@ class DistributedSimulation(Simulation):
         a ``step``'s solve time is added to ``fmm_seconds`` (the report's per-locality ``fmm``)."""
         from octosim.gravity.distributed import OwnedSolver, ThreadedSolver
         self._allgather_leaves(dp, dp.layout.pool, RHO)
+        threads = self.config["runtime"]["threads"]
         if dp.gravity is None:
-            own = dp.layout.leaves[dp.lo:dp.hi]
-            threads = self.config["runtime"]["threads"]
-            dp.gravity = (OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own)
+            lay = dp.layout
+            own = lay.leaves[dp.lo:dp.hi]
+            owner_of = dict(zip(lay.leaves, dp.leaf_owner.tolist()))
+            dp.gravity = (OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own,
+                                      owner_of, self.here)
                           if threads <= 1 else
                           ThreadedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own,
                                          threads))
@@ -542,8 +562,9 @@ class DistributedSimulation(Simulation):
         rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}
         p = self.grav
         t0 = _time.perf_counter()
+        extra = {} if threads > 1 else {"exchange": self._exchange_moments}
         out = dp.gravity.solve(rho, G=p["G"], theta=p["theta"], order=max(p["order"], 1),
-                               angmom=p.get("angmom", False))
+                               angmom=p.get("angmom", False), **extra)
         dt = _time.perf_counter() - t0
         dp.fmm_seconds += dt
         dp.fmm_solves += 1

@@ -19,6 +19,13 @@ It then
 3. passes expansions down (L2L, ``fmm.downward``) only through the nodes whose subtree
    holds one of its leaves (``keep``) and reads potential and acceleration there.
 
+With ``owner_of`` (every leaf's locality) and an ``exchange``, step 1 is split instead
+(``node_owners``): a locality computes the moments of the interior nodes whose leaves are
+all its own, sends them to the others (``exchange``: the driver's parcels, one array each
+way) and receives theirs, then computes the nodes above leaves of several localities.  A
+node's moments are made by the same code from the same inputs wherever they are made, so
+the fields stay bitwise those of one locality.
+
 The traversal work splits by target: a locality walks only the pairs touching its own
 region (plus the coarse pairs above it, shared by all), so the FMM scales with the
 number of localities while staying reproducible.  The pairs per leaf vary several-fold
@@ -39,7 +46,7 @@ from octosim.gravity.solver import Workspace, solve_desc
 from octosim.gravity.treedesc import TreeDesc
 from octosim.partition import partition
 
-__all__ = ["target_masks", "solve_owned", "OwnedSolver", "ThreadedSolver"]
+__all__ = ["target_masks", "node_owners", "solve_owned", "OwnedSolver", "ThreadedSolver"]
 
 
 def target_masks(desc, owned):
@@ -68,27 +75,89 @@ def target_masks(desc, owned):
     return hit.reshape(n * N3), keep
 
 
-class OwnedSolver:
-    """Gravity for one locality's leaves on a fixed tree (masks built once per tree)."""
+def node_owners(desc, owner_of):
+    """Return per node the locality owning every leaf beneath it, or -1 (leaves of several);
+    ``owner_of`` maps every leaf key to its locality."""
+    own = np.full(desc.nnode, -2, dtype=np.int64)
+    for i in np.argsort(-desc.level, kind="mergesort"):
+        if desc.leaf[i]:
+            own[i] = owner_of[desc.keys[i]]
+            continue
+        kids = own[desc.children[i]]
+        own[i] = kids[0] if np.all(kids == kids[0]) else -1
+    return own
 
-    def __init__(self, tree, N, xscale, owned):
+
+class OwnedSolver:
+    """Gravity for one locality's leaves on a fixed tree (masks built once per tree).
+
+    With ``owner_of`` (leaf key -> locality, for every leaf) and ``here``, ``solve`` can
+    share the upward pass with the other localities through its ``exchange``.
+    """
+
+    def __init__(self, tree, N, xscale, owned, owner_of=None, here=0):
         self.desc = TreeDesc.from_octree(tree, N, xscale)
         self.owned = list(owned)
         self.hit, self.keep = target_masks(self.desc, self.owned)
         self.work = None                # per-node interaction counts of the first solve
         self._ws = None                 # solver.Workspace, kept between solves
+        self.up = None                  # per node: 1 computed here, 0 received, 2 above both
+        self.here = int(here)
+        if owner_of is not None:
+            own, inner = node_owners(self.desc, owner_of), ~self.desc.leaf
+            self.up = np.where(own == self.here, 1, np.where(own < 0, 2, 0)).astype(np.int8)
+            self.moment_nodes = {int(q): np.flatnonzero(inner & (own == q))
+                                 for q in np.unique(own[inner]) if q >= 0}
 
-    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
+    def moment_sources(self):
+        """The other localities whose interior nodes' moments a shared upward pass receives."""
+        return [q for q, nodes in self.moment_nodes.items() if q != self.here and len(nodes)]
+
+    def _pack(self, ws, nodes):
+        """Rows ``(mom, zc, rad)`` of the cells of ``nodes``: one (k, N^3, nterm + 4) array."""
+        n, N3 = self.desc.nnode, ws.N3
+        nt = ws.mom.shape[1]
+        out = np.empty((len(nodes), N3, nt + 4))
+        out[:, :, :nt] = ws.mom.reshape(n, N3, nt)[nodes]
+        out[:, :, nt:nt + 3] = ws.zc.reshape(n, N3, 3)[nodes]
+        out[:, :, nt + 3] = ws.rad.reshape(n, N3)[nodes]
+        return out
+
+    def _unpack(self, ws, nodes, rows):
+        """Store ``_pack``'s rows of ``nodes`` (made on another locality) into ``ws``."""
+        n, N3 = self.desc.nnode, ws.N3
+        nt = ws.mom.shape[1]
+        assert rows.shape == (len(nodes), N3, nt + 4), (rows.shape, len(nodes))
+        ws.mom.reshape(n, N3, nt)[nodes] = rows[:, :, :nt]
+        ws.zc.reshape(n, N3, 3)[nodes] = rows[:, :, nt:nt + 3]
+        ws.rad.reshape(n, N3)[nodes] = rows[:, :, nt + 3]
+
+    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False, exchange=None):
         """Return ``(phi, g)`` dicts over the owned leaves (arrays of their own); ``rho``
         maps every leaf key to its density (N, N, N).  The first solve also counts the
         interactions (``owned_work``); later ones skip the counting (6% of a traversal,
-        binary level 4) and keep those counts, a load-balancing weight of this tree."""
+        binary level 4) and keep those counts, a load-balancing weight of this tree.
+
+        ``exchange(rows, sources)`` (with ``owner_of``) shares the upward pass: it must send
+        ``rows`` (this locality's interior nodes' moments, ``None`` when it has none) to
+        every other locality and return ``{q: rows of q}`` for each of ``sources``."""
         d = self.desc
         if self._ws is None or self._ws.order != order:
             self._ws = Workspace(d, order)
         work = np.zeros(d.nnode if self.work is None else 0)
+        fill = None
+        if exchange is not None:
+            assert self.up is not None, "exchange needs owner_of"
+            mine = self.moment_nodes.get(self.here, np.zeros(0, dtype=np.int64))
+
+            def fill(ws):
+                got = exchange(self._pack(ws, mine) if len(mine) else None,
+                               self.moment_sources())
+                for q, rows in got.items():
+                    self._unpack(ws, self.moment_nodes[q], rows)
         phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=self.hit,
-                            keep=self.keep, work=work, ws=self._ws)
+                            keep=self.keep, work=work, ws=self._ws,
+                            up=None if fill is None else self.up, exchange=fill)
         if self.work is None:
             self.work = work
         idx = [d.index[k] for k in self.owned]

@@ -111,7 +111,7 @@ def leaf_cells(N, children, gc, cw, zc, rad):
 
 @njit(cache=True, nogil=True)
 def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc, rad,
-           leaf_rows):
+           leaf_rows, sel):
     """Compute moments ``mom``, expansion centres ``zc`` and radii ``rad`` of every cell.
 
     Finest level first.  ``rad`` bounds the distance from ``zc`` to the cell's mass: the
@@ -121,6 +121,8 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
     cell's centre and radius are ``leaf_cells``' (set once per tree) and its mass is read
     from ``mass``; with ``leaf_rows`` it is also written to its ``mom`` row (whose other
     entries stay zero), for the kernels that read whole rows (``angmom``, ``generic``).
+    A non-empty boolean ``sel`` (nnode,) computes only the interior nodes it marks (the
+    others' rows are left as they are: received from their owner, ``solver.solve_desc``).
     """
     N3 = N * N * N
     nt = mom.shape[1]
@@ -133,6 +135,8 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
             if leaf_rows:
                 for c in range(n * N3, (n + 1) * N3):
                     mom[c, 0] = mass[c]
+            continue
+        if sel.shape[0] > 0 and not sel[n]:
             continue
         for c in range(n * N3, (n + 1) * N3):
             for t in range(nt):

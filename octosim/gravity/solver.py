@@ -75,7 +75,7 @@ class Workspace:
 
 
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
-               angmom=False, hit=None, keep=None, work=None, ws=None):
+               angmom=False, hit=None, keep=None, work=None, ws=None, up=None, exchange=None):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
@@ -89,6 +89,10 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     ``work`` (nnode,), when given, has each node's interaction count added (``traverse``).
     ``ws`` (a ``Workspace`` of this tree and order) keeps the arrays between solves; the
     results are then views into it (``g`` not contiguous), overwritten by its next solve.
+    ``up`` (nnode, int8) and ``exchange`` split the upward pass between localities: the
+    interior nodes marked 1 are computed first, then ``exchange(ws)`` must fill the rows of
+    ``ws.mom``, ``ws.zc`` and ``ws.rad`` of those marked 0 (computed elsewhere by the same
+    code), then those marked 2 (above both) are computed.
     """
     none = np.zeros(0, dtype=np.bool_)
     hit = none if hit is None else hit
@@ -111,8 +115,14 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     assert np.all(mass >= 0.0), "FMM needs non-negative masses"
     mom, zc, rad, loc = ws.mom, ws.zc, ws.rad, ws.loc
     t0 = time.perf_counter()
-    upward(N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact,
-           tab.sh_n, tab.sh_m, tab.sh_d, mom, zc, rad, not compact)
+    up_args = (N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact, tab.sh_n,
+               tab.sh_m, tab.sh_d, mom, zc, rad, not compact)
+    if up is None:
+        upward(*up_args, none)
+    else:
+        upward(*up_args, up == 1)
+        exchange(ws)
+        upward(*up_args, up == 2)
     t1 = time.perf_counter()
     nm2l, np2p = traverse(0, N, desc.children, ws.cw, ws.gc, zc, rad, mom, mass, float(G),
                           float(theta), bool(self_term), desc.max_level, bool(generic),

@@ -74,6 +74,57 @@ def test_owned_solver_counts_in_its_first_solve_only_and_counting_changes_no_res
         assert np.array_equal(s.owned_work(), first)
 
 
+@pytest.mark.parametrize("order,angmom", [(3, False), (3, True)])
+def test_shared_upward_pass_is_bitwise_the_replicated_one(order, angmom):
+    """Shares that compute only their own subtrees' moments and trade them (``exchange``, one
+    thread per share standing in for the localities) get the fields of the solve that
+    computes every moment itself, bitwise; each sends its own nodes only."""
+    import threading
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver, node_owners
+    desc = _tree()
+    tree = SimpleNamespace(nodes=desc.keys)
+    rng = np.random.default_rng(11)
+    leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
+    rho = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+    for nshare in (1, 3):
+        b = partition(len(leaves), nshare)
+        owner_of = {k: r for r in range(nshare) for k in leaves[b[r]:b[r + 1]]}
+        own = node_owners(desc, owner_of)
+        if nshare == 3:     # interior nodes of one share and above several
+            inner = own[~desc.leaf]
+            assert (inner >= 0).any() and (inner == -1).any(), inner
+        solvers = [OwnedSolver(tree, desc.N, 1.0, leaves[b[r]:b[r + 1]], owner_of, r)
+                   for r in range(nshare)]
+        sent, out = {}, [None] * nshare
+        cv = threading.Condition()
+
+        def run(r):
+            def exchange(rows, sources):
+                with cv:
+                    sent[r] = rows
+                    cv.notify_all()
+                    assert cv.wait_for(lambda: all(q in sent for q in sources), timeout=60)
+                    return {q: sent[q] for q in sources}
+            out[r] = solvers[r].solve(rho, order=order, angmom=angmom, exchange=exchange)
+        threads = [threading.Thread(target=run, args=(r,)) for r in range(nshare)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        for r in range(nshare):
+            ref = OwnedSolver(tree, desc.N, 1.0, leaves[b[r]:b[r + 1]])
+            p_ref, g_ref = ref.solve(rho, order=order, angmom=angmom)
+            p, g = out[r]
+            for k in p_ref:
+                assert np.array_equal(p[k], p_ref[k]) and np.array_equal(g[k], g_ref[k]), k
+            mine = solvers[r].moment_nodes.get(r, [])
+            assert (sent[r] is None) == (len(mine) == 0)
+            if sent[r] is not None:     # the rows of this share's nodes, as computed in full
+                assert np.array_equal(sent[r], ref._pack(ref._ws, mine))
+
+
 def test_threaded_solver_is_bitwise_the_one_thread_solve():
     """``ThreadedSolver`` (3 threads: equal leaf counts, then re-cut by the first counts)
     gives the one-thread fields and counts, before and after its re-cut."""
