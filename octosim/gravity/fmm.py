@@ -232,12 +232,12 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     (``solver.solve_desc``'s ``compact``, which must agree).  On that path a split into
     pairs of leaf cells only (two cells whose children are leaf cells, or one such cell and
     a leaf cell) is done at once by ``leafblock.leaf_block`` (its 64 or 8 pairs summed per
-    target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P
-    interactions.  A non-empty boolean ``hit`` (ncell,) prunes every pair of which
-    neither cell has a ``hit`` cell at or below it: the pairs kept are applied in the same
-    order, so the sums of ``hit`` cells are bitwise those of the full traversal
-    (``octosim.gravity.distributed``).  A kept pair with one ``hit`` side adds only that
-    side's half (same expressions; not with ``angmom``, whose torque fix needs both halves).
+    target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P interactions.  A
+    non-empty boolean ``hit`` (ncell,) prunes every pair of which neither cell has a
+    ``hit`` cell at or below it: the pairs kept are applied in the same order, so the sums
+    of ``hit`` cells are bitwise those of the full traversal (``octosim.gravity.
+    distributed``).  A kept pair with one ``hit`` side adds only that side's half (same
+    expressions; not with ``angmom``, whose torque fix needs both halves).
     A non-empty ``work`` (nnode,) receives, per node, the interactions applied to its cells
     (an M2L side 1, a P2P side ``P2P_WORK``): the load-balancing weight of a leaf, the same
     whatever the mask (``hit`` cells are whole leaves).
