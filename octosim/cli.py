@@ -333,6 +333,7 @@ def _run_sim(args, cfg, ckpt, rt):
             from None
     meta = {"input": args.input, "problem": cfg["problem"]["name"],
             "subgrid_size": cfg["mesh"]["subgrid_size"], "max_level": cfg["mesh"]["max_level"],
+            "curve": sim.mesh.tree.curve,
             "parcelport": cfg["runtime"]["parcelport"], "restart": args.restart,
             "benchmark": bool(args.benchmark)}
     rep = build_report(stats, phases=getattr(sim, "timers", None), parcels=_parcel_stats(rt),

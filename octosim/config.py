@@ -19,6 +19,8 @@ import re
 
 import yaml
 
+from octosim.tree import CURVES
+
 __all__ = ["ConfigError", "Param", "SCHEMA", "load_config", "config_from_text", "validate",
            "parse_set", "parse_scalar", "dump_config", "problem_params", "schema_table"]
 
@@ -72,6 +74,10 @@ SCHEMA = {
         "balance": Param("str", "work", "how localities split the Morton curve: equal FMM "
                          "work (with gravity), then corrected by measured solve times (time), "
                          "or equal leaf counts", choices=("work", "time", "leaves")),
+        "curve": Param("str", "auto", "bit order of the Morton curve along which localities "
+                       "take their shares, axes from most to least significant (zyx: x "
+                       "fastest); auto puts first the axis along which the initial finest "
+                       "leaves extend furthest", choices=("auto",) + CURVES),
         "boundary": Param("boundary", ["outflow"] * 3,
                           "outflow|reflect|periodic, or one per axis x, y, z as a "
                           "list of three or a mapping {x: .., y: .., z: ..}"),

@@ -2,7 +2,7 @@
 
 Placement.  Every locality holds the whole octree (topology is cheap and replicated) and the
 pooled arrays of every node, but *owns* only a contiguous share of the leaves in Morton order
-(``partition``: equal shares of work).  Without gravity a leaf is one grid-step of hydro
+(the tree's curve, ``mesh.curve``; ``partition``: equal shares of work).  Without gravity a leaf is one grid-step of hydro
 work, so the shares are equal counts.  With gravity the FMM is nearly all of a step and its
 pairs per leaf vary several-fold, so once the first solve has counted them
 (``OwnedSolver.owned_work``) the shares are re-cut to equal counts of interactions and

@@ -47,7 +47,7 @@ import numpy as np
 from octosim import amr, exchange
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ, field_names, nfields
 from octosim.mesh import Mesh
-from octosim.tree import Octree
+from octosim.tree import CURVE, Octree, choose_curve
 
 _BUILTIN_DEFAULTS = {
     "mesh": {"xscale": 1.0, "subgrid_size": 8, "max_level": 2, "regrid_every": 4,
@@ -169,8 +169,10 @@ class Simulation:
         self.nspecies = int(h.get("nspecies", self.params.get("nspecies", 0)) or 0)
         self.field_names = field_names(self.nspecies)
         self.regrid_every = int(m["regrid_every"])
+        self.curve = m.get("curve", "auto")
         self.mesh = Mesh(int(m["subgrid_size"]), nfields(self.nspecies), float(m["xscale"]),
-                         int(m["max_level"]), m["boundary"])
+                         int(m["max_level"]), m["boundary"],
+                         curve=CURVE if self.curve == "auto" else self.curve)
         self.criterion = amr.Criterion(cfg.get("refinement"), self.gamma, problem, self.params)
         self.time = 0.0
         self.step = 0
@@ -267,6 +269,8 @@ class Simulation:
                 break
             for key in new:
                 self._init_leaf(key)
+        if self.curve == "auto":
+            mesh.set_curve(choose_curve(mesh.tree))
         post_init = getattr(self.problem, "post_init", None)
         if post_init is not None:
             post_init(mesh, self.params, self.gamma)
@@ -287,9 +291,12 @@ class Simulation:
         if deepest > sim.mesh.max_level:
             raise ValueError(f"state has level-{deepest} nodes but mesh.max_level = "
                              f"{sim.mesh.max_level}")
-        tree = Octree.from_leaves(keys, sim.mesh.max_level, sim.mesh.tree.periodic)
+        tree = Octree.from_leaves(keys, sim.mesh.max_level, sim.mesh.tree.periodic,
+                                  sim.mesh.tree.curve)
         if not tree.is_balanced():
             raise ValueError("state's leaves violate 2:1 balance (corrupt or foreign state)")
+        if sim.curve == "auto":         # the fields do not depend on the curve
+            tree.set_curve(choose_curve(tree))
         sim.mesh = Mesh(sim.mesh.N, sim.mesh.nf, sim.mesh.xscale, tree.max_level,
                         sim.mesh.boundary, tree)
         G, N = GHOST, sim.mesh.N

@@ -12,7 +12,7 @@ import numpy as np
 
 from octosim.fields import GHOST
 from octosim.subgrid import Subgrid
-from octosim.tree import Octree
+from octosim.tree import CURVE, Octree
 
 BOUNDARY_KINDS = ("outflow", "reflect", "periodic")
 
@@ -90,7 +90,7 @@ class Layout:
 class Mesh:
     """An Octree and the dict ``key -> Subgrid`` of its nodes (leaves and interior)."""
 
-    def __init__(self, N, nf, xscale, max_level, boundary="outflow", tree=None):
+    def __init__(self, N, nf, xscale, max_level, boundary="outflow", tree=None, curve=CURVE):
         if N < 2 * ((GHOST + 1) // 2) or N % 2:
             raise ValueError(f"mesh.subgrid_size = {N}: must be even and at least {GHOST + 1} "
                              f"(a neighbour's interior fills {GHOST} ghost layers)")
@@ -99,7 +99,7 @@ class Mesh:
         self.xscale = float(xscale)
         self.boundary = parse_boundary(boundary)
         periodic = tuple(b == "periodic" for b in self.boundary)
-        self.tree = tree if tree is not None else Octree(max_level, periodic)
+        self.tree = tree if tree is not None else Octree(max_level, periodic, curve=curve)
         assert self.tree.periodic == periodic
         self.subgrids = {}
         for key in self.tree.nodes:
@@ -115,8 +115,15 @@ class Mesh:
         return self.subgrids[key]
 
     def leaves(self):
-        """Return the leaf keys in Morton order."""
+        """Return the leaf keys in Morton order (along the tree's curve)."""
         return self.tree.leaves()
+
+    def set_curve(self, curve):
+        """Order the leaves along another Morton curve (``tree.CURVES``); the pools are laid
+        out anew on their next use."""
+        if curve != self.tree.curve:
+            self.tree.set_curve(curve)
+            self._version += 1
 
     def cell_volume(self, level):
         """Return the volume of one cell at ``level``."""

@@ -6,6 +6,13 @@ no children (a leaf) or all eight (an interior node): the tree is stored as the 
 nodes.  A node also has a compact integer *locational code*, ``1 << 3*level`` followed by the
 bit-interleaved (Morton) index ``z y x`` of its position, which is unique across levels.
 
+The order of the leaves (``Octree.leaves``: the curve along which localities take their
+shares) is a Morton curve too, by default with the same bit order (``curve = "zyx"``: the
+axes from most to least significant, x fastest).  ``choose_curve`` puts first the axis along
+which the finest leaves extend furthest, so that the curve's first cuts fall across the
+long side of the refined region (the rule of orthogonal recursive bisection): for a binary
+star on the x axis the two halves then meet between or across one star, not through both.
+
 Balance is 2:1 across faces, edges and corners: two leaves that touch, even at a single
 point, differ by at most one level.  Periodic axes wrap neighbours around.
 
@@ -65,12 +72,36 @@ def key_from_code(code):
     return (level, _compact3(m), _compact3(m >> 1), _compact3(m >> 2))
 
 
-def morton_key(key, max_level):
-    """Return a sort key placing nodes of all levels on one Morton curve (parents first)."""
+#: The classic Morton bit order: z most significant, x fastest.
+CURVE = "zyx"
+CURVES = tuple("".join(p) for p in itertools.permutations("xyz"))
+
+
+def morton_key(key, max_level, curve=CURVE):
+    """Return a sort key placing nodes of all levels on one Morton curve (parents first).
+
+    ``curve`` lists the axes from the most to the least significant bit of each triple.
+    """
     level, ix, iy, iz = key
     s = max_level - level
     assert s >= 0, (key, max_level)
-    return (morton_index(ix << s, iy << s, iz << s), level)
+    if curve == CURVE:
+        return (morton_index(ix << s, iy << s, iz << s), level)
+    v = {"x": ix << s, "y": iy << s, "z": iz << s}
+    return (morton_index(v[curve[2]], v[curve[1]], v[curve[0]]), level)
+
+
+def choose_curve(tree):
+    """Return the curve whose most significant axes are those along which the deepest
+    leaves extend furthest (ties keep ``CURVE``'s order)."""
+    leaves = tree.leaves()
+    deep = max(k[0] for k in leaves)
+    ext = []
+    for a in range(3):
+        c = [k[1 + a] for k in leaves if k[0] == deep]
+        ext.append(max(c) - min(c))
+    rank = {"z": 0, "y": 1, "x": 2}
+    return "".join(sorted("xyz", key=lambda a: (-ext["xyz".index(a)], rank[a])))
 
 
 def parent(key):
@@ -107,7 +138,9 @@ def node_origin(key, xscale):
 class Octree:
     """Set of nodes of a complete octree (0 or 8 children each) with wrap-aware neighbours."""
 
-    def __init__(self, max_level, periodic=(False, False, False), nodes=None):
+    def __init__(self, max_level, periodic=(False, False, False), nodes=None, curve=CURVE):
+        assert curve in CURVES, curve
+        self.curve = curve
         self.max_level = int(max_level)
         self.periodic = tuple(bool(p) for p in periodic)
         self.nodes = {ROOT} if nodes is None else set(nodes)
@@ -116,7 +149,7 @@ class Octree:
         assert ROOT in self.nodes
 
     @classmethod
-    def from_leaves(cls, leaves, max_level, periodic=(False, False, False)):
+    def from_leaves(cls, leaves, max_level, periodic=(False, False, False), curve=CURVE):
         """Build the tree whose leaves are ``leaves`` (all ancestors are added)."""
         nodes = {ROOT}
         for key in leaves:
@@ -124,7 +157,7 @@ class Octree:
             while k not in nodes:
                 nodes.add(k)
                 k = parent(k)
-        tree = cls(max_level, periodic, nodes)
+        tree = cls(max_level, periodic, nodes, curve)
         for key in nodes:
             if key not in tree.nodes or tree.is_leaf(key):
                 continue
@@ -144,19 +177,19 @@ class Octree:
         return (level + 1, 2 * ix, 2 * iy, 2 * iz) not in self.nodes
 
     def leaves(self):
-        """Return the leaves in Morton order (cached until the tree changes)."""
+        """Return the leaves in the order of the tree's curve (cached until the tree changes)."""
         if self._leaves is None:
             lv = [k for k in self.nodes if self.is_leaf(k)]
-            lv.sort(key=lambda k: morton_key(k, self.max_level))
+            lv.sort(key=lambda k: morton_key(k, self.max_level, self.curve))
             self._leaves = lv
         return list(self._leaves)
 
     def sorted_nodes(self):
-        """Return all nodes in Morton order, each parent before its descendants."""
-        return sorted(self.nodes, key=lambda k: morton_key(k, self.max_level))
+        """Return all nodes in curve order, each parent before its descendants."""
+        return sorted(self.nodes, key=lambda k: morton_key(k, self.max_level, self.curve))
 
     def levels(self):
-        """Return a list, per level, of the nodes of that level in Morton order (cached)."""
+        """Return a list, per level, of the nodes of that level in curve order (cached)."""
         out = self._cache.get("levels")
         if out is None:
             out = [[] for _ in range(self.depth() + 1)]
@@ -240,6 +273,13 @@ class Octree:
         return True
 
     # -- modification -----------------------------------------------------------------------
+    def set_curve(self, curve):
+        """Order leaves and nodes along ``curve`` from now on (``CURVES``)."""
+        assert curve in CURVES, curve
+        if curve != self.curve:
+            self.curve = curve
+            self._changed()
+
     def _changed(self):
         self._leaves = None
         self._cache = {}

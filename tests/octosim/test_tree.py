@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from octosim.tree import (DIRECTIONS, ROOT, Octree, children, key_from_code, locational_code,
-                          morton_key, parent)
+from octosim.tree import (CURVES, DIRECTIONS, ROOT, Octree, children, choose_curve,
+                          key_from_code, locational_code, morton_key, parent)
 
 
 def random_tree(seed, max_level=4, periodic=(False, False, False), nsplit=12):
@@ -53,8 +53,10 @@ def test_locational_code_roundtrip_and_unique():
         [(locational_code((1, 1, 0, 1)) << 3) | o for o in range(8)]
 
 
-def test_morton_order_is_space_filling_and_contiguous():
+@pytest.mark.parametrize("curve", CURVES)
+def test_morton_order_is_space_filling_and_contiguous(curve):
     tree = random_tree(3)
+    tree.set_curve(curve)
     leaves = tree.leaves()
     L = tree.max_level
     # the leaves tile the domain: total volume and no overlap along the curve
@@ -62,9 +64,39 @@ def test_morton_order_is_space_filling_and_contiguous():
     assert vol == 8 ** L
     pos = 0
     for k in leaves:
-        start, _ = morton_key(k, L)
+        start, _ = morton_key(k, L, curve)
         assert start == pos, (k, start, pos)
         pos += 8 ** (L - k[0])
+    # the first axis of the curve is its slowest: the first half of the leaves lies below
+    # the domain's middle along it, and the last child octant of the root varies it alone
+    a = "xyz".index(curve[0])
+    half = [k for k in leaves if morton_key(k, L, curve)[0] < 4 * 8 ** (L - 1)]
+    assert all((k[1 + a] + 1) << (L - k[0]) <= 1 << (L - 1) for k in half)
+    order = sorted(children(ROOT), key=lambda k: morton_key(k, 1, curve))
+    assert [k[1 + a] for k in order] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [k[1 + "xyz".index(curve[2])] for k in order] == [0, 1] * 4
+
+
+def _refined_at(points, max_level=3, periodic=(False, False, False)):
+    """A balanced tree refined to ``max_level`` around the given index points of that level."""
+    tree = Octree(max_level, periodic)
+    for p in points:
+        for lev in range(1, max_level + 1):
+            s = max_level - lev
+            key = (lev, p[0] >> s, p[1] >> s, p[2] >> s)
+            tree.refine(parent(key))
+    return tree
+
+
+def test_choose_curve_cuts_across_the_long_side_of_the_refined_region():
+    # two spots on a line along x (a binary star): x first, the tie of y and z as zyx
+    assert choose_curve(_refined_at([(1, 4, 4), (6, 4, 4)])) == "xzy"
+    assert choose_curve(_refined_at([(4, 1, 3), (4, 6, 3)])) == "yzx"
+    assert choose_curve(_refined_at([(3, 1, 1), (3, 2, 7)])) == "zyx"
+    assert choose_curve(Octree(2)) == "zyx"               # a lone root: nothing to prefer
+    uniform = Octree(2)
+    uniform.refine(ROOT)
+    assert choose_curve(uniform) == "zyx"
 
 
 @pytest.mark.parametrize("periodic", [(False, False, False), (True, True, True),
