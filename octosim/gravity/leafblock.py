@@ -14,8 +14,17 @@ traversal; a side with no kept cell (a block beyond this locality's share) is no
 """
 
 import math
+import os
 
 from numba import njit
+
+from octosim.gravity._m2l import block88
+from octosim.numba_cache import drop_stale
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# leaf_block inlines _m2l.block88: a cache older than _m2l.py is stale
+drop_stale(os.path.join(_HERE, "__pycache__", "leafblock.*.nbi"),
+           [os.path.join(_HERE, "_m2l.py")])
 
 
 @njit(cache=True, nogil=True)
@@ -27,11 +36,20 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
     cells with ``hit`` set (all when ``hit`` is empty) receive their sums; ``work`` (when
     not empty) gets, per kept side, 1 (M2L) or ``p2p_work`` added at node ``na`` / ``nb``.
     ``buf`` (12, 8) and ``hb`` (8, int64) are scratch.  Returns the (M2L, P2P) pairs with a
-    kept side.
+    kept side.  Two blocks of 8 with every cell kept and no ``work`` to add go to the
+    unrolled ``_m2l.block88`` (the same expressions in the same order: the same sums).
     """
     masked = hit.shape[0] > 0
     counting = work.shape[0] > 0
     nkb = kb.shape[0]
+    if nkb == 8 and ka.shape[0] == 8 and not counting:
+        whole = True
+        if masked:
+            for j in range(8):
+                whole = whole and hit[ka[j]] and hit[kb[j]]
+        if whole:
+            nfar = block88(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            return nfar, 64 - nfar
     xb = buf[0]
     yb = buf[1]
     zb = buf[2]

@@ -136,7 +136,9 @@ def test_leaf_blocks_count_and_weigh_pairs_as_the_stack_does(random_tree):
 def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
     """``leaf_block`` (two 2x2x2 blocks, or one cell and a block): each target's sum is the
     direct point-mass sum over the other side (to round-off), and a masked call gives the
-    kept targets bitwise the unmasked values and nothing to the others."""
+    kept targets bitwise the unmasked values and nothing to the others.  For 8x8 the
+    unmasked call takes the unrolled ``block88``, the partly masked ones and a call that adds
+    ``work`` the loop: the same sums bitwise, the same counts."""
     from octosim.gravity.leafblock import leaf_block
     rng = np.random.default_rng(3)
     n = na + nb
@@ -155,7 +157,13 @@ def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
         assert phid[a] == pytest.approx(-2.0 * (ms[others] / d).sum(), rel=1e-14)
         assert gd[a] == pytest.approx(-2.0 * ((ms[others] / d ** 3)[:, None] * r).sum(axis=0),
                                       rel=1e-13)
-    for hit in (rng.random(n) < 0.4, np.arange(n) < na, np.arange(n) >= na):
+    work = np.zeros(2)
+    p2, g2 = np.zeros(n), np.zeros((n, 3))
+    assert leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, none, p2, g2, work, 0, 1, 0.05, buf,
+                      hb) == (nf, nn)
+    assert np.array_equal(p2, phid) and np.array_equal(g2, gd)
+    assert work[0] == work[1] == pytest.approx(nf + 0.05 * nn, rel=1e-14)
+    for hit in (rng.random(n) < 0.4, np.arange(n) < na, np.arange(n) >= na, np.ones(n, bool)):
         p2, g2 = np.zeros(n), np.zeros((n, 3))
         mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05,
                             buf, hb)
