@@ -422,8 +422,10 @@ def computing():
     """Mark a compute phase: the progress thread polls with short sleeps instead of spinning.
 
     For a program whose main thread runs long ``nogil`` kernels on the core it shares with
-    the progress thread: parcels still move (polled every 20-100 us), and a thread that
-    waits on a future inside the phase polls hard itself.  Nests; a no-op without a runtime.
+    the progress thread: parcels in flight still move (polled every 20-100 us); with nothing
+    in flight the thread sleeps up to ``Scheduler.computing_idle_sleep`` (a send posted wakes
+    it), and a thread that waits on a future inside the phase polls hard itself.  Nests; a
+    no-op without a runtime.
     """
     rt = _current
     if rt is None:

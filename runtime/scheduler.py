@@ -65,6 +65,12 @@ class Backoff:
 class Scheduler:
     """A pool of worker threads plus a parcelport progress thread."""
 
+    #: Longest sleep of the progress thread while the program computes with nothing in
+    #: flight (``computing``): a send posted here wakes it at once (``kick``) and a thread
+    #: that waits on a future polls itself, so only unexpected arrivals wait this long.  At
+    #: 1 ms it took 6% of a core from a rank computing on every core (2 ranks, 2 cores).
+    computing_idle_sleep = 0.02
+
     def __init__(self, nthreads=1, progress=None, on_error=None, max_sleep=1e-3, pending=None):
         self.nthreads = max(1, int(nthreads))
         self._progress = progress
@@ -185,6 +191,8 @@ class Scheduler:
             if self.computing and pending:
                 pending = "send"  # leave the core to the computation: short sleeps
             d = backoff.delay(pending)
+            if d > 0.0 and self.computing and not pending:
+                d = max(d, self.computing_idle_sleep)
             if d == 0.0:
                 os.sched_yield()
             else:
