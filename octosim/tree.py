@@ -85,8 +85,6 @@ def morton_key(key, max_level, curve=CURVE):
     level, ix, iy, iz = key
     s = max_level - level
     assert s >= 0, (key, max_level)
-    if curve == CURVE:
-        return (morton_index(ix << s, iy << s, iz << s), level)
     v = {"x": ix << s, "y": iy << s, "z": iz << s}
     return (morton_index(v[curve[2]], v[curve[1]], v[curve[0]]), level)
 

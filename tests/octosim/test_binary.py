@@ -135,3 +135,23 @@ def test_fmm_threads_change_no_field():
     assert set(tabs[0]) == set(tabs[1])
     for k in tabs[0]:
         assert np.array_equal(tabs[0][k], tabs[1][k]), k
+
+
+def test_auto_curve_cuts_across_the_line_of_the_stars_and_survives_a_restart():
+    """``mesh.curve: auto`` orders the binary's leaves x first (its stars lie on the x
+    axis): the first half of the curve lies at lower x than the second.  A run rebuilt from
+    its state chooses the same curve; an explicit curve is kept."""
+    sim = _sim()
+    assert sim.mesh.tree.curve == "xzy"
+    leaves = sim.mesh.leaves()
+    half = sum(8 ** (3 - k[0]) for k in leaves) // 2
+    pos, first = 0, []
+    for k in leaves:
+        if pos < half:
+            first.append(k)
+        pos += 8 ** (3 - k[0])
+    assert all((k[1] + 1) << (3 - k[0]) <= 4 for k in first)
+    t, step, keys, arrays = sim.state()
+    back = Simulation.from_state(sim.config, t, step, keys, arrays)
+    assert back.mesh.tree.curve == "xzy" and back.mesh.leaves() == leaves
+    assert _sim("mesh.curve=zyx").mesh.tree.curve == "zyx"
