@@ -2,7 +2,8 @@
 
     mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi,rma]
         [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
-        [--min-size B] [--max-size B] [--repeat R] [--rounds K] [--json FILE]
+        [--min-size B] [--max-size B] [--window W] [--loop N] [--repeat R] [--rounds K]
+        [--json FILE]
         [--completion on,off] [--poll-sends on,off]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
@@ -186,6 +187,29 @@ def _metric(kind, size, loop, window, t):
     return n * size * window * loop / t / 1e6  # MB/s
 
 
+def _check_args(ap, a):
+    """Check the options before MPI starts (``ap.error``: one line, exit status 2); return
+    the lists (parcelports, buffers, threads, completion, poll-sends)."""
+    pps, buffers = a.parcelport.split(","), a.buffer.split(",")
+    comps, polls = a.completion.split(","), a.poll_sends.split(",")
+    for pp in pps:
+        if pp not in ("mpi", "rma"):
+            ap.error(f"--parcelport: unknown parcelport {pp!r} (mpi, rma)")
+    for b in buffers:
+        if b not in ("serialize_buffer", "rma_vector"):
+            ap.error(f"--buffer: unknown buffer {b!r} (serialize_buffer, rma_vector)")
+    if not all(t.isdigit() and int(t) >= 1 for t in a.threads.split(",")):
+        ap.error(f"--threads: {a.threads!r} is not a comma list of counts >= 1")
+    for c in comps + polls:
+        if c not in ("on", "off"):
+            ap.error(f"--completion/--poll-sends: {c!r} is neither on nor off")
+    if a.loop < 0 or a.window < 1 or a.repeat < 1 or a.rounds < 1:
+        ap.error("--loop must be >= 0, and --window, --repeat, --rounds >= 1")
+    if not 1 <= a.min_size <= a.max_size:
+        ap.error(f"--min-size {a.min_size} / --max-size {a.max_size}: need 1 <= min <= max")
+    return pps, buffers, [int(t) for t in a.threads.split(",")], comps, polls
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m runtime.benchmarks.osu", description=__doc__.split("\n\n")[0])
     ap.add_argument("kind", choices=["latency", "bw", "bibw"])
@@ -202,7 +226,11 @@ def main(argv=None):
                     help="run every configuration K times in turn, keep the best (spreads load drift)")
     ap.add_argument("--min-size", type=int, default=1)
     ap.add_argument("--max-size", type=int, default=64 << 20)
-    ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--window", type=int, default=64,
+                    help="bw/bibw: actions in flight per iteration (fewer where a window would "
+                         "pass 256 MiB)")
+    ap.add_argument("--loop", type=int, default=0, metavar="N",
+                    help="timed iterations per size (default 0: by size, about 1 GB a point)")
     ap.add_argument("--tasks", action="store_true", help="run the actions as tasks on workers, not direct")
     ap.add_argument("--coalesce", type=int, default=0, metavar="K",
                     help="let up to K small parcels share a message (mpi parcelport)")
@@ -214,12 +242,7 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
 
-    pps = a.parcelport.split(",")
-    buffers = a.buffer.split(",")
-    threads = [int(t) for t in a.threads.split(",")]
-    for b in buffers:
-        if b not in ("serialize_buffer", "rma_vector"):
-            ap.error(f"--buffer: unknown buffer {b!r} (serialize_buffer, rma_vector)")
+    pps, buffers, threads, comps, polls = _check_args(ap, a)
     MPI = _mpi()
     if not MPI.Is_initialized():
         MPI.Init_thread(MPI.THREAD_MULTIPLE)
@@ -230,7 +253,8 @@ def main(argv=None):
         sys.exit(2)
     rank = world.Get_rank()
     sizes = _sizes(a.min_size, a.max_size)
-    rows = {s: {"size": s, "loop": _loop(s, a.kind), "window": _window(s, a.window)} for s in sizes}
+    rows = {s: {"size": s, "loop": a.loop or _loop(s, a.kind), "window": _window(s, a.window)}
+            for s in sizes}
     best = max if a.kind != "latency" else min
     if not a.no_baselines:
         comm = world.Dup()
@@ -241,11 +265,6 @@ def main(argv=None):
             r["native"] = best(_metric(a.kind, s, r["loop"], r["window"], native(*args)) for _ in range(a.repeat))
             r["pkl5"] = best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args)) for _ in range(a.repeat))
         comm.Free()
-    comps = a.completion.split(",")
-    polls = a.poll_sends.split(",")
-    for c in comps + polls:
-        if c not in ("on", "off"):
-            ap.error(f"--completion/--poll-sends: {c!r} is neither on nor off")
     configs = [(pp, b, t, c, ps) for pp in pps for b in buffers for t in threads for c in comps
                for ps in polls]
     names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{'' if c == 'on' else '/noct'}"
