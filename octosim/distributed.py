@@ -97,8 +97,14 @@ def _deliver(tag, cycle, src, payload):
 
 
 def _receive(tag, cycle, src, timeout=None):
+    """Return the payload locality ``src`` sent under ``(tag, cycle)``; TimeoutError naming
+    them after ``timeout`` s (the runtime's default timeout when None)."""
     p = _slot((tag, cycle, src))
-    out = p.future.get(timeout)
+    try:
+        out = p.future.get(timeout)
+    except TimeoutError as e:
+        raise TimeoutError(f"locality {runtime.here()}: no {tag!r} data from locality {src} "
+                           f"for cycle {cycle} ({e})") from None
     with _box_lock:
         _box.pop((tag, cycle, src), None)
     return out
