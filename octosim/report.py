@@ -191,10 +191,10 @@ def format_report(rep):
              f"{'level':>5} {'subgrids':>9} {'leaves':>9} {'grid-steps':>11} {'grids/s':>10}"]
     for r in rep["levels"]:
         lines.append(f"{r['level']:5d} {r['subgrids']:9d} {r['leaves']:9d} "
-                     f"{r['grid_steps']:11d} {r['grids_per_second']:10.4g}")
+                     f"{r['grid_steps']:11d} {r['grids_per_second']:10.2f}")
     t = rep["totals"]
     lines.append(f"{'total':>5} {t['subgrids']:9d} {t['leaves']:9d} {t['grid_steps']:11d} "
-                 f"{t['grids_per_second']:10.4g}")
+                 f"{t['grids_per_second']:10.2f}")
     lines.append(f"cell updates/s: {t['cell_updates_per_second']:.4g} "
                  f"({t['cell_updates_per_second_per_core']:.4g} per core)")
     if rep["phases"]:
