@@ -4,7 +4,7 @@
         [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
         [--min-size B] [--max-size B] [--window W] [--loop N] [--repeat R] [--rounds K]
         [--json FILE]
-        [--completion on,off] [--poll-sends on,off]
+        [--completion auto,on,off] [--poll-sends on,off]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
 argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
@@ -22,10 +22,15 @@ column beside the same baselines.  ``serialize_buffer`` wraps a plain array (the
 parcelport registers it on the fly, per ``--register``: ``attach`` by default, as in the
 paper, where the runtime itself defaults to ``copy``); ``rma_vector`` allocates an
 RmaVector after the runtime started, from the registered pool.  ``--repeat R`` measures
-each point R times and keeps the best, ``--rounds K`` runs the whole set of configurations K
-times in turn and keeps the best of all (the machine may be shared).  ``--completion`` and
-``--poll-sends`` take on/off lists too, for A/B runs of the mpi parcelport's completion
-threads and hard polling of large sends (columns ``/noct``, ``/nops`` when off).
+each point R times and keeps the best, ``--rounds K`` runs the baselines and then the whole
+set of configurations K times in turn and keeps the best of all (the machine may be shared).
+A second table gives, per configuration, the median over the rounds of its ratio to the
+baseline measured in the same round (bw, bibw: to native; latency: to pkl5), the issue's
+targets; the JSON keeps every round's value (``<column>:by_round``) and those ratios
+(``<config>:vs_native`` / ``:vs_pkl5``).  ``--completion`` and
+``--poll-sends`` take lists too, for A/B runs of the mpi parcelport's completion threads
+(``auto``, the default: the runtime's own choice; ``on``, column ``/ct``; ``off``, column
+``/noct``) and of hard polling of large sends (``on``; ``off``, column ``/nops``).
 """
 import argparse
 import json
@@ -40,6 +45,7 @@ from runtime.memory import RmaVector
 from runtime.serialization import SerializeBuffer
 
 TAG, ACK = 100, 101
+_SUFFIX = {"auto": "", "on": "/ct", "off": "/noct"}  # a column's --completion
 
 
 def _loop(size, kind):
@@ -200,9 +206,12 @@ def _check_args(ap, a):
             ap.error(f"--buffer: unknown buffer {b!r} (serialize_buffer, rma_vector)")
     if not all(t.isdigit() and int(t) >= 1 for t in a.threads.split(",")):
         ap.error(f"--threads: {a.threads!r} is not a comma list of counts >= 1")
-    for c in comps + polls:
+    for c in comps:
+        if c not in ("auto", "on", "off"):
+            ap.error(f"--completion: {c!r} is none of auto, on, off")
+    for c in polls:
         if c not in ("on", "off"):
-            ap.error(f"--completion/--poll-sends: {c!r} is neither on nor off")
+            ap.error(f"--poll-sends: {c!r} is neither on nor off")
     if a.loop < 0 or a.window < 1 or a.repeat < 1 or a.rounds < 1:
         ap.error("--loop must be >= 0, and --window, --repeat, --rounds >= 1")
     if not 1 <= a.min_size <= a.max_size:
@@ -234,8 +243,9 @@ def main(argv=None):
     ap.add_argument("--tasks", action="store_true", help="run the actions as tasks on workers, not direct")
     ap.add_argument("--coalesce", type=int, default=0, metavar="K",
                     help="let up to K small parcels share a message (mpi parcelport)")
-    ap.add_argument("--completion", default="on",
-                    help="comma list of on, off: the mpi parcelport's completion threads (A/B)")
+    ap.add_argument("--completion", default="auto",
+                    help="comma list of auto, on, off: the mpi parcelport's completion threads "
+                         "(A/B; auto: the runtime's own choice)")
     ap.add_argument("--poll-sends", default="on",
                     help="comma list of on, off: poll hard while large sends are in flight (A/B)")
     ap.add_argument("--no-baselines", action="store_true")
@@ -250,29 +260,40 @@ def main(argv=None):
     if world.Get_size() != 2:
         if world.Get_rank() == 0:
             print("osu: run on exactly 2 ranks (mpiexec -n 2 ...)", file=sys.stderr)
+        MPI.Finalize()  # every rank leaves cleanly, so the launcher reports status 2
         sys.exit(2)
     rank = world.Get_rank()
     sizes = _sizes(a.min_size, a.max_size)
     rows = {s: {"size": s, "loop": a.loop or _loop(s, a.kind), "window": _window(s, a.window)}
             for s in sizes}
     best = max if a.kind != "latency" else min
-    if not a.no_baselines:
-        comm = world.Dup()
-        for s in sizes:
-            r = rows[s]
-            skip = max(2, r["loop"] // 10)
-            args = (comm, a.kind, s, r["loop"], r["window"], skip)
-            r["native"] = best(_metric(a.kind, s, r["loop"], r["window"], native(*args)) for _ in range(a.repeat))
-            r["pkl5"] = best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args)) for _ in range(a.repeat))
-        comm.Free()
+
+    def keep(r, col, value):
+        """Record one round's value of a column; the column keeps the best of all rounds."""
+        r.setdefault(col + ":by_round", []).append(value)
+        r[col] = best(r[col], value) if col in r else value
+
     configs = [(pp, b, t, c, ps) for pp in pps for b in buffers for t in threads for c in comps
                for ps in polls]
-    names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{'' if c == 'on' else '/noct'}"
+    names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{_SUFFIX[c]}"
              f"{'' if ps == 'on' else '/nops'}" for pp, b, t, c, ps in configs]
     stats = {}
-    for (pp, b, t, c, ps), name in [c for _ in range(a.rounds) for c in zip(configs, names)]:
+    for rnd, (pp, b, t, c, ps), name in [(k, c, n) for k in range(a.rounds)
+                                         for c, n in zip(configs, names)]:
+        if not a.no_baselines and name == names[0]:  # each round starts with the baselines
+            comm = world.Dup()
+            for s in sizes:
+                r = rows[s]
+                skip = max(2, r["loop"] // 10)
+                args = (comm, a.kind, s, r["loop"], r["window"], skip)
+                keep(r, "native", best(_metric(a.kind, s, r["loop"], r["window"], native(*args))
+                                       for _ in range(a.repeat)))
+                keep(r, "pkl5", best(_metric(a.kind, s, r["loop"], r["window"], pickle5(*args))
+                                     for _ in range(a.repeat)))
+            comm.Free()
         opts = {"coalesce": a.coalesce} if a.coalesce else {}
-        opts["completion_thread"] = c == "on"
+        if c != "auto":
+            opts["completion_thread"] = c == "on"
         opts["poll_large_sends"] = ps == "on"
         if pp == "rma":  # an arena that holds the largest window of messages in flight
             inflight = max(s * rows[s]["window"] for s in sizes)
@@ -288,8 +309,7 @@ def main(argv=None):
             ts = [with_runtime(a.kind, s, r["loop"], r["window"], skip, direct=not a.tasks, buffer=b)
                   for _ in range(a.repeat)]
             st1 = runtime.statistics()
-            m = best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts)
-            r[name] = best(r[name], m) if name in r else m
+            keep(r, name, best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts))
             r[name + ":zero_copy_B"] = (st1["bytes_zero_copy"] - st0["bytes_zero_copy"]) // a.repeat
             r[name + ":copied_B"] = (st1["bytes_copied"] - st0["bytes_copied"]) // a.repeat
             if len(configs) == 1:  # the keys of a single-configuration run, as before
@@ -306,12 +326,24 @@ def main(argv=None):
               f"{f', coalescing {a.coalesce}' if a.coalesce else ''}"
               f"{f', rma register {a.register}' if a.register else ''}; best of {a.repeat} x {a.rounds}; {unit}")
         print("# columns: parcelport/buffer (sb serialize_buffer, rv rma_vector)/worker threads"
-              "[/noct: no completion thread][/nops: no hard polling of large sends]")
+              "[/ct, /noct: completion threads forced on, off][/nops: no hard polling of "
+              "large sends]")
         print(f"{'size':>10} {'native':>10} {'pkl5':>10} " + " ".join(f"{n:>11}" for n in names))
         for s in sizes:
             r = rows[s]
             nat, pk = r.get("native", float("nan")), r.get("pkl5", float("nan"))
             print(f"{s:>10} {nat:>10.1f} {pk:>10.1f} " + " ".join(f"{r[n]:>11.1f}" for n in names))
+        if not a.no_baselines:  # each round's ratio to the baseline of the same round
+            base, what = ("pkl5", "runtime over pkl5 (lower is better)") if a.kind == "latency" \
+                else ("native", "runtime over native (higher is better)")
+            print(f"# ratio per round, {what}: median over the {a.rounds} round(s)")
+            print(f"{'size':>10} " + " ".join(f"{n:>11}" for n in names))
+            for s in sizes:
+                r = rows[s]
+                for n in names:
+                    r[f"{n}:vs_{base}"] = float(np.median(np.divide(r[n + ":by_round"],
+                                                                    r[base + ":by_round"])))
+                print(f"{s:>10} " + " ".join(f"{r[f'{n}:vs_{base}']:>11.3f}" for n in names))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"benchmark": a.kind, "configs": names, "coalesce": a.coalesce,

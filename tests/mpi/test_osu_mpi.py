@@ -18,17 +18,29 @@ def _run(run_mpi, tmp_path, *args, nprocs=2):
 
 @pytest.mark.parametrize("kind", ["latency", "bw", "bibw"])
 def test_osu_measures_every_size_beside_both_baselines(run_mpi, tmp_path, kind):
-    res, d = _run(run_mpi, tmp_path, kind, "--max-size", MAX, "--loop", 3)
+    res, d = _run(run_mpi, tmp_path, kind, "--max-size", MAX, "--loop", 3, "--rounds", 2)
     sizes = [r["size"] for r in d["rows"]]
     assert sizes == [1 << i for i in range(MAX.bit_length())]
-    assert d["configs"] == ["mpi/sb/2t"] and d["benchmark"] == kind
+    assert d["configs"] == ["mpi/sb/2t"] and d["benchmark"] == kind and d["rounds"] == 2
+    base = "pkl5" if kind == "latency" else "native"  # the target is against this one
+    pick = min if kind == "latency" else max
     for r in d["rows"]:
         assert r["loop"] == 3
-        for col in ("native", "pkl5", "runtime"):
-            assert 0 < r[col] < float("inf"), (col, r)
-    table = [ln.split() for ln in res.stdout.splitlines() if ln and not ln.startswith("#")]
-    assert table[0] == ["size", "native", "pkl5", "mpi/sb/2t"]
-    assert [int(t[0]) for t in table[1:]] == sizes
+        for col in ("native", "pkl5", "mpi/sb/2t"):
+            rounds = r[col + ":by_round"]
+            assert len(rounds) == 2 and all(0 < v < float("inf") for v in rounds), (col, r)
+            assert r[col] == pick(rounds)                       # the best round
+        ratios = [x / y for x, y in zip(r["mpi/sb/2t:by_round"], r[base + ":by_round"])]
+        assert r[f"mpi/sb/2t:vs_{base}"] == pytest.approx(sum(ratios) / 2)  # median of two
+    lines = [ln for ln in res.stdout.splitlines() if ln]
+    cut = next(i for i, ln in enumerate(lines) if ln.startswith("# ratio per round"))
+    rates = [ln.split() for ln in lines[:cut] if not ln.startswith("#")]
+    ratios = [ln.split() for ln in lines[cut + 1:]]
+    assert rates[0] == ["size", "native", "pkl5", "mpi/sb/2t"]
+    assert [int(t[0]) for t in rates[1:]] == sizes
+    assert ratios[0] == ["size", "mpi/sb/2t"]
+    assert [(int(t[0]), float(t[1])) for t in ratios[1:]] == \
+        [(r["size"], round(r[f"mpi/sb/2t:vs_{base}"], 3)) for r in d["rows"]]
 
 
 def test_osu_bw_sends_chunks_above_the_threshold_without_copying(run_mpi, tmp_path):
@@ -69,6 +81,14 @@ def test_osu_figure5_grid_runs_each_parcelport_buffer_and_thread_count(run_mpi, 
     assert d["register"] == "attach"
 
 
+def test_osu_completion_columns_auto_on_off(run_mpi, tmp_path):
+    _, d = _run(run_mpi, tmp_path, "bibw", "--completion", "auto,on,off", "--min-size", MAX,
+                "--max-size", MAX, "--loop", 2, "--window", 4, "--no-baselines")
+    assert d["configs"] == ["mpi/sb/2t", "mpi/sb/2t/ct", "mpi/sb/2t/noct"]
+    (row,) = d["rows"]
+    assert all(row[n] > 0 for n in d["configs"]) and "native" not in row
+
+
 @pytest.mark.parametrize("nprocs", [1, 3])
 def test_osu_refuses_other_rank_counts(run_mpi, nprocs):
     res = run_mpi(OSU, nprocs, ["bw", "--max-size", 8], timeout=60, check=False)
@@ -79,6 +99,7 @@ def test_osu_refuses_other_rank_counts(run_mpi, nprocs):
 @pytest.mark.parametrize("args, word", [(["--parcelport", "tcp"], "--parcelport"),
                                         (["--buffer", "vector"], "--buffer"),
                                         (["--threads", "0"], "--threads"),
+                                        (["--completion", "maybe"], "--completion"),
                                         (["--min-size", "64", "--max-size", "8"], "--min-size")])
 def test_osu_bad_option_is_one_line_and_status_2(run_mpi, args, word):
     res = run_mpi(OSU, 2, ["bw", *args], timeout=60, check=False)
