@@ -3,8 +3,7 @@
     mpiexec -n 2 python -m runtime.benchmarks.osu latency|bw|bibw [--parcelport mpi,rma]
         [--buffer serialize_buffer,rma_vector] [--threads 1,2] [--register attach|copy]
         [--min-size B] [--max-size B] [--window W] [--loop N] [--repeat R] [--rounds K]
-        [--json FILE]
-        [--completion auto,on,off] [--poll-sends on,off]
+        [--completion auto,on,off] [--poll-sends on,off] [--json FILE]
 
 As HPX's OSU ports (paper, Figure 5): ``latency`` is a ping-pong of an echo action whose
 argument is a SerializeBuffer of the message size (the action returns it, so both ways carry
@@ -27,10 +26,10 @@ set of configurations K times in turn and keeps the best of all (the machine may
 A second table gives, per configuration, the median over the rounds of its ratio to the
 baseline measured in the same round (bw, bibw: to native; latency: to pkl5), the issue's
 targets; the JSON keeps every round's value (``<column>:by_round``) and those ratios
-(``<config>:vs_native`` / ``:vs_pkl5``).  ``--completion`` and
-``--poll-sends`` take lists too, for A/B runs of the mpi parcelport's completion threads
-(``auto``, the default: the runtime's own choice; ``on``, column ``/ct``; ``off``, column
-``/noct``) and of hard polling of large sends (``on``; ``off``, column ``/nops``).
+(``<config>:vs_native`` / ``:vs_pkl5``).  ``--completion`` and ``--poll-sends`` take lists
+too, for A/B runs of the mpi parcelport's completion threads (``auto``, the default: the
+runtime's own choice; ``on``, column ``/ct``; ``off``, column ``/noct``) and of hard polling
+of large sends (``on``; ``off``, column ``/nops``).
 """
 import argparse
 import json
@@ -278,8 +277,7 @@ def main(argv=None):
     names = [f"{pp}/{'rv' if b == 'rma_vector' else 'sb'}/{t}t{_SUFFIX[c]}"
              f"{'' if ps == 'on' else '/nops'}" for pp, b, t, c, ps in configs]
     stats = {}
-    for rnd, (pp, b, t, c, ps), name in [(k, c, n) for k in range(a.rounds)
-                                         for c, n in zip(configs, names)]:
+    for (pp, b, t, c, ps), name in [cn for _ in range(a.rounds) for cn in zip(configs, names)]:
         if not a.no_baselines and name == names[0]:  # each round starts with the baselines
             comm = world.Dup()
             for s in sizes:
