@@ -203,7 +203,8 @@ def _check_args(ap, a):
     for b in buffers:
         if b not in ("serialize_buffer", "rma_vector"):
             ap.error(f"--buffer: unknown buffer {b!r} (serialize_buffer, rma_vector)")
-    if not all(t.isdigit() and int(t) >= 1 for t in a.threads.split(",")):
+    threads = a.threads.split(",")
+    if not all(t.isdigit() and int(t) >= 1 for t in threads):
         ap.error(f"--threads: {a.threads!r} is not a comma list of counts >= 1")
     for c in comps:
         if c not in ("auto", "on", "off"):
@@ -215,7 +216,7 @@ def _check_args(ap, a):
         ap.error("--loop must be >= 0, and --window, --repeat, --rounds >= 1")
     if not 1 <= a.min_size <= a.max_size:
         ap.error(f"--min-size {a.min_size} / --max-size {a.max_size}: need 1 <= min <= max")
-    return pps, buffers, [int(t) for t in a.threads.split(",")], comps, polls
+    return pps, buffers, [int(t) for t in threads], comps, polls
 
 
 def main(argv=None):

@@ -128,9 +128,6 @@ class TagRanges:
         self.size = {}    # start -> number of tags
         self.starts = []  # sorted
 
-    def __len__(self):
-        return len(self.starts)
-
     def _free(self, c, n):
         """Return whether tags ``c .. c + n - 1`` exist and no range in flight holds one."""
         if c + n - 1 > self.ub:

@@ -1,6 +1,7 @@
 """End-of-run report: per-level counts, throughput, conservation drift, JSON keys."""
 
 import json
+import re
 
 import pytest
 
@@ -78,6 +79,11 @@ def test_text_and_json(tmp_path):
     text = format_report(rep)
     for needle in ("grids/s", "total", "hydro", "parcels", "mass"):
         assert needle in text
+    lines = text.splitlines()
+    top = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["level", "subgrids"])
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("total"))
+    rows = [ln.split() for ln in lines[top + 1:end + 1]]
+    assert len(rows) == 4 and all(re.fullmatch(r"\d+\.\d\d", r[-1]) for r in rows), rows  # grids/s
     p = tmp_path / "sub" / "r.json"
     write_json(rep, p)
     back = json.loads(p.read_text())

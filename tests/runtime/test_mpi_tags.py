@@ -54,7 +54,7 @@ def test_tag_ranges_take_what_a_scan_takes_and_never_overlap(seed):
         for h in held:                        # disjoint from every range in flight
             assert c + n <= h or h + fast.size[h] <= c
         held.append(c)
-    assert len(fast) == len(held) and sorted(fast.starts) == fast.starts
+    assert len(fast.starts) == len(held) and sorted(fast.starts) == fast.starts
     assert wraps > 0 and nones > 0            # both edge cases were reached
 
 
