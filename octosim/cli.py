@@ -346,13 +346,15 @@ def _run_sim(args, cfg, ckpt, rt):
 
 def _phases_by_locality(rt, sim):
     """Return every locality's phase seconds plus ``comm`` (sending and waiting on parcels,
-    within the phases) and ``fmm`` (its FMM solves alone, within ``gravity``), or None."""
+    within the phases), ``fmm`` (its FMM solves' computing, within ``gravity``) and
+    ``moments`` (its solves' trading of moments, within ``gravity`` and ``comm``), or None."""
     if rt is None or rt.size == 1:
         return None
     import runtime
     mine = {str(k): float(v) for k, v in (getattr(sim, "timers", None) or {}).items()}
     mine["comm"] = float(getattr(sim, "comm_seconds", 0.0))
     mine["fmm"] = float(getattr(sim, "fmm_seconds", 0.0))
+    mine["moments"] = float(getattr(sim, "moments_seconds", 0.0))
     return runtime.all_gather(mine, name="octosim.phases")
 
 

@@ -209,7 +209,8 @@ def format_report(rep):
                 row += f" {min(vals):10.4f} {max(vals):10.4f}"
             lines.append(row)
         if per:
-            for key, name in (("comm", "(waiting on parcels)"), ("fmm", "(FMM solves)")):
+            for key, name in (("comm", "(waiting on parcels)"), ("fmm", "(FMM solves)"),
+                              ("moments", "(FMM moments)")):
                 vals = [d.get(key, 0.0) for d in per]
                 if key == "comm" or max(vals) > 0.0:
                     lines.append(f"{name:<20} {'':>10} {'':>7} {min(vals):10.4f} "

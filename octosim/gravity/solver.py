@@ -81,8 +81,9 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
     masses must be non-negative.  ``theta`` is the opening angle (0 gives the direct sum),
     ``order`` the expansion order p.  When ``stats`` is a dict it receives the interaction
-    counts and the time of each phase.  ``generic`` uses the table-driven M2L even at order 3
-    (instead of the unrolled one; for tests).  ``angmom`` cancels each M2L pair's net torque
+    counts and the time of each phase (``t_up`` without ``t_exchange``, the time in
+    ``exchange``).  ``generic`` uses the table-driven M2L even at order 3 (instead of the
+    unrolled one; for tests).  ``angmom`` cancels each M2L pair's net torque
     (``fmm.spin_fix``) so angular momentum is conserved to round-off too.  ``hit`` (ncell,)
     and ``keep`` (nnode,) restrict the traversal and the downward pass to some targets
     (``octosim.gravity.distributed.target_masks``); results elsewhere are meaningless.
@@ -117,11 +118,14 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     t0 = time.perf_counter()
     up_args = (N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact, tab.sh_n,
                tab.sh_m, tab.sh_d, mom, zc, rad, not compact)
+    t_ex = 0.0
     if up is None:
         upward(*up_args, none)
     else:
         upward(*up_args, up == 1)
+        te = time.perf_counter()
         exchange(ws)
+        t_ex = time.perf_counter() - te
         upward(*up_args, up == 2)
     t1 = time.perf_counter()
     nm2l, np2p = traverse(0, N, desc.children, ws.cw, ws.gc, zc, rad, mom, mass, float(G),
@@ -134,8 +138,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
              tab.sh_d, loc, ws.lf, ws.phid, ws.gd, ws.u, ws.phi, ws.g, keep, compact)
     t3 = time.perf_counter()
     if stats is not None:
-        stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0, t_traverse=t2 - t1,
-                     t_down=t3 - t2, t_total=t3 - t0)
+        stats.update(m2l=int(nm2l), p2p=int(np2p), t_up=t1 - t0 - t_ex, t_exchange=t_ex,
+                     t_traverse=t2 - t1, t_down=t3 - t2, t_total=t3 - t0)
     phi = ws.phi.reshape(desc.nnode, N, N, N)
     g = ws.g.reshape(desc.nnode, N, N, N, 3).transpose(0, 4, 1, 2, 3)
     return phi, np.ascontiguousarray(g) if fresh else g

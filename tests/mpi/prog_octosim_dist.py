@@ -1,7 +1,7 @@
 """A short self-gravitating binary run on every locality; run by tests/octosim/test_distributed.py.
 
 Usage: mpiexec -n N python tests/mpi/prog_octosim_dist.py OUT.npz PARCELPORT [first_rho=X] [octant]
-       [SECTION.KEY=V ...]
+       [slow0] [late_moments1] [SECTION.KEY=V ...]
 
 One locality runs the serial ``Simulation``; more run ``DistributedSimulation``.  Periodic
 hydro boundaries, a regrid every step: a raised density threshold (``first_rho``, default
@@ -30,6 +30,7 @@ FIRST = [float(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("first_
 FIRST_RHO = FIRST[-1] if FIRST else 100.0   # refine_rho of the first regrid
 ONE_OCTANT = "octant" in sys.argv[3:]
 SLOW0 = "slow0" in sys.argv[3:]             # locality 0's FMM solves take twice as long
+LATE1 = "late_moments1" in sys.argv[3:]     # locality 1 sends its moments 0.1 s late
 SETS = ["mesh.subgrid_size=4", "mesh.max_level=2", "mesh.boundary=periodic",
         "mesh.regrid_every=1", "time.stop_step=3"]
 SETS += [a for a in sys.argv[3:] if "=" in a and not a.startswith("first_rho=")]
@@ -68,10 +69,25 @@ def _slow_down_fmm():
     OwnedSolver.solve = slow
 
 
+def _delay_moments(seconds):
+    """Make this locality start trading moments ``seconds`` late in every solve."""
+    import time
+
+    from octosim.distributed import DistributedSimulation
+    trade = DistributedSimulation._exchange_moments
+
+    def late(self, rows, sources):
+        time.sleep(seconds)
+        return trade(self, rows, sources)
+    DistributedSimulation._exchange_moments = late
+
+
 def main():
     rt = runtime.init(parcelport=PP)
     if SLOW0 and rt.here == 0:
         _slow_down_fmm()
+    if LATE1 and rt.here == 1:
+        _delay_moments(0.1)
     cfg = load_config(INPUT, [("prog",) + parse_set(s) for s in SETS])
     if rt.size > 1:
         from octosim.distributed import DistributedSimulation as Sim
@@ -111,6 +127,8 @@ def main():
         stats["bounds"] = list(dp.bounds)
         stats["work"] = [sim._work.get(k) for k in dp.layout.leaves[dp.lo:dp.hi]]
         stats["retunes"] = sim.retunes
+        stats["fmm_seconds"] = sim.fmm_seconds
+        stats["moments_seconds"] = sim.moments_seconds
     allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
     if rt.here == 0:
         np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],

@@ -151,6 +151,20 @@ def test_binary_shares_are_cut_by_fmm_work_at_3_ranks(run_mpi, tmp_path):
             assert np.array_equal(out[1][k], out["time"][k]), k
 
 
+def test_fmm_seconds_leave_out_the_wait_for_moments_at_2_ranks(run_mpi, tmp_path):
+    """Locality 1 starts trading its moments 0.1 s late in every solve: locality 0 waits
+    for them, and that wait is counted in its ``moments_seconds``, not in its FMM compute
+    (``fmm_seconds``, which ``mesh.balance: time`` balances); locality 1's delay, before
+    the trade, is its own FMM time."""
+    args = ["mpi", "late_moments1", "mesh.regrid_every=0", "time.stop_step=2"]
+    run_mpi(PROG, 2, args=[tmp_path / "late.npz"] + args, timeout=150)
+    s0, s1 = json.loads(str(np.load(tmp_path / "late.npz")["stats"]))
+    late = 0.1 * 2 * 3                  # 2 steps of 3 stages, one solve each
+    assert s1["fmm_seconds"] >= late, s1
+    assert s0["moments_seconds"] >= 0.5 * late, s0
+    assert s0["fmm_seconds"] < 0.5 * late < s1["fmm_seconds"] - s0["fmm_seconds"], (s0, s1)
+
+
 @pytest.mark.parametrize("n", RANKS)
 def test_binary_conserves_mass_and_momentum(binary_runs, n):
     r = binary_runs[n]
@@ -179,9 +193,11 @@ def test_binary_input_runs_on_two_ranks_from_the_command_line(run_mpi, tmp_path)
     assert r.returncode == 0
     assert r.stdout.count("level  subgrids") == 1 and "grids/s" in r.stdout, r.stdout
     per = json.loads((tmp_path / "r.json").read_text())["phases_by_locality"]
-    # each locality's FMM compute, apart from its waiting: inside the gravity phase
+    # each locality's FMM compute, apart from its trading of moments: inside the gravity phase
     assert len(per) == 2 and all(0.0 < d["fmm"] < d["gravity"] for d in per), per
-    assert "(FMM solves)" in r.stdout, r.stdout
+    assert all(0.0 < d["moments"] < d["comm"] and d["fmm"] + d["moments"] < d["gravity"]
+               for d in per), per
+    assert "(FMM solves)" in r.stdout and "(FMM moments)" in r.stdout, r.stdout
     assert "parcels by locality (mpi parcelport)" in r.stdout, r.stdout
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.split()[:1] in (["0"], ["1"])
             and len(ln.split()) == 6]
