@@ -18,7 +18,7 @@ import os
 
 from numba import njit
 
-from octosim.gravity._m2l import block88
+from octosim.gravity._m2l import block88, block88a, block88b
 from octosim.numba_cache import drop_stale
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,19 +36,33 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
     cells with ``hit`` set (all when ``hit`` is empty) receive their sums; ``work`` (when
     not empty) gets, per kept side, 1 (M2L) or ``p2p_work`` added at node ``na`` / ``nb``.
     ``buf`` (12, 8) and ``hb`` (8, int64) are scratch.  Returns the (M2L, P2P) pairs with a
-    kept side.  Two blocks of 8 with every cell kept and no ``work`` to add go to the
-    unrolled ``_m2l.block88`` (the same expressions in the same order: the same sums).
+    kept side.  Two blocks of 8 with no ``work`` to add, every cell kept, go to the unrolled
+    ``_m2l.block88``; with one block kept whole and none of the other (a block is one
+    leaf's, so this is every block at the edge of a locality's share), to ``block88a`` /
+    ``block88b``: the same expressions in the same order, so the same sums.
     """
     masked = hit.shape[0] > 0
     counting = work.shape[0] > 0
     nkb = kb.shape[0]
     if nkb == 8 and ka.shape[0] == 8 and not counting:
-        whole = True
+        all_a = all_b = True
+        any_a = any_b = False
         if masked:
             for j in range(8):
-                whole = whole and hit[ka[j]] and hit[kb[j]]
-        if whole:
+                ha = hit[ka[j]]
+                hbj = hit[kb[j]]
+                all_a = all_a and ha
+                all_b = all_b and hbj
+                any_a = any_a or ha
+                any_b = any_b or hbj
+        if all_a and all_b:
             nfar = block88(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            return nfar, 64 - nfar
+        if all_a and not any_b:
+            nfar = block88a(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            return nfar, 64 - nfar
+        if all_b and not any_a:
+            nfar = block88b(ka, kb, zc, ms, G, s2, th2, phid, gd)
             return nfar, 64 - nfar
     xb = buf[0]
     yb = buf[1]

@@ -137,8 +137,9 @@ def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
     """``leaf_block`` (two 2x2x2 blocks, or one cell and a block): each target's sum is the
     direct point-mass sum over the other side (to round-off), and a masked call gives the
     kept targets bitwise the unmasked values and nothing to the others.  For 8x8 the
-    unmasked call takes the unrolled ``block88``, the partly masked ones and a call that adds
-    ``work`` the loop: the same sums bitwise, the same counts."""
+    unmasked call takes the unrolled ``block88``, a mask keeping one block whole and none of
+    the other ``block88a`` / ``block88b``, the other masks and a call that adds ``work`` the
+    loop: the same sums bitwise, the same counts."""
     from octosim.gravity.leafblock import leaf_block
     rng = np.random.default_rng(3)
     n = na + nb
