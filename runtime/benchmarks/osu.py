@@ -26,7 +26,10 @@ set of configurations K times in turn and keeps the best of all (the machine may
 A second table gives, per configuration, the median over the rounds of its ratio to the
 baseline measured in the same round (bw, bibw: to native; latency: to pkl5), the issue's
 targets; the JSON keeps every round's value (``<column>:by_round``) and those ratios
-(``<config>:vs_native`` / ``:vs_pkl5``).  ``--completion`` and ``--poll-sends`` take lists
+(``<config>:vs_native`` / ``:vs_pkl5``), per size the fewest bytes sent zero-copy and the
+most copied of any round (``<config>:zero_copy_B``, ``:copied_B``), and every round's
+runtime statistics (``statistics``: ``<config>``, the last round's, and
+``<config>:by_round``).  ``--completion`` and ``--poll-sends`` take lists
 too, for A/B runs of the mpi parcelport's completion threads (``auto``, the default: the
 runtime's own choice; ``on``, column ``/ct``; ``off``, column ``/noct``) and of hard polling
 of large sends (``on``; ``off``, column ``/nops``).
@@ -309,15 +312,20 @@ def main(argv=None):
                   for _ in range(a.repeat)]
             st1 = runtime.statistics()
             keep(r, name, best(_metric(a.kind, s, r["loop"], r["window"], t_) for t_ in ts))
-            r[name + ":zero_copy_B"] = (st1["bytes_zero_copy"] - st0["bytes_zero_copy"]) // a.repeat
-            r[name + ":copied_B"] = (st1["bytes_copied"] - st0["bytes_copied"]) // a.repeat
+            zc = (st1["bytes_zero_copy"] - st0["bytes_zero_copy"]) // a.repeat
+            cp = (st1["bytes_copied"] - st0["bytes_copied"]) // a.repeat
+            # over the rounds: the fewest bytes zero-copy and the most copied
+            r[name + ":zero_copy_B"] = min(zc, r.get(name + ":zero_copy_B", zc))
+            r[name + ":copied_B"] = max(cp, r.get(name + ":copied_B", cp))
             if len(configs) == 1:  # the keys of a single-configuration run, as before
                 r["runtime"] = r[name]
                 r["bytes_zero_copy"] = r[name + ":zero_copy_B"]
                 r["bytes_copied"] = r[name + ":copied_B"]
-        stats[name] = runtime.gather_statistics()
+        stats[name] = runtime.gather_statistics()       # the last round's; every round's:
+        stats.setdefault(name + ":by_round", []).append(stats[name])
         if pp == "rma":
             stats[name + ":rma"] = rt.pp.rma_stats()
+            stats.setdefault(name + ":rma:by_round", []).append(stats[name + ":rma"])
         rt.finalize()
     if rank == 0:
         unit = "us (one-way)" if a.kind == "latency" else "MB/s"
