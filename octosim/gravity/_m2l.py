@@ -1663,8 +1663,8 @@ def block88(ka, kb, zc, ms, G, s2, th2, phid, gd):
 
 @njit(cache=True, nogil=True)
 def block88a(ka, kb, zc, ms, G, s2, th2, phid, gd):
-    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``ka``'s ``phid``, ``gd`` only; return
-    how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""
+    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``ka``'s ``phid``, ``gd``
+    only; return how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""
     b0 = kb[0]
     xb0 = zc[b0, 0]
     yb0 = zc[b0, 1]
@@ -1844,8 +1844,8 @@ def block88a(ka, kb, zc, ms, G, s2, th2, phid, gd):
 
 @njit(cache=True, nogil=True)
 def block88b(ka, kb, zc, ms, G, s2, th2, phid, gd):
-    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``kb``'s ``phid``, ``gd`` only; return
-    how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""
+    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``kb``'s ``phid``, ``gd``
+    only; return how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""
     b0 = kb[0]
     xb0 = zc[b0, 0]
     yb0 = zc[b0, 1]

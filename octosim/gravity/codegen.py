@@ -75,12 +75,17 @@ def _block88(side=None):
     share)."""
     name = "block88" + (side or "")
     to_a, to_b = side in (None, "a"), side in (None, "b")
-    what = {None: "to ``phid``, ``gd``", "a": "to ``ka``'s ``phid``, ``gd`` only",
-            "b": "to ``kb``'s ``phid``, ``gd`` only"}[side]
     L = ["@njit(cache=True, nogil=True)",
-         f"def {name}(ka, kb, zc, ms, G, s2, th2, phid, gd):",
-         f'    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` {what}; return',
-         '    how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""']
+         f"def {name}(ka, kb, zc, ms, G, s2, th2, phid, gd):"]
+    if side is None:
+        L += ['    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``phid``, '
+              '``gd``; return',
+              '    how many pass the acceptance test ``s2 < th2 r^2`` (the M2L count)."""']
+    else:
+        L += [f'    """Add the 64 point-mass pairs of leaf cells ``ka`` x ``kb`` to ``k{side}``\'s '
+              '``phid``, ``gd``',
+              '    only; return how many pass the acceptance test ``s2 < th2 r^2`` (the M2L '
+              'count)."""']
     for j in range(8):
         L += [f"    b{j} = kb[{j}]",
               f"    xb{j} = zc[b{j}, 0]",

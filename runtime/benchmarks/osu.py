@@ -321,7 +321,7 @@ def main(argv=None):
                 r["runtime"] = r[name]
                 r["bytes_zero_copy"] = r[name + ":zero_copy_B"]
                 r["bytes_copied"] = r[name + ":copied_B"]
-        stats[name] = runtime.gather_statistics()       # the last round's; every round's:
+        stats[name] = runtime.gather_statistics()       # at the end: the last round's
         stats.setdefault(name + ":by_round", []).append(stats[name])
         if pp == "rma":
             stats[name + ":rma"] = rt.pp.rma_stats()
