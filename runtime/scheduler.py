@@ -30,15 +30,18 @@ class Backoff:
     after that it sleeps, doubling from ``min_sleep`` up to ``max_sleep`` (``pending_max_sleep``
     while transfers are in flight).  While only sends are in flight it yields for ``spin_s``
     only, then sleeps from ``min_sleep`` up to ``pending_max_sleep``, so a compute thread on
-    the same core keeps it (a sent halo waits for its receiver, which polls).
+    the same core keeps it (a sent halo waits for its receiver, which polls).  While a
+    transfer that moves only as this side polls is in flight (``"drive"``: MPICH's emulated
+    gets from dynamic windows, on both sides) it yields for up to ``drive_s``: a 64 MiB get
+    takes longer than ``pending_spin_s``, and past it each sleep let one fragment through.
     """
 
-    __slots__ = ("spin_s", "pending_spin_s", "min_sleep", "max_sleep", "pending_max_sleep",
-                 "last", "sleep")
+    __slots__ = ("spin_s", "pending_spin_s", "drive_s", "min_sleep", "max_sleep",
+                 "pending_max_sleep", "last", "sleep")
 
     def __init__(self, spin_s=2e-4, pending_spin_s=2e-2, min_sleep=2e-5, max_sleep=1e-3,
-                 pending_max_sleep=1e-4):
-        self.spin_s, self.pending_spin_s = spin_s, pending_spin_s
+                 pending_max_sleep=1e-4, drive_s=1.0):
+        self.spin_s, self.pending_spin_s, self.drive_s = spin_s, pending_spin_s, drive_s
         self.min_sleep, self.max_sleep, self.pending_max_sleep = min_sleep, max_sleep, pending_max_sleep
         self.reset()
 
@@ -50,11 +53,15 @@ class Backoff:
         """Return seconds to sleep now (0.0 means just yield the processor).
 
         ``pending``: False (nothing in flight), True or ``"recv"`` (receives in flight: poll
-        hard), ``"send"`` (only sends in flight: short sleeps, no spinning).
+        hard), ``"drive"`` (a transfer moves only while polled: poll hard longer),
+        ``"send"`` (only sends in flight: short sleeps, no spinning).
         """
         idle_for = time.monotonic() - self.last
-        receiving = pending and pending != "send"
-        if idle_for < (self.pending_spin_s if receiving else self.spin_s):
+        if pending == "drive":
+            spin = self.drive_s
+        else:
+            spin = self.pending_spin_s if pending and pending != "send" else self.spin_s
+        if idle_for < spin:
             return 0.0
         cap = self.pending_max_sleep if pending else self.max_sleep
         s = min(self.sleep, cap)

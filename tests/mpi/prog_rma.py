@@ -186,7 +186,26 @@ def check_async_cb(nb, remote):
         # without dynamic windows a buffer that does not fit the arena goes two-sided
         assert moved > 0 or (not st["dynamic_windows"] and st["two_sided"] > 0), st
         assert st["attached_bytes"] == 0 or st["register"] == "attach", st
+        check_polled_while_attached(nb)
     ok("async_cb")
+
+
+def check_polled_while_attached(nb):
+    """A large attached chunk keeps the sender polling hard until acknowledged (MPICH emulates
+    gets from dynamic windows: they move only as fast as the target polls); copied ones not."""
+    pp = runtime.current().pp
+    big = np.ones(pp.spin_bytes // 8)  # spin_bytes: as large as hard polling is for
+    before = rma_stats()["attached_bytes"]
+    fired = threading.Event()
+    with pp._plock:  # no progress: the acknowledgement waits
+        f = runtime.async_cb(total, nb, fired.set, SerializeBuffer(big))
+        attached = rma_stats()["attached_bytes"] - before == big.nbytes
+        # (gets from the neighbour may make it "drive" too)
+        assert pp._polled == attached and (pp.in_flight() == "drive" or not attached), \
+            (pp._polled, pp.in_flight(), attached)
+    assert fired.wait(T) and f.get(T)[0] == float(big.size)
+    assert pp._polled == 0, pp._polled
+    assert attached or MODE != "attach" or OPEN_MPI, rma_stats()  # MPICH: dynamic windows
 
 
 def check_shared_buffer(nb):

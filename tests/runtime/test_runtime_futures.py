@@ -109,6 +109,14 @@ def test_backoff_polls_hard_for_receives_and_never_spins_for_sends_alone():
     assert b.delay() > 0 and b.delay("recv") == 0.0
 
 
+def test_backoff_drives_a_transfer_past_the_receive_window():
+    b = Backoff(spin_s=1e-3, pending_spin_s=2e-3, pending_max_sleep=1e-4, drive_s=0.2)
+    time.sleep(5e-3)                                     # past pending_spin_s, within drive_s
+    assert b.delay("recv") > 0 and b.delay("drive") == 0.0
+    time.sleep(0.2)
+    assert b.delay("drive") > 0
+
+
 def test_idle_runtime_does_not_spin():
     with runtime.init(parcelport="local", threads=2):
         time.sleep(0.1)
