@@ -31,9 +31,10 @@ class Backoff:
     while transfers are in flight).  While only sends are in flight it yields for ``spin_s``
     only, then sleeps from ``min_sleep`` up to ``pending_max_sleep``, so a compute thread on
     the same core keeps it (a sent halo waits for its receiver, which polls).  While a
-    transfer that moves only as this side polls is in flight (``"drive"``: MPICH's emulated
-    gets from dynamic windows, on both sides) it yields for up to ``drive_s``: a 64 MiB get
-    takes longer than ``pending_spin_s``, and past it each sleep let one fragment through.
+    large transfer that moves only as this side polls is in flight (``"drive"``: two-sided
+    messages of ``spin_bytes`` or more, MPICH's emulated gets from dynamic windows) it
+    yields for up to ``drive_s``: a window of 64 MiB messages outlasts ``pending_spin_s``,
+    and past it each sleep lets only a fragment through.
     """
 
     __slots__ = ("spin_s", "pending_spin_s", "drive_s", "min_sleep", "max_sleep",

@@ -157,7 +157,13 @@ def check_async_cb(nb):
         return
     fired = threading.Event()
     buf = np.ones(1 << 18)
-    fut = runtime.async_cb(wait_gate, nb, fired.set, SerializeBuffer(buf))
+    pp = runtime.current().pp
+    with pp._plock:  # no progress: the send stays in flight
+        fut = runtime.async_cb(wait_gate, nb, fired.set, SerializeBuffer(buf))
+        posted, state, big = not pp._backlog, pp.in_flight(), pp._big_sends
+    if PP == "mpi" and posted and pp._send_done is None:  # no completion thread holds it
+        # a large send moves only while polled: the progress schedule drives it
+        assert big == 1 and state == "drive", (big, state)
     assert fired.wait(T), "async_cb callback never fired"
     time.sleep(0.05)
     assert not fut.done(), "the remote call finished although its gate is shut"
