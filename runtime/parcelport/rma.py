@@ -69,8 +69,9 @@ or more outlived the 20 ms and then moved a fragment per 0.1 ms sleep: ``osu bw
 --parcelport rma --buffer serialize_buffer --threads 1 --loop 4 --window 16`` under MPICH
 5.0.2 gave 96-209 MB/s at 4-64 MiB, now 2.4-3.7 GB/s (2-core VM) and 3.4-3.8 GB/s
 (16-core device), against 4.5 GB/s for a bare mpi4py get loop whose target only polls.
-It stays slower than a get from the arena.  One-sided transfers pay off where a NIC reads registered memory with no CPU on either
-side (RDMA networks); on one node use RmaVector (no registration) or ``"copy"``.
+It stays slower than a get from the arena.  One-sided transfers pay off where a NIC reads
+registered memory with no CPU on either side (RDMA networks); on one node use RmaVector (no
+registration) or ``"copy"``.
 
 Timeouts: a get not complete after ``get_timeout`` s, or an acknowledgement not back after
 ``ack_timeout`` s (default: the runtime's timeout), is a fatal error naming the peer.
