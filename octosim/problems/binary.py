@@ -34,7 +34,7 @@ import numpy as np
 from octosim.fields import EGAS, RHO, SPECIES0, SX, SY, SZ
 from octosim.problems import criteria
 from octosim.problems.lane_emden import lane_emden
-from octosim.problems.state import interior, mesh, resolve, set_primitive
+from octosim.problems.state import interior, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
 
@@ -122,14 +122,17 @@ def init_data(U, x, y, z, params, gamma):
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     s = max(int(P["subsample"]), math.ceil(2.0 * dx / min(P["radius1"], P["radius2"])))
     off = ((np.arange(s) + 0.5) / s - 0.5) * dx
-    acc = None
-    for a in off:
-        for b in off:
-            for c in off:
-                X, Y, Z = mesh(x + a, y + b, z + c)
-                rho, vx, vy, p, r1, r2 = _sample(X, Y, Z, P)
-                q = (rho, rho * vx, rho * vy, p, r1, r2)
-                acc = q if acc is None else tuple(u + v for u, v in zip(acc, q))
+    # every sub-point at once (axis 0: offsets a, b, c in nested order), then summed in that
+    # order: the values of one point at a time, with s^3 times fewer numpy calls
+    A, B, C = (o.ravel() for o in np.meshgrid(off, off, off, indexing="ij"))
+    xs, ys, zs = (u[None, :] + d[:, None] for u, d in ((x, A), (y, B), (z, C)))
+    X, Y, Z = xs[:, :, None, None], ys[:, None, :, None], zs[:, None, None, :]
+    X, Y, Z = np.broadcast_arrays(X, Y, Z)
+    rho, vx, vy, p, r1, r2 = _sample(X, Y, Z, P)
+    q = (rho, rho * vx, rho * vy, p, r1, r2)
+    acc = tuple(v[0] for v in q)
+    for k in range(1, s ** 3):
+        acc = tuple(u + v[k] for u, v in zip(acc, q))
     rho, sx, sy, p, r1, r2 = (v / s ** 3 for v in acc)
     set_primitive(U, rho, sx / rho, sy / rho, 0.0, p, gamma)
     for k, rs in enumerate((r1, r2)[:min(P["nspecies"], U.shape[0] - SPECIES0)]):

@@ -66,6 +66,33 @@ def test_initial_momentum_cancels_and_centre_of_mass_is_at_origin(initial):
     assert t["mass"] == pytest.approx(1.5, rel=2e-2)
 
 
+@pytest.mark.parametrize("dx", [0.02, 0.3])  # s = subsample (2) and s = 2 dx / radius (> 2)
+def test_cell_averages_add_the_sub_points_one_at_a_time_in_order(dx):
+    """init_data samples all s^3 sub-points at once: each cell's sum must still be the
+    sub-points' values added one offset after another, bitwise."""
+    from octosim.problems.state import GHOST as G, interior, mesh, resolve
+    P = resolve(binary.PARAMS, {})
+    N = 4
+    U = np.zeros((8, N + 2 * G, N + 2 * G, N + 2 * G))
+    x = binary.orbit(P)["x2"] + (np.arange(N) - 1.5) * dx   # across the secondary's centre
+    binary.init_data(U, x, x - x.mean(), x - x.mean(), P, 5.0 / 3.0)
+    dx = float(x[1] - x[0])                                  # as init_data reads it
+    s = max(int(P["subsample"]), math.ceil(2.0 * dx / min(P["radius1"], P["radius2"])))
+    off = ((np.arange(s) + 0.5) / s - 0.5) * dx
+    acc = None
+    y = x - x.mean()
+    for a in off:
+        for b in off:
+            for c in off:
+                rho, vx, vy, p, r1, r2 = binary._sample(*mesh(x + a, y + b, y + c), P)
+                q = (rho, rho * vx, rho * vy)
+                acc = q if acc is None else tuple(u + v for u, v in zip(acc, q))
+    rho, sx, sy = (v / s ** 3 for v in acc)
+    assert np.array_equal(interior(U, 0), rho) and rho.max() > 10 * P["rho_atm"]
+    assert np.array_equal(interior(U, 1), rho * (sx / rho))   # set_primitive's momentum
+    assert np.array_equal(interior(U, 2), rho * (sy / rho))
+
+
 def test_species_mark_the_stars(initial):
     sim, _, _ = initial
     tab = sim.leaf_table()
