@@ -45,27 +45,32 @@ class LaneEmden:
         self.xi1 = float(x)
         self.dtheta1 = float(self._hermite(np.array([x]))[1][0])
 
-    def _hermite(self, xi):
+    def _hermite(self, xi, der=True):
+        """Return the cubic Hermite interpolants of theta and (if ``der``) theta' at ``xi``."""
         x, t, d = self._x, self._t, self._d
         i = np.clip(np.searchsorted(x, xi) - 1, 0, x.size - 2)
-        h = x[i + 1] - x[i]
+        j = i + 1
+        h = x[j] - x[i]
         s = (xi - x[i]) / h
-        h00 = 2 * s ** 3 - 3 * s ** 2 + 1
-        h10 = s ** 3 - 2 * s ** 2 + s
-        h01 = -2 * s ** 3 + 3 * s ** 2
-        h11 = s ** 3 - s ** 2
-        val = h00 * t[i] + h10 * h * d[i] + h01 * t[i + 1] + h11 * h * d[i + 1]
-        g00 = (6 * s ** 2 - 6 * s) / h
-        g10 = 3 * s ** 2 - 4 * s + 1
-        g01 = (-6 * s ** 2 + 6 * s) / h
-        g11 = 3 * s ** 2 - 2 * s
-        der = g00 * t[i] + g10 * d[i] + g01 * t[i + 1] + g11 * d[i + 1]
-        return val, der
+        s2, s3 = s ** 2, s ** 3     # each power once (the same values as written inline)
+        ti, di, tj, dj = t[i], d[i], t[j], d[j]
+        h00 = 2 * s3 - 3 * s2 + 1
+        h10 = s3 - 2 * s2 + s
+        h01 = -2 * s3 + 3 * s2
+        h11 = s3 - s2
+        val = h00 * ti + h10 * h * di + h01 * tj + h11 * h * dj
+        if not der:
+            return val, None
+        g00 = (6 * s2 - 6 * s) / h
+        g10 = 3 * s2 - 4 * s + 1
+        g01 = (-6 * s2 + 6 * s) / h
+        g11 = 3 * s2 - 2 * s
+        return val, g00 * ti + g10 * di + g01 * tj + g11 * dj
 
     def theta(self, xi):
         """Return theta(xi) for xi >= 0, zero beyond the surface."""
         xi = np.asarray(xi, dtype=np.float64)
-        val, _ = self._hermite(xi.ravel())
+        val, _ = self._hermite(xi.ravel(), der=False)
         val = np.where(xi.ravel() >= self.xi1, 0.0, np.maximum(val, 0.0))
         return val.reshape(xi.shape)
 
