@@ -48,9 +48,10 @@ class Parcelport:
         return True
 
     def in_flight(self):
-        """Return what is in flight, for the progress schedule: ``"recv"`` when it must be
-        polled hard (receives; the mpi parcelport adds large sends), ``"send"`` when only
-        sends are, else False."""
+        """Return what is in flight, for the progress schedule (``Backoff.delay``):
+        ``"drive"`` when a large transfer moves only while polled (the mpi and rma
+        parcelports), ``"recv"`` when it must be polled hard (receives), ``"send"`` when
+        only sends are, else False."""
         return False if self.idle() else "recv"
 
     def stop(self):
