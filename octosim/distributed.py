@@ -68,9 +68,10 @@ from octosim.exchange import GhostTables
 from octosim.partition import partition  # noqa: F401 - also this module's API
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 
-#: A leaf's hydro work per RK stage in units of one FMM interaction side (``fmm.P2P_WORK``):
-#: one core did 0.12 ms a leaf-stage (sedov level 4, 2672 grids/s, 3 stages) and 57 ns an
-#: M2L side (binary level 5: 62.6 s for 1.1e9 sides), so 2200; rounded up for the ghosts.
+#: A leaf's hydro work per RK stage in the units of ``fmm.traverse``'s count (one side of an
+#: order-3 M2L): one core did 0.12 ms a leaf-stage (sedov level 4, 2672 grids/s, 3 stages)
+#: and 55 ns a unit (binary level 5: a 17.4 s solve counts 3.17e8), so 2200; rounded up
+#: for the ghosts.
 HYDRO_WORK = 3000.0
 
 #: ``mesh.balance: time``: re-cut when the slowest locality's FMM solves took this much longer

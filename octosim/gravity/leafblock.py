@@ -28,13 +28,14 @@ drop_stale(os.path.join(_HERE, "__pycache__", "leafblock.*.nbi"),
 
 
 @njit(cache=True, nogil=True)
-def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work, buf, hb):
+def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_work, buf, hb):
     """Add the interactions of leaf cells ``ka`` with ``kb`` (1 or 8 each) to ``phid``, ``gd``.
 
     A pair with ``s2 < th2 r^2`` (``s`` the radii's sum: ``traverse``'s acceptance test)
-    counts as an M2L, else as a P2P; that test sets the counts and ``work`` only.  Only the
-    cells with ``hit`` set (all when ``hit`` is empty) receive their sums; ``work`` (when
-    not empty) gets, per kept side, 1 (M2L) or ``p2p_work`` added at node ``na`` / ``nb``.
+    counts as an M2L, else as a P2P; that test sets the counts only (both are computed
+    alike).  Only the cells with ``hit`` set (all when ``hit`` is empty) receive their sums;
+    ``work`` (when not empty) gets ``pair_work`` per pair and kept side added at node ``na``
+    / ``nb`` (``fmm.LEAF_PAIR_WORK``).
     ``buf`` (12, 8) and ``hb`` (8, int64) are scratch.  Returns the (M2L, P2P) pairs with a
     kept side.  Two blocks of 8 with no ``work`` to add, every cell kept, go to the unrolled
     ``_m2l.block88``; with one block kept whole and none of the other (a block is one
@@ -141,16 +142,10 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, p2p_work
             gd[a, 2] += gaz
         if counting:
             for j in range(nkb):
-                if not (oa or hb[j]):
-                    continue
-                x = xa - xb[j]
-                y = ya - yb[j]
-                z = za - zb[j]
-                w = 1.0 if s2 < th2 * (x * x + y * y + z * z) else p2p_work
                 if oa:
-                    work[na] += w
+                    work[na] += pair_work
                 if hb[j]:
-                    work[nb] += w
+                    work[nb] += pair_work
     for j in range(nkb):
         b = kb[j]
         if not hb[j]:

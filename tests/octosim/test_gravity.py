@@ -160,10 +160,10 @@ def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
                                       rel=1e-13)
     work = np.zeros(2)
     p2, g2 = np.zeros(n), np.zeros((n, 3))
-    assert leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, none, p2, g2, work, 0, 1, 0.05, buf,
+    assert leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, none, p2, g2, work, 0, 1, 0.125, buf,
                       hb) == (nf, nn)
     assert np.array_equal(p2, phid) and np.array_equal(g2, gd)
-    assert work[0] == work[1] == pytest.approx(nf + 0.05 * nn, rel=1e-14)
+    assert work[0] == work[1] == 0.125 * na * nb      # every pair alike, M2L or P2P
     for hit in (rng.random(n) < 0.4, np.arange(n) < na, np.arange(n) >= na, np.ones(n, bool)):
         p2, g2 = np.zeros(n), np.zeros((n, 3))
         mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05,
