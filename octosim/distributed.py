@@ -5,11 +5,12 @@ pooled arrays of every node, but *owns* only a contiguous share of the leaves in
 (the tree's curve, ``mesh.curve``; ``partition``: equal shares of work).  Without gravity a leaf is one grid-step of hydro
 work, so the shares are equal counts.  With gravity the FMM is nearly all of a step and its
 pairs per leaf vary several-fold, so once the first solve has counted them
-(``OwnedSolver.owned_work``) the shares are re-cut to equal counts of interactions and
-leaves migrate (``_rebalance``, at the first step), and every regrid cuts the new tree
-the same way (``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  The
-counts miss what a share costs beyond its leaves' pairs (the coarse pairs above it, the
-pairs it walks and drops, the core it runs on), so ``mesh.balance: time`` then corrects
+(``OwnedSolver.owned_weights``: a leaf's interactions and its share of those of the
+interior nodes above it) the shares are re-cut to equal weights and leaves migrate
+(``_rebalance``, at the first step), and every regrid cuts the new tree the same way
+(``mesh.balance: work``, the default; ``leaves`` keeps equal counts).  The weights miss
+what a share costs beyond them (the cells it walks on both sides of its edge, the pairs it
+walks and drops, the core it runs on), so ``mesh.balance: time`` then corrects
 them by the measured FMM solve time of each locality (``_retune``): the cut then varies
 from run to run, the fields never do.  It
 advances only its own leaves; the data of the other nodes is valid only where this
@@ -373,8 +374,8 @@ class DistributedSimulation(Simulation):
     def _weights(self, leaves):
         """Return the per-leaf weights of a Morton split (None: equal counts).
 
-        With gravity, a leaf weighs ``HYDRO_WORK`` plus its FMM interaction count
-        (``OwnedSolver.owned_work``) from the first solve on its tree: nearly all of a
+        With gravity, a leaf weighs ``HYDRO_WORK`` plus its FMM weight
+        (``OwnedSolver.owned_weights``) from the first solve on its tree: nearly all of a
         step; times its locality's measured factor under ``mesh.balance: time``.
         """
         if not self._work:
@@ -385,12 +386,12 @@ class DistributedSimulation(Simulation):
         return w
 
     def _own_work(self, dp):
-        """This locality's leaves' FMM counts from the first solve on this plan, or None."""
+        """This locality's leaves' FMM weights from the first solve on this plan, or None."""
         g = dp.gravity
-        return None if g is None or g.work is None else g.owned_work()
+        return None if g is None or g.work is None else g.owned_weights()
 
     def _learn_work(self, leaves, parts):
-        """Keep the gathered counts (``_own_work`` of every locality, in locality order)."""
+        """Keep the gathered weights (``_own_work`` of every locality, in locality order)."""
         if all(p is not None for p in parts):
             self._work = dict(zip(leaves, np.concatenate(parts).tolist()))
 

@@ -30,8 +30,9 @@ The traversal work splits by target: a locality walks only the pairs touching it
 region (plus the coarse pairs above it, shared by all), so the FMM scales with the
 number of localities while staying reproducible.  The pairs per leaf vary several-fold
 (near a coarse/fine boundary, in the stars), so the first solve on a tree also counts the
-interactions applied to every owned leaf (``OwnedSolver.owned_work``): the driver
-balances its Morton shares by these counts.
+interactions applied to every owned leaf (``OwnedSolver.owned_work``) and to the interior
+nodes above (``owned_weights`` adds those to the leaves below): the driver balances its
+Morton shares by these weights.
 
 The same split serves the cores of one locality: ``ThreadedSolver`` cuts its leaves into
 shares solved at once on threads (the kernels release the GIL), bitwise the one-thread
@@ -170,6 +171,26 @@ class OwnedSolver:
         assert self.work is not None, "owned_work() before the first solve"
         return np.array([self.work[self.desc.index[k]] for k in self.owned])
 
+    def owned_weights(self):
+        """Return each owned leaf's load-balancing weight: its count (``owned_work``) plus a
+        share of the counts of the interior nodes above it that this solver walked (the
+        sums of their cells above its leaves): from the root down, a node's count and what
+        it inherited are split evenly among its children that hold owned leaves (all 8
+        below a node whose leaves are all owned).  Those interior sums are half of the
+        binary's count at level 5 and fall unevenly on the shares: left out, 16 Morton
+        shares of equal counts differed by up to 1.12 in a cost model of their traversals
+        (the odd ones 1.09 above the even ones, as measured on 16 ranks), with them 1.045."""
+        assert self.work is not None, "owned_weights() before the first solve"
+        d, w, keep = self.desc, self.work, self.keep
+        inh = np.zeros(d.nnode)
+        for n in np.argsort(d.level, kind="mergesort"):
+            if d.leaf[n] or not keep[n]:
+                continue
+            kids = d.children[n][keep[d.children[n]]]
+            inh[kids] += (w[n] + inh[n]) / len(kids)
+        idx = np.array([d.index[k] for k in self.owned], dtype=np.int64)
+        return w[idx] + inh[idx]
+
 
 class ThreadedSolver:
     """Gravity for some leaves on ``threads`` threads: the leaves (Morton order) split into
@@ -177,8 +198,9 @@ class ThreadedSolver:
 
     Each share's results are bitwise the one-thread solve's (the target split above), so
     the thread count changes no field.  The first solve splits equal leaf counts; once it
-    has counted the interactions the shares are re-cut to equal counts (as the localities
-    are) and made anew.  ``work`` and ``owned_work()`` as ``OwnedSolver``'s, over all.
+    has counted the interactions the shares are re-cut to equal weights (as the localities
+    are) and made anew.  ``work``, ``owned_work()`` and ``owned_weights()`` as
+    ``OwnedSolver``'s, over all.
     """
 
     def __init__(self, tree, N, xscale, owned, threads):
@@ -186,6 +208,7 @@ class ThreadedSolver:
         self.owned = list(owned)
         self.threads = max(1, int(threads))
         self._counts = None             # the first solve's counts, kept across the re-cut
+        self._weights = None            # and its weights (``OwnedSolver.owned_weights``)
         self._cut(None)
 
     def _cut(self, weights):
@@ -202,6 +225,12 @@ class ThreadedSolver:
         """Return each owned leaf's interaction count in the first solve (``owned`` order)."""
         assert self._counts is not None, "owned_work() before the first solve"
         return self._counts
+
+    def owned_weights(self):
+        """Return each owned leaf's weight from the first solve (``OwnedSolver.owned_weights``,
+        per share of that solve; ``owned`` order)."""
+        assert self._weights is not None, "owned_weights() before the first solve"
+        return self._weights
 
     def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False):
         """Return ``(phi, g)`` dicts over the owned leaves, as ``OwnedSolver.solve``."""
@@ -227,8 +256,9 @@ class ThreadedSolver:
             g.update(r[1])
         if self._counts is None:        # the first counts: re-cut the shares to equal work
             self._counts = np.concatenate([p.owned_work() for p in self.parts])
+            self._weights = np.concatenate([p.owned_weights() for p in self.parts])
             if len(self.parts) > 1:
-                self._cut(self._counts + 1.0)
+                self._cut(self._weights + 1.0)
         return phi, g
 
 

@@ -74,6 +74,39 @@ def test_owned_solver_counts_in_its_first_solve_only_and_counting_changes_no_res
         assert np.array_equal(s.owned_work(), first)
 
 
+def test_owned_weights_hand_each_walked_interior_count_down_to_the_owned_leaves():
+    """``owned_weights`` adds to each leaf's count the interior nodes' counts walked by its
+    share, split evenly among the children holding owned leaves: over a share the weights
+    add up to its counted work on every node it keeps, siblings below a wholly owned node
+    inherit alike, and the interior counts are not lost when a share owns part of a node."""
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver
+    desc = _tree()
+    rng = np.random.default_rng(11)
+    tree = SimpleNamespace(nodes=desc.keys)
+    leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
+    rho = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+    inner = ~desc.leaf
+    for b in ([0, len(leaves)], partition(len(leaves), 3)):
+        for r in range(len(b) - 1):
+            s = OwnedSolver(tree, desc.N, 1.0, leaves[b[r]:b[r + 1]])
+            s.solve(rho)
+            w, counts = s.owned_weights(), s.owned_work()
+            assert np.all(w >= counts)
+            assert w.sum() == pytest.approx(s.work[s.keep].sum(), rel=1e-12)
+            assert (w - counts).sum() == pytest.approx(s.work[s.keep & inner].sum(), rel=1e-12)
+            assert s.work[s.keep & inner].sum() > 0.0
+    whole = OwnedSolver(tree, desc.N, 1.0, leaves)
+    whole.solve(rho)
+    extra = dict(zip(whole.owned, whole.owned_weights() - whole.owned_work()))
+    for n in np.flatnonzero(inner):
+        kids = [desc.keys[c] for c in desc.children[n]]
+        if all(desc.leaf[desc.index[k]] for k in kids):   # 8 leaves: alike
+            assert [extra[k] for k in kids] == pytest.approx([extra[kids[0]]] * 8, rel=1e-12)
+            assert extra[kids[0]] > 0.0
+
+
 @pytest.mark.parametrize("order,angmom", [(3, False), (3, True)])
 def test_shared_upward_pass_is_bitwise_the_replicated_one(order, angmom):
     """Shares that compute only their own subtrees' moments and trade them (``exchange``, one
