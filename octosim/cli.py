@@ -318,6 +318,8 @@ def _run_sim(args, cfg, ckpt, rt):
         stage = "writing the final output"
         outputs.finish()
         stats.final_totals = _conserved(sim)
+        out = getattr(sim, "boundary_outflow", None)
+        stats.outflow = out() if callable(out) and stats.final_totals is not None else None
     except ConfigError:
         raise
     except Exception as exc:

@@ -635,6 +635,8 @@ class DistributedSimulation(Simulation):
         work, g, rc, de = self._flux_work, self.gamma, self.recon, self.de_switch
         grav = bool(self.gravity)
         save_stage(pool, slots, U0)
+        own = lay.leaves[lo:hi]
+        self.outflow.begin(tuple(own), own, mesh.tree.periodic, mesh.nf)
         t0 = clock()
         local = min_dt_all(pool, slots, ldx, g, de)
         dt_future = runtime.all_reduce_async(float(local), op="min", name="octosim.dt")
@@ -686,6 +688,7 @@ class DistributedSimulation(Simulation):
                 S = stage_sources(mesh.subgrids, lay.leaves[lo:hi], phi, accel, Fx, Fy, Fz)
                 update_all_src(pool, slots, U0, Fx, Fy, Fz, S, dt, ldx, a, g, de)
             t6 = clock()
+            self.outflow.stage(Fx, Fy, Fz, ldx, dt, a)
             T["reflux"] += t5 - t4
             T["update"] += t6 - t5
         t0 = clock()
@@ -820,6 +823,17 @@ class DistributedSimulation(Simulation):
                 for _, sg in self._owned_subgrids()]
         return math.fsum(v for part in runtime.all_gather(mine, name="octosim.pscale")
                          for v in part)
+
+    def boundary_outflow(self):
+        """Return ``{quantity: amount}`` that left through the domain's faces so far: every
+        locality's exact tally (``octosim.outflow``) gathered and added; None when every
+        axis is periodic.  Collective."""
+        if all(self.mesh.tree.periodic):
+            return None
+        parts = runtime.all_gather([str(n) for n in self.outflow.totals],
+                                   name="octosim.outflow")
+        return self.outflow.as_dict([sum(int(p[q]) for p in parts)
+                                     for q in range(len(self.outflow.totals))])
 
     def conserved_totals(self):
         """Return the conserved totals: per-leaf sums gathered in Morton order, ``fsum``-ed."""

@@ -47,6 +47,7 @@ import numpy as np
 from octosim import amr, exchange
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ, field_names, nfields
 from octosim.mesh import Mesh
+from octosim.outflow import BoundaryTally
 from octosim.tree import CURVE, Octree, choose_curve
 
 _BUILTIN_DEFAULTS = {
@@ -181,6 +182,7 @@ class Simulation:
         self.floor_cells = 0
         self.last_floor_cells = 0
         self.regrids = 0
+        self.outflow = BoundaryTally()  # what left through the domain's faces (exact sums)
         self.grid_steps = [0] * (self.mesh.max_level + 1)
         self._flux_work = None
         g = cfg.get("gravity") or {}
@@ -491,6 +493,7 @@ class Simulation:
         clock = _time.perf_counter
         leaves = mesh.leaves()
         self._save_stage(leaves)
+        self.outflow.begin(tuple(leaves), leaves, mesh.tree.periodic, mesh.nf)
         dt = None
         for a in (0.0, 0.75, 1.0 / 3.0):
             t0 = clock()
@@ -526,6 +529,7 @@ class Simulation:
                 t3 = clock()
                 self._update(leaves, dt, a)
             t4 = clock()
+            self._outflow_stage(leaves, dt, a)
             T["hydro"] += t2 - t1
             T["reflux"] += t3 - t2
             T["update"] += t4 - t3
@@ -535,8 +539,25 @@ class Simulation:
         T["floors"] += clock() - t0
         return self._end_step(dt, leaves, nfl)
 
+    def _outflow_stage(self, leaves, dt, a):
+        """Fold this stage's fluxes through the domain's faces into ``outflow``."""
+        if self.batched:
+            lay = self.mesh.layout()
+            self.outflow.stage(lay.Fx, lay.Fy, lay.Fz, lay.leaf_dx, dt, a)
+            return
+        bufs = [self.mesh.subgrids[k].work_buffers() for k in leaves]
+        self.outflow.stage(*(np.stack([b[i] for b in bufs]) for i in (1, 2, 3)),
+                           np.array([self.mesh.subgrids[k].dx for k in leaves]), dt, a)
+
+    def boundary_outflow(self):
+        """Return ``{quantity: amount}`` that left through the domain's faces so far
+        (``conserved_totals``' mass, momenta and energy; ``octosim.outflow``); None when
+        every axis is periodic."""
+        return None if all(self.mesh.tree.periodic) else self.outflow.as_dict()
+
     def _end_step(self, dt, leaves, nfl):
         """Record the step's floor cells and grid-steps, advance the clock, regrid when due."""
+        self.outflow.end()
         self.last_floor_cells = nfl
         self.floor_cells += nfl
         for key in leaves:

@@ -43,6 +43,7 @@ class RunStats:
         self.wall_seconds = 0.0
         self.initial_totals = None
         self.final_totals = None
+        self.outflow = None           # {quantity: amount out through the domain's faces}
 
     def census(self, tree):
         """Record the current tree (subgrids and leaves per level) without counting a step."""
@@ -94,14 +95,19 @@ def _totals_dict(totals, names=None):
     return dict(zip(names, vals))
 
 
-def conservation(initial, final):
-    """Return ``{quantity: {initial, final, change, relative_change}}``.
+def conservation(initial, final, outflow=None):
+    """Return ``{quantity: {initial, final, change, relative_change}}``, and with
+    ``outflow`` (``{quantity: amount that left through the domain's faces}``) also
+    ``outflow`` and ``relative_error`` for the quantities it holds (others: ``None``).
 
     ``relative_change`` is ``(final - initial) / |initial|``; for a momentum component the
     denominator is ``max(|initial|, momentum_scale)`` when ``initial`` carries
     ``momentum_scale`` (the total of |rho v| dV over the cells): a net momentum that starts
     at round-off (a binary about its centre of mass) is judged against the momentum that is
     there, not against its own round-off.  ``null`` when the denominator is 0.
+    ``relative_error`` is ``(final + outflow - initial)`` over the largest of that
+    denominator, ``|final|`` and ``|outflow|``: what the boundary does not explain (round-off,
+    floors, and for energy the work of gravity), ``null`` when all are 0.
     """
     if not initial or not final:
         return {}
@@ -114,8 +120,14 @@ def conservation(initial, final):
         ref = abs(a)
         if k.startswith("momentum_") and math.isfinite(scale):
             ref = max(ref, scale)
-        rel = (b - a) / ref if ref != 0 and math.isfinite(a) else None
-        out[k] = {"initial": a, "final": b, "change": b - a, "relative_change": rel}
+        ok = ref != 0 and math.isfinite(a)
+        out[k] = {"initial": a, "final": b, "change": b - a,
+                  "relative_change": (b - a) / ref if ok else None}
+        if outflow is not None:
+            o = outflow.get(k)
+            big = max(ref, abs(b), abs(o)) if o is not None and math.isfinite(a) else 0.0
+            out[k]["outflow"] = o
+            out[k]["relative_error"] = (b + o - a) / big if big != 0 else None
     return out
 
 
@@ -167,7 +179,7 @@ def build_report(stats, *, phases=None, parcels=None, meta=None, time=None, step
         "levels": levels, "totals": totals,
         "phases": {str(k): float(v) for k, v in (phases or {}).items()},
         "parcels": parcels,
-        "conservation": conservation(stats.initial_totals, stats.final_totals),
+        "conservation": conservation(stats.initial_totals, stats.final_totals, stats.outflow),
     })
     return rep
 
@@ -219,11 +231,25 @@ def format_report(rep):
         p = rep["parcels"]
         lines += ["", "parcels: " + ", ".join(f"{k} {_si(p[k])}" for k in PARCEL_KEYS)]
     if rep["conservation"]:
-        lines += ["", f"{'conserved':<10} {'initial':>14} {'final':>14} {'rel. change':>12}"]
-        for k, c in rep["conservation"].items():
-            rel = "-" if c["relative_change"] is None else f"{c['relative_change']:.3e}"
-            lines.append(f"{k:<10} {c['initial']:14.7e} {c['final']:14.7e} {rel:>12}")
+        cons = rep["conservation"]
+        out = any("outflow" in c for c in cons.values())
+        head = f"{'conserved':<10} {'initial':>14} {'final':>14} {'rel. change':>12}"
+        lines += ["", head + (f" {'outflow':>14} {'rel. error':>11}" if out else "")]
+        for k, c in cons.items():
+            row = (f"{k:<10} {c['initial']:14.7e} {c['final']:14.7e} "
+                   f"{_fmt(c['relative_change'], '.3e'):>12}")
+            if out:
+                row += (f" {_fmt(c.get('outflow'), '14.7e'):>14} "
+                        f"{_fmt(c.get('relative_error'), '.2e'):>11}")
+            lines.append(row)
+        if out:
+            lines.append("(outflow: what left through the domain's faces; rel. error: "
+                         "final + outflow - initial, relative)")
     return "\n".join(lines)
+
+
+def _fmt(x, spec):
+    return "-" if x is None else format(x, spec)
 
 
 def write_json(rep, path):

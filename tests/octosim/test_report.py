@@ -116,3 +116,24 @@ def test_driver_level_counters_take_precedence():
                            {"level": 1, "subgrids": 8, "leaves": 8, "grid_steps": 16}])
     assert st.levels == {0: {"subgrids": 1, "leaves": 0, "grid_steps": 1},
                          1: {"subgrids": 8, "leaves": 8, "grid_steps": 16}}
+
+
+def test_outflow_columns_say_what_the_boundary_does_not_explain():
+    """With the boundary's tally the table gains ``outflow`` and ``relative_error``:
+    final + outflow - initial, over the largest of the terms (a momentum that starts at 0
+    is judged against what moved); quantities without a tally get None."""
+    a = {"mass": 2.0, "momentum_x": 0.0, "potential_energy": -1.0}
+    b = {"mass": 1.5, "momentum_x": 0.25, "potential_energy": -1.0}
+    c = conservation(a, b, {"mass": 0.5 + 2e-16, "momentum_x": -0.25})
+    assert c["mass"]["outflow"] == 0.5 + 2e-16
+    assert c["mass"]["relative_error"] == pytest.approx(1e-16, rel=0.2)
+    assert c["momentum_x"]["relative_change"] is None and c["momentum_x"]["relative_error"] == 0.0
+    assert c["potential_energy"]["outflow"] is None
+    assert c["potential_energy"]["relative_error"] is None
+    assert "outflow" not in conservation(a, b)["mass"]          # periodic: no columns
+    st = RunStats(8)
+    st.initial_totals, st.final_totals, st.outflow = a, b, {"mass": 0.5, "momentum_x": -0.25}
+    text = format_report(build_report(st, time=0.0, step=0))
+    assert "outflow" in text and "rel. error" in text
+    row = next(line for line in text.splitlines() if line.startswith("potential_energy"))
+    assert row.split()[-2:] == ["-", "-"]
