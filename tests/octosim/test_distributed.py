@@ -192,7 +192,13 @@ def test_binary_input_runs_on_two_ranks_from_the_command_line(run_mpi, tmp_path)
                 timeout=150)
     assert r.returncode == 0
     assert r.stdout.count("level  subgrids") == 1 and "grids/s" in r.stdout, r.stdout
-    per = json.loads((tmp_path / "r.json").read_text())["phases_by_locality"]
+    rep = json.loads((tmp_path / "r.json").read_text())
+    per = rep["phases_by_locality"]
+    # the input's outflow faces let ambient gas through; with it mass and momentum balance
+    cons = rep["conservation"]
+    assert cons["mass"]["change"] != 0.0 and cons["mass"]["outflow"] != 0.0, cons
+    for q in ("mass", "momentum_x", "momentum_y", "momentum_z"):
+        assert abs(cons[q]["relative_error"]) <= 1e-13, (q, cons[q])
     # each locality's FMM compute, apart from its trading of moments: inside the gravity phase
     assert len(per) == 2 and all(0.0 < d["fmm"] < d["gravity"] for d in per), per
     assert all(0.0 < d["moments"] < d["comm"] and d["fmm"] + d["moments"] < d["gravity"]
