@@ -107,6 +107,20 @@ def test_owned_weights_hand_each_walked_interior_count_down_to_the_owned_leaves(
             assert extra[kids[0]] > 0.0
 
 
+def test_the_driver_balances_by_owned_weights_once_a_solve_has_counted():
+    """The shares are cut by ``owned_weights`` (interior counts included), not by the bare
+    leaf counts of ``owned_work``; nothing before the first solve has counted."""
+    from types import SimpleNamespace
+
+    from octosim.distributed import DistributedSimulation
+    solver = SimpleNamespace(work=np.ones(3), owned_weights=lambda: np.array([5.0, 6.0]),
+                             owned_work=lambda: np.array([1.0, 2.0]))
+    own = DistributedSimulation._own_work
+    assert own(None, SimpleNamespace(gravity=solver)).tolist() == [5.0, 6.0]
+    assert own(None, SimpleNamespace(gravity=SimpleNamespace(work=None))) is None
+    assert own(None, SimpleNamespace(gravity=None)) is None
+
+
 @pytest.mark.parametrize("order,angmom", [(3, False), (3, True)])
 def test_shared_upward_pass_is_bitwise_the_replicated_one(order, angmom):
     """Shares that compute only their own subtrees' moments and trade them (``exchange``, one
