@@ -233,10 +233,11 @@ def format_report(rep):
     if rep["conservation"]:
         cons = rep["conservation"]
         out = any("outflow" in c for c in cons.values())
-        head = f"{'conserved':<10} {'initial':>14} {'final':>14} {'rel. change':>12}"
+        w = max(10, *(len(k) for k in cons))     # potential_energy is 16 wide
+        head = f"{'conserved':<{w}} {'initial':>14} {'final':>14} {'rel. change':>12}"
         lines += ["", head + (f" {'outflow':>14} {'rel. error':>11}" if out else "")]
         for k, c in cons.items():
-            row = (f"{k:<10} {c['initial']:14.7e} {c['final']:14.7e} "
+            row = (f"{k:<{w}} {c['initial']:14.7e} {c['final']:14.7e} "
                    f"{_fmt(c['relative_change'], '.3e'):>12}")
             if out:
                 row += (f" {_fmt(c.get('outflow'), '14.7e'):>14} "

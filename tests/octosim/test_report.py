@@ -135,5 +135,9 @@ def test_outflow_columns_say_what_the_boundary_does_not_explain():
     st.initial_totals, st.final_totals, st.outflow = a, b, {"mass": 0.5, "momentum_x": -0.25}
     text = format_report(build_report(st, time=0.0, step=0))
     assert "outflow" in text and "rel. error" in text
-    row = next(line for line in text.splitlines() if line.startswith("potential_energy"))
+    lines = text.splitlines()
+    row = next(line for line in lines if line.startswith("potential_energy"))
     assert row.split()[-2:] == ["-", "-"]
+    head = next(line for line in lines if line.startswith("conserved"))
+    mass = next(line for line in lines if line.startswith("mass"))
+    assert len(head) == len(row) == len(mass)               # the columns line up
