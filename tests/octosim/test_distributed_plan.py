@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from octosim import distributed as D, exchange
+from octosim import distplan as D, exchange
 from octosim.config import load_config
 from octosim.driver import Simulation
 from tests.mpiutil import REPO
@@ -20,12 +20,12 @@ def amr_mesh():
 
 @pytest.mark.parametrize("nloc", [2, 3, 7, 16, 70])
 def test_need_bits_are_every_localitys_closure(amr_mesh, nloc):
-    """One bitwise pass gives, for every locality, the leaves it reads (its _Closure)."""
+    """One bitwise pass gives, for every locality, the leaves it reads (its Closure)."""
     lay, plan = exchange.plan(amr_mesh)
     if len(lay.leaves) < nloc:
         pytest.skip("fewer leaves than localities")
     b = D.partition(len(lay.leaves), nloc)
-    need = D._need_bits(lay, plan, b)
+    need = D.need_bits(lay, plan, b)
     assert need.shape == (len(lay.keys), -(-nloc // 64))
     isleaf = np.zeros(len(lay.keys), dtype=bool)
     isleaf[lay.leaf_slots] = True
@@ -33,8 +33,8 @@ def test_need_bits_are_every_localitys_closure(amr_mesh, nloc):
     for r in range(nloc):
         own = np.zeros(len(lay.keys), dtype=bool)
         own[lay.leaf_slots[b[r]:b[r + 1]]] = True
-        want = D._Closure(lay, plan, b[r], b[r + 1]).need_leaf
-        got = D._has_bit(need, r) & isleaf & ~own
+        want = D.Closure(lay, plan, b[r], b[r + 1]).need_leaf
+        got = D.has_bit(need, r) & isleaf & ~own
         assert np.array_equal(got, want), r
         reads_remote += int(want.sum())
     assert reads_remote > 0     # the check compared something
@@ -43,7 +43,7 @@ def test_need_bits_are_every_localitys_closure(amr_mesh, nloc):
 def test_send_lists_mirror_receive_lists(amr_mesh):
     """What locality q sends to r is exactly what r receives from q."""
     nloc = 5
-    plans = [D._DistPlan(amr_mesh, q, nloc) for q in range(nloc)]
+    plans = [D.DistPlan(amr_mesh, q, nloc) for q in range(nloc)]
     pairs = 0
     for q in range(nloc):
         for r in range(nloc):
