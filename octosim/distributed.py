@@ -56,6 +56,7 @@ import gc
 import math
 import threading
 import time as _time
+import weakref
 
 import numpy as np
 
@@ -141,6 +142,8 @@ class DistributedSimulation(Simulation):
         self.nloc = len(runtime.localities())
         self._cycle = 0
         self._dplan = None
+        self._solver = None             # (weakref to its layout, OwnedSolver) made last: a
+                                        # re-cut of that layout's tree takes it over
         self._work = {}                 # leaf -> FMM interaction count (global, when known)
         self._scale = {}                # leaf -> time-per-count factor (``_retune``)
         self._tunes = 0                 # time re-cuts of the current tree
@@ -183,12 +186,15 @@ class DistributedSimulation(Simulation):
         return w
 
     def _own_work(self, dp):
-        """This locality's leaves' FMM weights from the first solve on this plan, or None."""
+        """This locality's leaves' FMM weights from the first solve on this plan, or None
+        (no solve yet, or the plan re-cuts a tree already counted: its solver takes over the
+        last one's workspace and counts nothing, ``OwnedSolver``'s ``like``)."""
         g = dp.gravity
         return None if g is None or g.work is None else g.owned_weights()
 
     def _learn_work(self, leaves, parts):
-        """Keep the gathered weights (``_own_work`` of every locality, in locality order)."""
+        """Keep the gathered weights (``_own_work`` of every locality, in locality order);
+        if any is None, the weights known stand (those of this tree's first cut)."""
         if all(p is not None for p in parts):
             self._work = dict(zip(leaves, np.concatenate(parts).tolist()))
 
@@ -365,11 +371,14 @@ class DistributedSimulation(Simulation):
             lay = dp.layout
             own = lay.leaves[dp.lo:dp.hi]
             owner_of = dict(zip(lay.leaves, dp.leaf_owner.tolist()))
+            last = self._solver
+            like = last[1] if last is not None and last[0]() is lay else None   # same tree
             dp.gravity = (OwnedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own,
-                                      owner_of, self.here)
+                                      owner_of, self.here, like=like)
                           if threads <= 1 else
                           ThreadedSolver(self.mesh.tree, self.mesh.N, self.mesh.xscale, own,
                                          threads))
+            self._solver = (weakref.ref(lay), dp.gravity) if threads <= 1 else None
         G, N = GHOST, self.mesh.N
         pool, lay = dp.layout.pool, dp.layout
         rho = {k: pool[lay.slot[k], RHO, G:G + N, G:G + N, G:G + N] for k in lay.leaves}

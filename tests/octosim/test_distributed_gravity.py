@@ -228,3 +228,33 @@ def test_a_kept_workspace_gives_the_results_of_fresh_arrays(angmom):
         p1, g1 = solve_desc(desc, rho, angmom=am, ws=ws, **kw)
         sel = idx if masked else desc.leaves()
         assert np.array_equal(p0[sel], p1[sel]) and np.array_equal(g0[sel], g1[sel]), masked
+
+
+@pytest.mark.parametrize("angmom", [False, True])
+def test_a_solver_of_another_cut_hands_over_its_workspace(angmom):
+    """``OwnedSolver(..., like=s)``: a re-cut of the same tree takes over ``s``'s tree
+    description and workspace (``s`` keeps none) and counts nothing; its fields are bitwise
+    those of a new solver of its own, share after share, each with new densities."""
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver
+    desc = _tree()
+    tree = SimpleNamespace(nodes=desc.keys)
+    rng = np.random.default_rng(13)
+    leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
+    b = partition(len(leaves), 3)
+    shares = [leaves[b[r]:b[r + 1]] for r in (0, 2, 1, 0)]
+    prev = None
+    for own in shares:
+        s = OwnedSolver(tree, desc.N, 1.0, own, like=prev)
+        if prev is not None:
+            assert s.desc is prev.desc and prev._ws is None and s._ws is not None
+        rho = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+        p1, g1 = s.solve(rho, angmom=angmom)
+        fresh = OwnedSolver(tree, desc.N, 1.0, own)
+        p0, g0 = fresh.solve(rho, angmom=angmom)
+        assert fresh.work is not None and (s.work is None) == (prev is not None)
+        assert set(p1) == set(own)
+        for k in own:
+            assert np.array_equal(p0[k], p1[k]) and np.array_equal(g0[k], g1[k]), k
+        prev = s
