@@ -34,18 +34,19 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
     A pair with ``s2 < th2 r^2`` (``s`` the radii's sum: ``traverse``'s acceptance test)
     counts as an M2L, else as a P2P; that test sets the counts only (both are computed
     alike).  Only the cells with ``hit`` set (all when ``hit`` is empty) receive their sums;
-    ``work`` (when not empty) gets ``pair_work`` per pair and kept side added at node ``na``
-    / ``nb`` (``fmm.LEAF_PAIR_WORK``).
+    ``work`` (when not empty) gets ``pair_work`` times the pairs with a kept cell on that
+    side added at node ``na`` / ``nb`` (``fmm.LEAF_PAIR_WORK``), once per block and side,
+    A's first, so the counts do not depend on the path below.
     ``buf`` (12, 8) and ``hb`` (8, int64) are scratch.  Returns the (M2L, P2P) pairs with a
-    kept side.  Two blocks of 8 with no ``work`` to add, every cell kept, go to the unrolled
-    ``_m2l.block88``; with one block kept whole and none of the other (a block is one
-    leaf's, so this is every block at the edge of a locality's share), to ``block88a`` /
-    ``block88b``: the same expressions in the same order, so the same sums.
+    kept side.  Two blocks of 8, every cell kept, go to the unrolled ``_m2l.block88``; with
+    one block kept whole and none of the other (a block is one leaf's, so this is every
+    block at the edge of a locality's share), to ``block88a`` / ``block88b``: the same
+    expressions in the same order, so the same sums.
     """
     masked = hit.shape[0] > 0
     counting = work.shape[0] > 0
     nkb = kb.shape[0]
-    if nkb == 8 and ka.shape[0] == 8 and not counting:
+    if nkb == 8 and ka.shape[0] == 8:
         all_a = all_b = True
         any_a = any_b = False
         if masked:
@@ -58,12 +59,19 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
                 any_b = any_b or hbj
         if all_a and all_b:
             nfar = block88(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            if counting:
+                work[na] += pair_work * 64
+                work[nb] += pair_work * 64
             return nfar, 64 - nfar
         if all_a and not any_b:
             nfar = block88a(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            if counting:
+                work[na] += pair_work * 64
             return nfar, 64 - nfar
         if all_b and not any_a:
             nfar = block88b(ka, kb, zc, ms, G, s2, th2, phid, gd)
+            if counting:
+                work[nb] += pair_work * 64
             return nfar, 64 - nfar
     xb = buf[0]
     yb = buf[1]
@@ -91,8 +99,12 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
     nfar = 0
     nkept = 0
     any_b = not masked
+    nhb = 0
     for j in range(nkb):
         any_b = any_b or hb[j] == 1
+        nhb += hb[j]
+    pairs_a = 0
+    pairs_b = 0
     for i in range(ka.shape[0]):
         a = ka[i]
         xa = zc[a, 0]
@@ -140,12 +152,8 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
             gd[a, 0] += gax
             gd[a, 1] += gay
             gd[a, 2] += gaz
-        if counting:
-            for j in range(nkb):
-                if oa:
-                    work[na] += pair_work
-                if hb[j]:
-                    work[nb] += pair_work
+        pairs_a += nkb if oa else 0
+        pairs_b += nhb
     for j in range(nkb):
         b = kb[j]
         if not hb[j]:
@@ -154,4 +162,9 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
         gd[b, 0] += gbx[j]
         gd[b, 1] += gby[j]
         gd[b, 2] += gbz[j]
+    if counting:
+        if pairs_a > 0:
+            work[na] += pair_work * pairs_a
+        if pairs_b > 0:
+            work[nb] += pair_work * pairs_b
     return nfar, nkept - nfar

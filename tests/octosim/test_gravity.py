@@ -120,7 +120,8 @@ def test_unrolled_m2l_matches_generic(random_tree, order, angmom):
 
 def test_leaf_blocks_count_and_weigh_pairs_as_the_stack_does(random_tree):
     """The 2x2x2 leaf blocks (unrolled path) classify each pair by the traversal's own test:
-    the same M2L / P2P counts and per-node work as the pair-by-pair generic path."""
+    the same M2L / P2P counts and per-node work as the pair-by-pair generic path (to
+    rounding: a block adds its pairs' work at once, the generic path pair by pair)."""
     desc, rho, _, _ = random_tree
     counts, works = [], []
     for generic in (False, True):
@@ -129,7 +130,7 @@ def test_leaf_blocks_count_and_weigh_pairs_as_the_stack_does(random_tree):
         counts.append((st["m2l"], st["p2p"]))
         works.append(work)
     assert counts[0] == counts[1] and counts[0][1] > 0, counts
-    assert np.allclose(works[0], works[1], rtol=1e-13, atol=0.0)
+    assert np.allclose(works[0], works[1], rtol=1e-11, atol=0.0)
 
 
 @pytest.mark.parametrize("na, nb", [(8, 8), (1, 8), (8, 1)])
@@ -138,8 +139,8 @@ def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
     direct point-mass sum over the other side (to round-off), and a masked call gives the
     kept targets bitwise the unmasked values and nothing to the others.  For 8x8 the
     unmasked call takes the unrolled ``block88``, a mask keeping one block whole and none of
-    the other ``block88a`` / ``block88b``, the other masks and a call that adds ``work`` the
-    loop: the same sums bitwise, the same counts."""
+    the other ``block88a`` / ``block88b``, the other masks the loop: the same sums bitwise,
+    the same counts, and with ``work`` the pairs with a kept cell on each side."""
     from octosim.gravity.leafblock import leaf_block
     rng = np.random.default_rng(3)
     n = na + nb
@@ -165,12 +166,14 @@ def test_leaf_block_is_the_pairwise_sum_and_ignores_the_mask(na, nb):
     assert np.array_equal(p2, phid) and np.array_equal(g2, gd)
     assert work[0] == work[1] == 0.125 * na * nb      # every pair alike, M2L or P2P
     for hit in (rng.random(n) < 0.4, np.arange(n) < na, np.arange(n) >= na, np.ones(n, bool)):
-        p2, g2 = np.zeros(n), np.zeros((n, 3))
-        mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, nowork, 0, 0, 0.05,
-                            buf, hb)
-        assert np.array_equal(p2[hit], phid[hit]) and np.array_equal(g2[hit], gd[hit])
-        assert not p2[~hit].any() and not g2[~hit].any()
-        assert mf + mn == (hit[:na, None] | hit[None, na:]).sum()
+        for work in (nowork, np.zeros(2)):
+            p2, g2 = np.zeros(n), np.zeros((n, 3))
+            mf, mn = leaf_block(ka, kb, zc, ms, 2.0, 0.5, 0.25, hit, p2, g2, work, 0, 1, 0.125,
+                                buf, hb)
+            assert np.array_equal(p2[hit], phid[hit]) and np.array_equal(g2[hit], gd[hit])
+            assert not p2[~hit].any() and not g2[~hit].any()
+            assert mf + mn == (hit[:na, None] | hit[None, na:]).sum()
+        assert work[0] == 0.125 * hit[:na].sum() * nb and work[1] == 0.125 * na * hit[na:].sum()
 
 
 def test_theta_zero_is_the_direct_sum(random_tree):
