@@ -97,10 +97,9 @@ class OwnedSolver:
     earlier solver of the same tree (another cut of it), hands over its tree description
     and its workspace (a workspace keeps no result between solves,
     ``solver.Workspace.clear``), and the interactions are not counted again: the tree's
-    weights are known from the first solver's counts, and counting made a share's first
-    solve 1.16 times as long (binary level 5, one share of 16, fresh workspace: 1.635 s
-    against 1.413, fastest of 6) while taking over the workspace saved about 3% more
-    (1.365 s a kept solver's).  Such a solver's ``work`` stays None.
+    weights are known from the first solver's counts.  Such a solver's ``work`` stays None.
+    On 16 ranks (binary level 6) the first solve after the re-cut took 1.22 times the next
+    ones with a new workspace and its counts, 0.99 times with ``like``.
     """
 
     def __init__(self, tree, N, xscale, owned, owner_of=None, here=0, like=None):
