@@ -210,8 +210,8 @@ class ThreadedSolver:
     Each share's results are bitwise the one-thread solve's (the target split above), so
     the thread count changes no field.  The first solve splits equal leaf counts; once it
     has counted the interactions the shares are re-cut to equal weights (as the localities
-    are) and made anew, each taking over a first share's workspace and counting nothing.  ``work``, ``owned_work()`` and ``owned_weights()`` as
-    ``OwnedSolver``'s, over all.
+    are) and made anew, each taking over a first share's workspace and counting nothing.
+    ``work``, ``owned_work()`` and ``owned_weights()`` as ``OwnedSolver``'s, over all.
     """
 
     def __init__(self, tree, N, xscale, owned, threads):
