@@ -220,11 +220,12 @@ class ThreadedSolver:
         self.threads = max(1, int(threads))
         self._counts = None             # the first solve's counts, kept across the re-cut
         self._weights = None            # and its weights (``OwnedSolver.owned_weights``)
+        self.parts = []                 # one OwnedSolver a share
         self._cut(None)
 
     def _cut(self, weights):
         b = partition(len(self.owned), self.threads, weights)
-        old = iter(getattr(self, "parts", ()))
+        old = iter(self.parts)          # a re-cut takes over their workspaces
         self.parts = [OwnedSolver(*self._args, self.owned[b[i]:b[i + 1]], like=next(old, None))
                       for i in range(self.threads) if b[i + 1] > b[i]]
 

@@ -57,20 +57,17 @@ def leaf_block(ka, kb, zc, ms, G, s2, th2, hit, phid, gd, work, na, nb, pair_wor
                 all_b = all_b and hbj
                 any_a = any_a or ha
                 any_b = any_b or hbj
+        nfar = -1
         if all_a and all_b:
             nfar = block88(ka, kb, zc, ms, G, s2, th2, phid, gd)
-            if counting:
-                work[na] += pair_work * 64
-                work[nb] += pair_work * 64
-            return nfar, 64 - nfar
-        if all_a and not any_b:
+        elif all_a and not any_b:
             nfar = block88a(ka, kb, zc, ms, G, s2, th2, phid, gd)
-            if counting:
-                work[na] += pair_work * 64
-            return nfar, 64 - nfar
-        if all_b and not any_a:
+        elif all_b and not any_a:
             nfar = block88b(ka, kb, zc, ms, G, s2, th2, phid, gd)
-            if counting:
+        if nfar >= 0:
+            if counting and all_a:
+                work[na] += pair_work * 64
+            if counting and all_b:
                 work[nb] += pair_work * 64
             return nfar, 64 - nfar
     xb = buf[0]
