@@ -7,11 +7,14 @@ Usage::
         --parcelports mpi rma --steps 3 --out scaling [--set SECTION.KEY=VALUE ...]
 
 Each (ranks, max level, parcelport) runs ``mpiexec -n R python -m octosim INPUT --max-level L
---parcelport P --stop-step S --json ...`` once (``--repeat K`` keeps the best of K).  Writes
-``OUT.csv`` (one row per run: ranks, max_level, parcelport, grids_per_second, efficiency
-against the fewest ranks, grid_steps, compute_seconds, parcels, bytes, bytes_zero_copy,
-bytes_copied, error) and ``OUT.png`` when
-matplotlib is installed (else says so and writes the CSV only).  ``--dry-run`` prints the
+--parcelport P --stop-step S --json ...`` once; ``--launcher`` replaces ``mpiexec`` (e.g.
+``"mpirun --bind-to core"``).  ``--repeat K`` runs K rounds, each of every configuration in
+turn, so that a machine's drift over time falls on all of them alike, and keeps each one's
+best.  Writes ``OUT.csv`` (one row per configuration: ranks, max_level, parcelport,
+grids_per_second, efficiency against the fewest ranks, grid_steps, compute_seconds, parcels,
+bytes, bytes_zero_copy, bytes_copied, runs that succeeded, spread = best over worst
+grids/s, error) and ``OUT.png`` when matplotlib is installed (else says so and writes the
+CSV only).  ``--dry-run`` prints the
 commands.  A run that fails is recorded with its error and the study goes on; the exit
 status is then 1.
 """
@@ -20,17 +23,19 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIELDS = ("ranks", "max_level", "parcelport", "grids_per_second", "efficiency", "grid_steps",
-          "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied", "error")
+          "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied", "runs", "spread",
+          "error")
 
 
-def _command(inp, ranks, level, pp, steps, sets, json_path, out_dir):
-    cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "octosim", inp,
+def _command(inp, ranks, level, pp, steps, sets, json_path, out_dir, launcher="mpiexec"):
+    cmd = shlex.split(launcher) + ["-n", str(ranks), sys.executable, "-m", "octosim", inp,
            "--max-level", str(level), "--parcelport", pp, "--stop-step", str(steps),
            "--quiet", "--json", json_path, "--output", out_dir,
            "--set", "output.every=0", "--set", "output.checkpoint_every=0",
@@ -61,38 +66,48 @@ def _row(rep, ranks, level, pp):
 
 
 def study(inp, ranks, levels, parcelports, steps, sets=(), repeat=1, timeout=3600,
-          dry_run=False):
-    """Run every (ranks, level, parcelport); return the rows (best of ``repeat``)."""
-    rows = []
+          dry_run=False, launcher="mpiexec"):
+    """Run every (ranks, level, parcelport) ``repeat`` times, in rounds; return one row
+    each (its best run, with ``runs`` and ``spread``)."""
+    configs = [(n, level, pp) for level in levels for pp in parcelports for n in ranks]
+    done = {c: [] for c in configs}     # the rows of the runs that succeeded
+    errors = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for level in levels:
-            for pp in parcelports:
-                for n in ranks:
-                    js = os.path.join(tmp, f"r{n}_l{level}_{pp}.json")
-                    cmd = _command(inp, n, level, pp, steps, sets, js, os.path.join(tmp, "o"))
-                    print(" ".join(cmd), flush=True)
-                    if dry_run:
-                        continue
-                    best, err = None, None
-                    for _ in range(repeat):
-                        try:
-                            _run_one(cmd, timeout)
-                            with open(js) as fh:
-                                row = _row(json.load(fh), n, level, pp)
-                        except (RuntimeError, OSError, ValueError,
-                                subprocess.TimeoutExpired) as exc:
-                            err = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
-                            continue
-                        if best is None or row["grids_per_second"] > best["grids_per_second"]:
-                            best = row
-                    if best is None:  # every repeat failed: keep going, record why
-                        best = {"ranks": n, "max_level": level, "parcelport": pp,
-                                "error": err}
-                        print(f"  ranks {n} level {level} {pp}: FAILED ({err})", flush=True)
-                    else:
-                        print(f"  ranks {n} level {level} {pp}: "
-                              f"{best['grids_per_second']:.4g} grids/s", flush=True)
-                    rows.append(best)
+        for rnd in range(1 if dry_run else max(1, repeat)):
+            for n, level, pp in configs:
+                js = os.path.join(tmp, f"r{n}_l{level}_{pp}.json")
+                cmd = _command(inp, n, level, pp, steps, sets, js, os.path.join(tmp, "o"),
+                               launcher)
+                print(" ".join(cmd), flush=True)
+                if dry_run:
+                    continue
+                try:
+                    if os.path.exists(js):
+                        os.remove(js)
+                    _run_one(cmd, timeout)
+                    with open(js) as fh:
+                        done[(n, level, pp)].append(_row(json.load(fh), n, level, pp))
+                except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                    errors[(n, level, pp)] = (str(exc).splitlines()[-1] if str(exc)
+                                              else type(exc).__name__)
+                    print(f"  ranks {n} level {level} {pp}: FAILED "
+                          f"({errors[(n, level, pp)]})", flush=True)
+                    continue
+                print(f"  ranks {n} level {level} {pp}: "
+                      f"{done[(n, level, pp)][-1]['grids_per_second']:.4g} grids/s"
+                      + (f" (round {rnd + 1} of {repeat})" if repeat > 1 else ""), flush=True)
+    rows = []
+    for n, level, pp in configs:
+        runs = done[(n, level, pp)]
+        if not runs:
+            if not dry_run:     # every repeat failed: record why
+                rows.append({"ranks": n, "max_level": level, "parcelport": pp,
+                             "runs": 0, "error": errors.get((n, level, pp))})
+            continue
+        g = [r["grids_per_second"] for r in runs]
+        best = dict(max(runs, key=lambda r: r["grids_per_second"]))
+        best.update(runs=len(runs), spread=max(g) / min(g))
+        rows.append(best)
     return add_efficiency(rows)
 
 
@@ -168,14 +183,20 @@ def main(argv=None):
     p.add_argument("--levels", type=int, nargs="+", default=[3, 4])
     p.add_argument("--parcelports", nargs="+", default=["mpi", "rma"])
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of every configuration in turn; each keeps its best")
+    p.add_argument("--launcher", default="mpiexec",
+                   help='the MPI launcher and its options, before "-n R" '
+                        '(e.g. "mpirun --bind-to core")')
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
     p.add_argument("--out", default="scaling", help="output prefix (OUT.csv, OUT.png)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
+    if a.repeat < 1:
+        p.error(f"--repeat must be at least 1, got {a.repeat}")
     rows = study(a.input, a.ranks, a.levels, a.parcelports, a.steps, a.set, a.repeat,
-                 a.timeout, a.dry_run)
+                 a.timeout, a.dry_run, a.launcher)
     if a.dry_run:
         return 0
     write_csv(rows, a.out + ".csv")
