@@ -108,6 +108,7 @@ class OwnedSolver:
         self.desc = TreeDesc.from_octree(tree, N, xscale) if like is None else like.desc
         self.owned = list(owned)
         self.hit, self.keep = target_masks(self.desc, self.owned)
+        self._masks = {}                # (hit, keep) of other target sets (``leaves=``)
         self.work = None                # per-node interaction counts of the first solve
         self._count = like is None      # whether the first solve counts
         self._ws = None                 # solver.Workspace, kept between solves
@@ -144,19 +145,46 @@ class OwnedSolver:
         ws.zc.reshape(n, N3, 3)[nodes] = rows[:, :, nt:nt + 3]
         ws.rad.reshape(n, N3)[nodes] = rows[:, :, nt + 3]
 
-    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False, exchange=None):
+    @property
+    def counts_next(self):
+        """Whether the next ``solve`` counts the interactions (the first one, without ``like``)."""
+        return self.work is None and self._count
+
+    def _target(self, leaves):
+        """Return ``(leaves, hit, keep)``: the owned leaves and their masks when ``leaves``
+        is None, else ``leaves`` (any leaves of the tree) and theirs, kept per target set."""
+        if leaves is None:
+            return self.owned, self.hit, self.keep
+        leaves = tuple(leaves)
+        m = self._masks.get(leaves)
+        if m is None:
+            if len(self._masks) >= 64:  # a cut has a few target sets; never grow unbounded
+                self._masks.clear()
+            m = self._masks[leaves] = target_masks(self.desc, leaves)
+        return (leaves,) + m
+
+    def _results(self, leaves, phi, g):
+        d = self.desc
+        idx = [d.index[k] for k in leaves]
+        return ({k: phi[i].copy() for k, i in zip(leaves, idx)},
+                {k: np.ascontiguousarray(g[i]) for k, i in zip(leaves, idx)})
+
+    def solve(self, rho, G=1.0, theta=0.5, order=3, angmom=False, exchange=None, leaves=None):
         """Return ``(phi, g)`` dicts over the owned leaves (arrays of their own); ``rho``
         maps every leaf key to its density (N, N, N).  The first solve also counts the
         interactions (``owned_work``; not with ``like``); later ones skip the counting and
-        keep those counts, a load-balancing weight of this tree.
+        keep those counts, a load-balancing weight of this tree.  ``leaves`` solves for
+        those leaves instead of the owned ones (not in a counting solve).
 
         ``exchange(rows, sources)`` (with ``owner_of``) shares the upward pass: it must send
         ``rows`` (this locality's interior nodes' moments, ``None`` when it has none) to
         every other locality and return ``{q: rows of q}`` for each of ``sources``."""
         d = self.desc
+        assert leaves is None or not self.counts_next, "a counting solve is for the owned leaves"
+        leaves, hit, keep = self._target(leaves)
         if self._ws is None or self._ws.order != order:
             self._ws = Workspace(d, order)
-        work = np.zeros(d.nnode if self.work is None and self._count else 0)
+        work = np.zeros(d.nnode if self.counts_next else 0)
         fill = None
         if exchange is not None:
             assert self.up is not None, "exchange needs owner_of"
@@ -167,14 +195,25 @@ class OwnedSolver:
                                self.moment_sources())
                 for q, rows in got.items():
                     self._unpack(ws, self.moment_nodes[q], rows)
-        phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=self.hit,
-                            keep=self.keep, work=work, ws=self._ws,
-                            up=None if fill is None else self.up, exchange=fill)
-        if self.work is None and self._count:
+        phi, g = solve_desc(d, rho, G, theta, order, angmom=angmom, hit=hit, keep=keep,
+                            work=work, ws=self._ws, up=None if fill is None else self.up,
+                            exchange=fill)
+        if self.counts_next:
             self.work = work
-        idx = [d.index[k] for k in self.owned]
-        return ({k: phi[i].copy() for k, i in zip(self.owned, idx)},
-                {k: np.ascontiguousarray(g[i]) for k, i in zip(self.owned, idx)})
+        return self._results(leaves, phi, g)
+
+    def solve_more(self, rho, leaves, G=1.0, theta=0.5, order=3, angmom=False):
+        """Return ``(phi, g)`` dicts over ``leaves`` (any leaves of the tree) from the
+        multipoles of the last ``solve``, which must have had this ``rho``: no upward pass,
+        no trade.  Each leaf's fields are bitwise those of any solve that targets it (the
+        target split above), so one locality can solve leaves that another owns."""
+        assert self._ws is not None and self._ws.order == order, "solve_more before a solve"
+        leaves, hit, keep = self._target(leaves)
+        phi, g = solve_desc(self.desc, rho, G, theta, order, angmom=angmom, hit=hit,
+                            keep=keep, ws=self._ws,
+                            up=np.zeros(self.desc.nnode, dtype=np.int8),  # no node computed
+                            exchange=lambda ws: None)
+        return self._results(leaves, phi, g)
 
     def owned_work(self):
         """Return the interactions applied to each owned leaf's cells in the first solve

@@ -258,3 +258,61 @@ def test_a_solver_of_another_cut_hands_over_its_workspace(angmom):
         for k in own:
             assert np.array_equal(p0[k], p1[k]) and np.array_equal(g0[k], g1[k]), k
         prev = s
+
+
+@pytest.mark.parametrize("order,angmom", [(3, False), (2, False), (3, True)])
+def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angmom):
+    """Work stealing's pieces: after a first (counting) solve, each of 3 shares solves its
+    body alone, trading moments with the others (``exchange``), then from those moments
+    (``solve_more``, no upward pass) its own tail and the next share's: every leaf's fields
+    are bitwise those of the one-locality solve, whoever solved it."""
+    import threading
+    from types import SimpleNamespace
+
+    from octosim.gravity.distributed import OwnedSolver
+    desc = _tree()
+    tree = SimpleNamespace(nodes=desc.keys)
+    rng = np.random.default_rng(17)
+    leaves = sorted((desc.keys[i] for i in desc.leaves()), key=lambda k: morton_key(k, 3))
+    rho0 = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+    rho = {k: rng.uniform(0.5, 2.0, (desc.N,) * 3) for k in leaves}
+    phi, g = solve_desc(desc, rho, order=order, angmom=angmom)
+    b = partition(len(leaves), 3)
+    shares = [leaves[b[r]:b[r + 1]] for r in range(3)]
+    tails = [s[-2:] for s in shares]
+    owner_of = {k: r for r in range(3) for k in shares[r]}
+    solvers = [OwnedSolver(tree, desc.N, 1.0, shares[r], owner_of, r) for r in range(3)]
+    for s in solvers:
+        s.solve(rho0, order=order, angmom=angmom)          # the counting solve
+        assert not s.counts_next
+        with pytest.raises(AssertionError):
+            s.solve_more(rho, shares[0], order=order + 1, angmom=angmom)  # another order
+    sent, out = {}, [None] * 3
+    cv = threading.Condition()
+
+    def run(r):
+        def exchange(rows, sources):
+            with cv:
+                sent[r] = rows
+                cv.notify_all()
+                assert cv.wait_for(lambda: all(q in sent for q in sources), timeout=60)
+                return {q: sent[q] for q in sources}
+        s = solvers[r]
+        body = s.solve(rho, order=order, angmom=angmom, exchange=exchange,
+                       leaves=shares[r][:-2])
+        mine = s.solve_more(rho, tails[r], order=order, angmom=angmom)
+        other = s.solve_more(rho, tails[(r + 1) % 3], order=order, angmom=angmom)
+        out[r] = (body, mine, other)
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for r in range(3):
+        body, mine, other = out[r]
+        assert set(body[0]) == set(shares[r][:-2]) and set(mine[0]) == set(tails[r])
+        assert set(other[0]) == set(tails[(r + 1) % 3])
+        for p_r, g_r in (body, mine, other):
+            for k in p_r:
+                i = desc.index[k]
+                assert np.array_equal(p_r[k], phi[i]) and np.array_equal(g_r[k], g[i]), (r, k)
