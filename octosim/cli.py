@@ -348,8 +348,9 @@ def _run_sim(args, cfg, ckpt, rt):
 
 def _phases_by_locality(rt, sim):
     """Return every locality's phase seconds plus ``comm`` (sending and waiting on parcels,
-    within the phases), ``fmm`` (its FMM solves' computing, within ``gravity``) and
-    ``moments`` (its solves' trading of moments, within ``gravity`` and ``comm``), or None."""
+    within the phases), ``fmm`` (its FMM solves' computing, within ``gravity``),
+    ``moments`` (its solves' trading of moments, within ``gravity`` and ``comm``) and the
+    counts ``tails_taken`` and ``tails_lost`` (``gravity.steal``), or None."""
     if rt is None or rt.size == 1:
         return None
     import runtime
@@ -357,6 +358,8 @@ def _phases_by_locality(rt, sim):
     mine["comm"] = float(getattr(sim, "comm_seconds", 0.0))
     mine["fmm"] = float(getattr(sim, "fmm_seconds", 0.0))
     mine["moments"] = float(getattr(sim, "moments_seconds", 0.0))
+    mine["tails_taken"] = int(getattr(sim, "tails_taken", 0))
+    mine["tails_lost"] = int(getattr(sim, "tails_lost", 0))
     return runtime.all_gather(mine, name="octosim.phases")
 
 

@@ -129,6 +129,7 @@ def main():
         stats["retunes"] = sim.retunes
         stats["fmm_seconds"] = sim.fmm_seconds
         stats["moments_seconds"] = sim.moments_seconds
+        stats["tails_taken"], stats["tails_lost"] = sim.tails_taken, sim.tails_lost
     allstats = runtime.all_gather(stats, name="prog.stats") if rt.size > 1 else [stats]
     if rt.here == 0:
         np.savez(OUT, P0=P0, P1=P1, scale=scale, mass0=t0["mass"], mass1=t1["mass"],

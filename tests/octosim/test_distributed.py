@@ -165,6 +165,26 @@ def test_fmm_seconds_leave_out_the_wait_for_moments_at_2_ranks(run_mpi, tmp_path
     assert s0["fmm_seconds"] < 0.5 * late < s1["fmm_seconds"] - s0["fmm_seconds"], (s0, s1)
 
 
+def test_stolen_fmm_tails_change_no_field_at_2_and_4_ranks(run_mpi, tmp_path):
+    """``gravity.steal``: locality 0's solves take twice as long (``slow0``), so the others,
+    done with their own shares, solve the tail of its share for it and send the results;
+    every field stays bitwise that of one locality."""
+    args = ["mpi", "mesh.regrid_every=0", "time.stop_step=2", "gravity.steal=0.25"]
+    out = {}
+    for n in (1, 2, 4):
+        run_mpi(PROG, n, args=[tmp_path / f"s{n}.npz"] + args + (["slow0"] if n > 1 else []),
+                timeout=150)
+        out[n] = dict(np.load(tmp_path / f"s{n}.npz"))
+    for n in (2, 4):
+        stats = json.loads(str(out[n]["stats"]))
+        taken = sum(s["tails_taken"] for s in stats)
+        assert taken == sum(s["tails_lost"] for s in stats) and stats[0]["tails_lost"] > 0, stats
+        assert stats[0]["tails_taken"] == 0, stats
+        for k in out[1]:
+            if k.startswith("cell_"):
+                assert np.array_equal(out[1][k], out[n][k]), (n, k)
+
+
 @pytest.mark.parametrize("n", RANKS)
 def test_binary_conserves_mass_and_momentum(binary_runs, n):
     r = binary_runs[n]
