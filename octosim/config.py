@@ -134,10 +134,10 @@ SCHEMA = {
                         "each M2L pair's torque)"),
         "G": Param("float", 1.0, "gravitational constant in code units", lo=0.0,
                    lo_open=True),
-        "steal": Param("float", 0.0, "work stealing in the FMM on several localities: the "
-                       "fraction of each locality's leaves (the end of its share) that "
-                       "another locality, done with its own, may solve for it; 0: off",
-                       lo=0.0, hi=0.5),
+        "steal": Param("float", 0.15, "work stealing in the FMM on several localities: "
+                       "the fraction of each locality's leaves (the end of its share, in up "
+                       "to 4 chunks) that other localities, done with their own, may solve "
+                       "for it; 0: off", lo=0.0, hi=0.5),
         "well_balanced": Param("bool", False, "hydrostatic (well-balanced) reconstruction of "
                                "rho and p about each cell's isentropic equilibrium in phi, "
                                "with the matching momentum source (Kaeppeli & Mishra 2016): "

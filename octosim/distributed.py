@@ -37,6 +37,9 @@ centre of mass and radius per cell), computes those above leaves of several loca
 itself, and walks only the FMM pairs whose target side holds its own cells, in the serial
 order (``octosim.gravity.distributed``): its leaves' accelerations are bitwise those of one
 locality.  (With ``runtime.threads`` > 1 each locality still computes every multipole.)
+With ``gravity.steal`` the last part of each share is left in chunks that localities done
+with their own may solve instead (``_solve_stealing``); a leaf's fields do not depend on
+who solves it.
 
 Regrid (``DistributedSimulation.regrid``).  Each locality fills the full ghosts of its
 leaves (halo parcels) and flags them; the flags are all-gathered; the parents whose
@@ -65,7 +68,7 @@ import runtime
 from octosim import exchange
 from octosim.distplan import Closure, DistPlan, face_views
 from octosim.driver import Simulation
-from octosim.partition import partition  # noqa: F401 - also this module's API
+from octosim.partition import partition  # also this module's API
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ
 
 #: A leaf's hydro work per RK stage in the units of ``fmm.traverse``'s count (one side of an
@@ -111,35 +114,48 @@ def _receive(tag, cycle, src, timeout=None):
     return out
 
 
-# -- work stealing: who holds each solve's tail of this locality's share --------------------
+# -- work stealing: who holds each chunk of this locality's tail, per solve -----------------
+#: A tail is cut into at most this many chunks: the owner takes them from the front, other
+#: localities from the back, so several can help one slow locality.
+STEAL_CHUNKS = 4
 _tails_lock = threading.Lock()
-_holder = {}    # solve number -> the locality that solves this locality's tail
-_held = {}      # solve number -> localities whose tails are held, as they told us
+_holder = {}    # solve number -> per chunk of this locality's tail, who solves it (-1: nobody)
+_held = {}      # solve number -> localities whose tails are all held, as they told us
 _solves = itertools.count()     # stealing solves of this process: alike on every locality
 
 
-def _hold_tail(sid, who):
-    """Give this locality's tail in solve ``sid`` to locality ``who`` unless another holds
-    it already; return its holder."""
+def _take_chunk(sid, who, nchunks, from_back):
+    """Give locality ``who`` the first chunk (the last, ``from_back``) of this locality's
+    tail in solve ``sid`` that nobody holds; return its index, or -1 when all are held."""
     with _tails_lock:
         h = _holder.get(sid)
         if h is None:
             for book in (_holder, _held):
                 for old in [k for k in book if k < sid - 8]:   # finished on every locality
                     del book[old]
-            h = _holder[sid] = who
-        return h
+            h = _holder[sid] = [-1] * nchunks
+        for c in (range(nchunks - 1, -1, -1) if from_back else range(nchunks)):
+            if h[c] < 0:
+                h[c] = who
+                return c
+        return -1
 
 
-@runtime.action(name="octosim.distributed.steal_tail", direct=True)
-def _steal_tail(sid, who):
-    """Locality ``who`` asks for this locality's tail in solve ``sid``: return its holder."""
-    return _hold_tail(sid, who)
+def _holders(sid):
+    with _tails_lock:
+        return list(_holder.get(sid, ()))
+
+
+@runtime.action(name="octosim.distributed.steal_chunk", direct=True)
+def _steal_chunk(sid, who, nchunks):
+    """Locality ``who`` asks for a chunk of this locality's tail in solve ``sid``: the last
+    one nobody holds (its index), or -1."""
+    return _take_chunk(sid, who, nchunks, True)
 
 
 @runtime.action(name="octosim.distributed.tail_held", direct=True)
 def _tail_held(sid, q):
-    """Locality ``q``'s tail in solve ``sid`` has a holder: steal it no more."""
+    """Every chunk of locality ``q``'s tail in solve ``sid`` has a holder: ask it no more."""
     with _tails_lock:
         _held.setdefault(sid, set()).add(q)
 
@@ -191,8 +207,8 @@ class DistributedSimulation(Simulation):
         self.fmm_seconds = 0.0          # the steps' FMM solves (compute, no waiting)
         self.moments_seconds = 0.0      # the steps' solves trading moments (``_exchange_moments``)
         self._moments_t = 0.0           # time in ``_exchange_moments`` since the last solve
-        self.tails_taken = 0            # other localities' tails this one solved (stealing)
-        self.tails_lost = 0             # its own tails that another locality solved
+        self.tails_taken = 0            # chunks of other localities' tails it solved (stealing)
+        self.tails_lost = 0             # chunks of its own tails that another locality solved
         self.sent_bytes = {}            # array bytes sent, by message tag
         super().__init__(config, kernels, problem, _init)
         self._balance_work = (bool(self.gravity) and self.nloc > 1
@@ -443,66 +459,72 @@ class DistributedSimulation(Simulation):
         return out
 
     def _tails(self, dp):
-        """Each locality's tail: the last ``gravity.steal`` of its share's leaves (at least
-        one, never the whole share: a share of one leaf has none)."""
+        """Each locality's tail in chunks: the last ``gravity.steal`` of its share's leaves
+        (at least one, never the whole share: a share of one leaf has none), cut into at
+        most ``STEAL_CHUNKS`` runs of consecutive leaves."""
         if getattr(dp, "tails", None) is None:
             leaves, b = dp.layout.leaves, dp.bounds
             dp.tails = []
             for q in range(self.nloc):
                 n = b[q + 1] - b[q]
                 k = min(n - 1, max(1, int(round(self._steal * n))))
-                dp.tails.append(tuple(leaves[b[q + 1] - k:b[q + 1]]) if k > 0 else ())
+                tail = leaves[b[q + 1] - k:b[q + 1]] if k > 0 else []
+                c = partition(len(tail), min(STEAL_CHUNKS, len(tail))) if tail else [0]
+                dp.tails.append([tuple(tail[c[i]:c[i + 1]]) for i in range(len(c) - 1)])
+                assert all(dp.tails[-1]), "a chunk of no leaves"
         return dp.tails
-
-    def _tell_held(self, sid, q):
-        """Tell every other locality that ``q``'s tail in solve ``sid`` has its holder."""
-        for dst in range(self.nloc):
-            if dst != self.here:
-                runtime.apply(_tail_held, dst, sid, q)
 
     def _solve_stealing(self, dp, rho, kw):
         """One FMM solve with work stealing; return ``((phi, g), seconds waited)``.
 
-        This locality solves its share less its tail (trading moments as usual), then takes
-        its tail unless another locality holds it (``_hold_tail``, under a lock), tells the
-        others, and solves it from the same multipoles (``OwnedSolver.solve_more``).  Then
-        it asks the localities whose tails it has not heard are held, from the next one on,
-        for theirs (``_steal_tail``: one that is still in its own part says yes), solves
-        each tail it gets and sends the results there.  A locality whose tail was taken
-        waits for them.  Every leaf's fields are bitwise the same whoever solves it, so
-        stealing changes no result, only who waits: equal work on 16 cores of the device
-        machine ends 1.14 apart (README)."""
+        This locality solves its share less its tail (trading moments as usual), then the
+        tail's chunks from the front, each unless another locality holds it already
+        (``_take_chunk``, under a lock), from the same multipoles
+        (``OwnedSolver.solve_more``), and tells the others when all are held.  Then it asks
+        the localities not known to be done, from the next one on, for chunks of their tails
+        (``_steal_chunk``: the last one free), solves each and sends the results there.  A
+        locality waits for the results of its chunks that others took.  Every leaf's fields
+        are bitwise the same whoever solves it, so stealing changes no result, only who
+        waits."""
         solver, tails = dp.gravity, self._tails(dp)
         mine = tails[self.here]
+        nmine = sum(len(c) for c in mine)
         sid = next(_solves)
-        own = dp.layout.leaves[dp.lo:dp.hi - len(mine)]
-        phi, g = solver.solve(rho, exchange=self._exchange_moments, leaves=own, **kw)
+        phi, g = solver.solve(rho, exchange=self._exchange_moments,
+                              leaves=dp.layout.leaves[dp.lo:dp.hi - nmine], **kw)
         waited = 0.0
-        holder = _hold_tail(sid, self.here) if mine else self.here
-        if holder == self.here and mine:
-            self._tell_held(sid, self.here)
-            more = solver.solve_more(rho, mine, **kw)
+        while nmine:
+            c = _take_chunk(sid, self.here, len(mine), False)
+            if c < 0:
+                break
+            more = solver.solve_more(rho, mine[c], **kw)
             phi.update(more[0])
             g.update(more[1])
+        if nmine:
+            for dst in range(self.nloc):
+                if dst != self.here:
+                    runtime.apply(_tail_held, dst, sid, self.here)
         for i in range(1, self.nloc):
             v = (self.here + i) % self.nloc
-            if not tails[v] or _is_held(sid, v):
+            while tails[v] and not _is_held(sid, v):
+                t = _time.perf_counter()
+                c = runtime.async_(_steal_chunk, v, sid, self.here, len(tails[v])).get()
+                waited += _time.perf_counter() - t
+                if c < 0:
+                    break
+                vp, vg = solver.solve_more(rho, tails[v][c], **kw)
+                cyc = sid * STEAL_CHUNKS + c
+                self._send("tail", cyc, v, np.stack([vp[k] for k in tails[v][c]]))
+                self._send("tail_g", cyc, v, np.stack([vg[k] for k in tails[v][c]]))
+                self.tails_taken += 1
+        for c, holder in enumerate(_holders(sid) if nmine else ()):
+            if holder == self.here:
                 continue
             t = _time.perf_counter()
-            got = runtime.async_(_steal_tail, v, sid, self.here).get()
+            cyc = sid * STEAL_CHUNKS + c
+            vp, vg = _receive("tail", cyc, holder), _receive("tail_g", cyc, holder)
             waited += _time.perf_counter() - t
-            if got != self.here:
-                continue
-            self._tell_held(sid, v)
-            vp, vg = solver.solve_more(rho, tails[v], **kw)
-            self._send("tail", sid, v, np.stack([vp[k] for k in tails[v]]))
-            self._send("tail_g", sid, v, np.stack([vg[k] for k in tails[v]]))
-            self.tails_taken += 1
-        if holder != self.here:
-            t = _time.perf_counter()
-            vp, vg = _receive("tail", sid, holder), _receive("tail_g", sid, holder)
-            waited += _time.perf_counter() - t
-            for i, k in enumerate(mine):
+            for i, k in enumerate(mine[c]):
                 phi[k], g[k] = vp[i], vg[i]
             self.tails_lost += 1
         return (phi, g), waited
