@@ -137,7 +137,7 @@ SCHEMA = {
         "steal": Param("float", 0.15, "work stealing in the FMM on several localities: "
                        "the fraction of each locality's leaves (the end of its share, in up "
                        "to 4 chunks) that other localities, done with their own, may solve "
-                       "for it; 0: off", lo=0.0, hi=0.5),
+                       "for it (not with angmom); 0: off", lo=0.0, hi=0.5),
         "well_balanced": Param("bool", False, "hydrostatic (well-balanced) reconstruction of "
                                "rho and p about each cell's isentropic equilibrium in phi, "
                                "with the matching momentum source (Kaeppeli & Mishra 2016): "

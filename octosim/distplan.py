@@ -98,6 +98,7 @@ class DistPlan:
         self.layout = lay
         self.gravity = None             # OwnedSolver, made on the first gravity solve
         self.fmm_seconds, self.fmm_solves = 0.0, 0   # this locality's solves on this cut
+        self.tails = None               # every locality's tail chunks (``gravity.steal``)
         nl = len(lay.leaves)
         b = partition(nl, nloc, weights)
         self.bounds = b

@@ -124,15 +124,21 @@ _held = {}      # solve number -> localities whose tails are all held, as they t
 _solves = itertools.count()     # stealing solves of this process: alike on every locality
 
 
+def _forget_before(sid, book):
+    """Drop ``book``'s solves older than ``sid - 8`` (finished on every locality); locked."""
+    if book and min(book) < sid - 8:
+        for old in [k for k in book if k < sid - 8]:
+            del book[old]
+
+
 def _take_chunk(sid, who, nchunks, from_back):
     """Give locality ``who`` the first chunk (the last, ``from_back``) of this locality's
     tail in solve ``sid`` that nobody holds; return its index, or -1 when all are held."""
     with _tails_lock:
         h = _holder.get(sid)
         if h is None:
-            for book in (_holder, _held):
-                for old in [k for k in book if k < sid - 8]:   # finished on every locality
-                    del book[old]
+            _forget_before(sid, _holder)
+            _forget_before(sid, _held)
             h = _holder[sid] = [-1] * nchunks
         for c in (range(nchunks - 1, -1, -1) if from_back else range(nchunks)):
             if h[c] < 0:
@@ -157,6 +163,8 @@ def _steal_chunk(sid, who, nchunks):
 def _tail_held(sid, q):
     """Every chunk of locality ``q``'s tail in solve ``sid`` has a holder: ask it no more."""
     with _tails_lock:
+        if sid not in _held:
+            _forget_before(sid, _held)
         _held.setdefault(sid, set()).add(q)
 
 
@@ -446,7 +454,8 @@ class DistributedSimulation(Simulation):
         extra = {} if threads > 1 else {"exchange": self._exchange_moments}
         self._moments_t = 0.0
         t0 = _time.perf_counter()
-        if step and self._steal > 0.0 and threads <= 1 and not dp.gravity.counts_next:
+        if (step and self._steal > 0.0 and threads <= 1 and not kw["angmom"]
+                and not dp.gravity.counts_next):
             out, waited = self._solve_stealing(dp, rho, kw)
         else:
             out, waited = dp.gravity.solve(rho, **kw, **extra), 0.0
@@ -462,7 +471,7 @@ class DistributedSimulation(Simulation):
         """Each locality's tail in chunks: the last ``gravity.steal`` of its share's leaves
         (at least one, never the whole share: a share of one leaf has none), cut into at
         most ``STEAL_CHUNKS`` runs of consecutive leaves."""
-        if getattr(dp, "tails", None) is None:
+        if dp.tails is None:
             leaves, b = dp.layout.leaves, dp.bounds
             dp.tails = []
             for q in range(self.nloc):
@@ -485,7 +494,9 @@ class DistributedSimulation(Simulation):
         (``_steal_chunk``: the last one free), solves each and sends the results there.  A
         locality waits for the results of its chunks that others took.  Every leaf's fields
         are bitwise the same whoever solves it, so stealing changes no result, only who
-        waits."""
+        waits.  Not with ``angmom``: each solve then clears its whole workspace
+        (``solver.Workspace.clear``; 229 MB at binary level 5, 22 ms on the VM), as much as
+        a chunk's solve."""
         solver, tails = dp.gravity, self._tails(dp)
         mine = tails[self.here]
         nmine = sum(len(c) for c in mine)
