@@ -188,7 +188,7 @@ class Simulation:
         g = cfg.get("gravity") or {}
         self.gravity = bool(g.get("enable", False))
         self.grav = {"G": float(g.get("G", 1.0)), "theta": float(g.get("theta", 0.5)),
-                     "order": int(g.get("order", 2))}
+                     "order": int(g.get("order", 2)), "angmom": bool(g.get("angmom", False))}
         self.well_balanced = self.gravity and bool(g.get("well_balanced", False))
         if self.well_balanced:
             _check_well_balanced(self)

@@ -157,6 +157,43 @@ def test_gravity_source_conserves_mass_and_momentum():
     assert np.all(tab["sx"][left] > 0.0)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gravity_angmom_reaches_the_fmm_and_cancels_its_net_torque(threads):
+    """``gravity.angmom: true`` (once read but never passed on) makes the driver's FMM
+    forces exert no net torque, to round-off; without it the M2L truncation leaves one."""
+    from types import SimpleNamespace
+
+    from octosim.problems.state import mesh as grid, set_primitive
+
+    def init_data(U, x, y, z, params, gamma):     # two off-centre blobs: forces with torque
+        X, Y, Z = grid(x, y, z)
+        rho = (0.05 + np.exp(-((X - 0.3) ** 2 + (Y + 0.1) ** 2 + Z ** 2) / 0.03)
+               + 0.5 * np.exp(-((X + 0.2) ** 2 + (Y - 0.3) ** 2 + (Z - 0.1) ** 2) / 0.02))
+        set_primitive(U, rho, 0.0, 0.0, 0.0, 0.2, gamma)
+
+    torque = {}
+    for angmom in (False, True):
+        cfg = {"mesh": {"subgrid_size": 8, "max_level": 2, "boundary": "outflow"},
+               "problem": {"name": "blobs"}, "runtime": {"threads": threads},
+               "gravity": {"enable": True, "theta": 0.5, "angmom": angmom},
+               "refinement": {"criterion": "density", "density_floor": 0.5}}
+        sim = Simulation(cfg, problem=SimpleNamespace(PARAMS={}, init_data=init_data))
+        assert sim.grav["angmom"] is angmom
+        phi, g = sim._solve_gravity()
+        assert len(g) > 8                           # refined: M2L pairs across leaves
+        tau, scale = np.zeros(3), 0.0
+        for key, acc in g.items():
+            sg = sim.mesh.subgrids[key]
+            X = np.stack(np.meshgrid(*sg.centers(), indexing="ij"))
+            m = sg.interior[0] * sg.dx ** 3
+            t = m * np.cross(X, acc, axis=0)
+            tau += t.reshape(3, -1).sum(axis=1)
+            scale += float(np.abs(t).sum())
+        torque[angmom] = np.abs(tau).max() / scale
+    assert torque[True] < 1e-14, torque
+    assert torque[False] > 1e3 * torque[True] and torque[False] > 1e-10, torque
+
+
 def test_from_state_rejects_inconsistent_trees():
     cfg = _sod_config({"criterion": "none"}, max_level=1)
     arr = np.zeros((6, 4, 4, 4))
