@@ -17,6 +17,7 @@ REFINEMENT_DEFAULTS = {
     "criterion": "gradient",       # gradient | density | both | none (generic tests)
     "density_floor": 1e-3,         # refine where max rho > floor (a list: one per level)
     "gradient_threshold": 0.1,     # refine where rho or p jumps by more than this
+    "use_problem": True,           # also ask the problem module's refine()
 }
 
 
@@ -52,7 +53,8 @@ class Criterion:
     density exceeds ``density_floor`` (per level if a list); ``gradient`` refines where the
     relative jump of density or pressure between face neighbours (interior and first ghost
     layer) exceeds ``gradient_threshold``.  The problem module's ``refine(U, level, dx,
-    params)``, when it has one, is asked as well.  Call as ``criterion(subgrid) -> bool``.
+    params)``, when it has one, is asked as well unless ``use_problem`` is false.  Call as
+    ``criterion(subgrid) -> bool``.
     """
 
     def __init__(self, refinement=None, gamma=5.0 / 3.0, problem=None, params=None):
@@ -62,7 +64,7 @@ class Criterion:
             raise ValueError(f"refinement.criterion: unknown {cfg['criterion']!r}")
         self.cfg = cfg
         self.gamma = gamma
-        self.problem_refine = getattr(problem, "refine", None)
+        self.problem_refine = getattr(problem, "refine", None) if cfg["use_problem"] else None
         self.params = params
 
     def __call__(self, sg):

@@ -217,3 +217,23 @@ def test_conservation_with_refined_region_straddling_the_periodic_boundary(max_l
     assert len(shapes) >= 2, "regrids never changed the mesh"
     assert min(wraps) > 0, "no coarse/fine face across the periodic boundary"
     assert all(abs(c0[k]) > 0.1 for k in c0)
+
+
+def test_use_problem_false_leaves_the_problems_refine_unasked():
+    """``refinement.use_problem`` (once validated but ignored): false stops the criterion
+    from asking the problem module's ``refine()``; the generic tests still apply."""
+    asked = []
+
+    def refine(U, level, dx, params):
+        asked.append(level)
+        return True
+    problem = SimpleNamespace(refine=refine)
+    sg = SimpleNamespace(level=1, N=4, dx=0.25,
+                         U=np.ones((7, 4 + 2 * GHOST, 4 + 2 * GHOST, 4 + 2 * GHOST)))
+    sg.interior = sg.U[:, GHOST:-GHOST, GHOST:-GHOST, GHOST:-GHOST]
+    assert amr.Criterion({"criterion": "none"}, problem=problem)(sg) is True and asked == [1]
+    off = amr.Criterion({"criterion": "none", "use_problem": False}, problem=problem)
+    assert off(sg) is False and asked == [1]
+    dense = amr.Criterion({"criterion": "density", "density_floor": 0.5, "use_problem": False},
+                          problem=problem)
+    assert dense(sg) is True and asked == [1]
