@@ -508,7 +508,7 @@ class DistributedSimulation(Simulation):
             c = _take_chunk(sid, self.here, len(mine), False)
             if c < 0:
                 break
-            more = solver.solve_more(rho, mine[c], **kw)
+            more = solver.solve_more(mine[c], **kw)
             phi.update(more[0])
             g.update(more[1])
         if nmine:
@@ -523,7 +523,7 @@ class DistributedSimulation(Simulation):
                 waited += _time.perf_counter() - t
                 if c < 0:
                     break
-                vp, vg = solver.solve_more(rho, tails[v][c], **kw)
+                vp, vg = solver.solve_more(tails[v][c], **kw)
                 cyc = sid * STEAL_CHUNKS + c
                 self._send("tail", cyc, v, np.stack([vp[k] for k in tails[v][c]]))
                 self._send("tail_g", cyc, v, np.stack([vg[k] for k in tails[v][c]]))

@@ -202,15 +202,18 @@ class OwnedSolver:
             self.work = work
         return self._results(leaves, phi, g)
 
-    def solve_more(self, rho, leaves, G=1.0, theta=0.5, order=3, angmom=False):
-        """Return ``(phi, g)`` dicts over ``leaves`` (any leaves of the tree) from the
-        multipoles of the last ``solve``, which must have had this ``rho``: no upward pass,
-        no trade.  Each leaf's fields are bitwise those of any solve that targets it (the
-        target split above), so one locality can solve leaves that another owns."""
-        assert self._ws is not None and self._ws.order == order, "solve_more before a solve"
+    def solve_more(self, leaves, G=1.0, theta=0.5, order=3, angmom=False):
+        """Return ``(phi, g)`` dicts over ``leaves`` (any leaves of the tree) from the density
+        and multipoles of the last ``solve``: no upward pass, no trade, no density read
+        (its cell masses are kept in the workspace).  Each leaf's fields are bitwise those
+        of any solve that targets it (the target split above), so one locality can solve
+        leaves that another owns."""
+        ws = self._ws
+        assert ws is not None and ws.order == order and ws.mass is not None, \
+            "solve_more before a solve"
         leaves, hit, keep = self._target(leaves)
-        phi, g = solve_desc(self.desc, rho, G, theta, order, angmom=angmom, hit=hit,
-                            keep=keep, ws=self._ws,
+        phi, g = solve_desc(self.desc, None, G, theta, order, angmom=angmom, hit=hit,
+                            keep=keep, ws=ws, mass=ws.mass,
                             up=np.zeros(self.desc.nnode, dtype=np.int8),  # no node computed
                             exchange=lambda ws: None)
         return self._results(leaves, phi, g)

@@ -53,6 +53,7 @@ class Workspace:
         self.gd = np.zeros((ncell, 3))
         self.phi = np.zeros(ncell)
         self.g = np.zeros((ncell, 3))
+        self.mass = None                # the last solve's cell masses (``solve_desc(mass=)``)
         self._mode = None               # (compact, angmom) of the last solve
 
     def clear(self, keep, angmom, compact):
@@ -75,7 +76,8 @@ class Workspace:
 
 
 def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None, generic=False,
-               angmom=False, hit=None, keep=None, work=None, ws=None, up=None, exchange=None):
+               angmom=False, hit=None, keep=None, work=None, ws=None, up=None, exchange=None,
+               mass=None):
     """Return potential (nnode, N, N, N) and acceleration (nnode, 3, N, N, N) on leaf nodes.
 
     ``rho`` holds the density of the leaf nodes' cells (interior nodes' entries are ignored);
@@ -93,7 +95,8 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     ``up`` (nnode, int8) and ``exchange`` split the upward pass between localities: the
     interior nodes marked 1 are computed first, then ``exchange(ws)`` must fill the rows of
     ``ws.mom``, ``ws.zc`` and ``ws.rad`` of those marked 0 (computed elsewhere by the same
-    code), then those marked 2 (above both) are computed.
+    code), then those marked 2 (above both) are computed.  ``mass`` (ncell,), the cell
+    masses of an earlier solve (``ws.mass``, kept there), stands in for ``rho``.
     """
     none = np.zeros(0, dtype=np.bool_)
     hit = none if hit is None else hit
@@ -109,11 +112,14 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     assert ws.order == int(order) and ws.cw.shape[0] == desc.nnode, "workspace of another tree"
     compact = not generic and not angmom and int(order) in (2, 3)   # traverse's leaf variants
     ws.clear(keep, angmom, compact)
-    rho = _as_node_array(desc, rho)
     ncell = desc.nnode * N3
-    mass = (rho * (ws.cw ** 3)[:, None, None, None]).reshape(ncell)
-    mass[np.repeat(~desc.leaf, N3)] = 0.0
-    assert np.all(mass >= 0.0), "FMM needs non-negative masses"
+    if mass is None:
+        rho = _as_node_array(desc, rho)
+        mass = (rho * (ws.cw ** 3)[:, None, None, None]).reshape(ncell)
+        mass[np.repeat(~desc.leaf, N3)] = 0.0
+        assert np.all(mass >= 0.0), "FMM needs non-negative masses"
+    assert mass.shape == (ncell,), (mass.shape, ncell)
+    ws.mass = mass
     mom, zc, rad, loc = ws.mom, ws.zc, ws.rad, ws.loc
     t0 = time.perf_counter()
     up_args = (N, desc.level, desc.children, mass, ws.gc, ws.cw, tab.mi, tab.fact, tab.sh_n,

@@ -286,7 +286,7 @@ def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angm
         s.solve(rho0, order=order, angmom=angmom)          # the counting solve
         assert not s.counts_next
         with pytest.raises(AssertionError):
-            s.solve_more(rho, shares[0], order=order + 1, angmom=angmom)  # another order
+            s.solve_more(shares[0], order=order + 1, angmom=angmom)  # another order
     sent, out = {}, [None] * 3
     cv = threading.Condition()
 
@@ -300,8 +300,8 @@ def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angm
         s = solvers[r]
         body = s.solve(rho, order=order, angmom=angmom, exchange=exchange,
                        leaves=shares[r][:-2])
-        mine = s.solve_more(rho, tails[r], order=order, angmom=angmom)
-        other = s.solve_more(rho, tails[(r + 1) % 3], order=order, angmom=angmom)
+        mine = s.solve_more(tails[r], order=order, angmom=angmom)
+        other = s.solve_more(tails[(r + 1) % 3], order=order, angmom=angmom)
         out[r] = (body, mine, other)
     threads = [threading.Thread(target=run, args=(r,)) for r in range(3)]
     for t in threads:
