@@ -114,6 +114,8 @@ class OwnedSolver:
         self._ws = None                 # solver.Workspace, kept between solves
         if like is not None:
             self._ws, like._ws = like._ws, None
+            if self._ws is not None:
+                self._ws.mass = None    # the last cut's density: no ``solve_more`` from it
         self.up = None                  # per node: 1 computed here, 0 received, 2 above both
         self.here = int(here)
         if owner_of is not None:

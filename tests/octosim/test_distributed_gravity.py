@@ -308,6 +308,9 @@ def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angm
         t.start()
     for t in threads:
         t.join(timeout=120)
+    recut = OwnedSolver(tree, desc.N, 1.0, shares[0], owner_of, 0, like=solvers[0])
+    with pytest.raises(AssertionError):     # another cut's workspace: its own solve first
+        recut.solve_more(tails[0], order=order, angmom=angmom)
     for r in range(3):
         body, mine, other = out[r]
         assert set(body[0]) == set(shares[r][:-2]) and set(mine[0]) == set(tails[r])
