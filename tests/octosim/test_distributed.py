@@ -228,6 +228,8 @@ def test_binary_input_runs_on_two_ranks_from_the_command_line(run_mpi, tmp_path)
     assert all(0.0 < d["moments"] < d["comm"] and d["fmm"] + d["moments"] < d["gravity"]
                for d in per), per
     assert "(FMM solves)" in r.stdout and "(FMM moments)" in r.stdout, r.stdout
+    # stealing is on by default: every chunk one locality took, the other lost
+    assert sum(d["tails_taken"] for d in per) == sum(d["tails_lost"] for d in per), per
     assert "parcels by locality (mpi parcelport)" in r.stdout, r.stdout
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.split()[:1] in (["0"], ["1"])
             and len(ln.split()) == 6]

@@ -18,6 +18,34 @@ def _tree():
     return TreeDesc(build_keys(refine, 3), 4, 1.0)
 
 
+def _sharing_moments(n, work):
+    """Run ``work(r, exchange)`` for r < n on n threads standing in for localities that
+    trade their moments through ``exchange``; return the results and what each sent."""
+    import threading
+    sent, out, errors = {}, [None] * n, []
+    cv = threading.Condition()
+
+    def run(r):
+        def exchange(rows, sources):
+            with cv:
+                sent[r] = rows
+                cv.notify_all()
+                assert cv.wait_for(lambda: all(q in sent for q in sources), timeout=60)
+                return {q: sent[q] for q in sources}
+        try:
+            out[r] = work(r, exchange)
+        except BaseException as exc:  # noqa: BLE001 - raised in the test's thread
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return out, sent
+
+
 @pytest.mark.parametrize("order,angmom", [(3, False), (2, False), (3, True)])
 def test_each_share_is_bitwise_the_full_solve(order, angmom):
     desc = _tree()
@@ -126,7 +154,6 @@ def test_shared_upward_pass_is_bitwise_the_replicated_one(order, angmom):
     """Shares that compute only their own subtrees' moments and trade them (``exchange``, one
     thread per share standing in for the localities) get the fields of the solve that
     computes every moment itself, bitwise; each sends its own nodes only."""
-    import threading
     from types import SimpleNamespace
 
     from octosim.gravity.distributed import OwnedSolver, node_owners
@@ -144,22 +171,8 @@ def test_shared_upward_pass_is_bitwise_the_replicated_one(order, angmom):
             assert (inner >= 0).any() and (inner == -1).any(), inner
         solvers = [OwnedSolver(tree, desc.N, 1.0, leaves[b[r]:b[r + 1]], owner_of, r)
                    for r in range(nshare)]
-        sent, out = {}, [None] * nshare
-        cv = threading.Condition()
-
-        def run(r):
-            def exchange(rows, sources):
-                with cv:
-                    sent[r] = rows
-                    cv.notify_all()
-                    assert cv.wait_for(lambda: all(q in sent for q in sources), timeout=60)
-                    return {q: sent[q] for q in sources}
-            out[r] = solvers[r].solve(rho, order=order, angmom=angmom, exchange=exchange)
-        threads = [threading.Thread(target=run, args=(r,)) for r in range(nshare)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        out, sent = _sharing_moments(nshare, lambda r, exchange: solvers[r].solve(
+            rho, order=order, angmom=angmom, exchange=exchange))
         for r in range(nshare):
             ref = OwnedSolver(tree, desc.N, 1.0, leaves[b[r]:b[r + 1]])
             p_ref, g_ref = ref.solve(rho, order=order, angmom=angmom)
@@ -266,7 +279,6 @@ def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angm
     body alone, trading moments with the others (``exchange``), then from those moments
     (``solve_more``, no upward pass) its own tail and the next share's: every leaf's fields
     are bitwise those of the one-locality solve, whoever solved it."""
-    import threading
     from types import SimpleNamespace
 
     from octosim.gravity.distributed import OwnedSolver
@@ -287,27 +299,15 @@ def test_a_share_solved_as_body_then_tails_is_bitwise_the_full_solve(order, angm
         assert not s.counts_next
         with pytest.raises(AssertionError):
             s.solve_more(shares[0], order=order + 1, angmom=angmom)  # another order
-    sent, out = {}, [None] * 3
-    cv = threading.Condition()
 
-    def run(r):
-        def exchange(rows, sources):
-            with cv:
-                sent[r] = rows
-                cv.notify_all()
-                assert cv.wait_for(lambda: all(q in sent for q in sources), timeout=60)
-                return {q: sent[q] for q in sources}
+    def run(r, exchange):
         s = solvers[r]
         body = s.solve(rho, order=order, angmom=angmom, exchange=exchange,
                        leaves=shares[r][:-2])
         mine = s.solve_more(tails[r], order=order, angmom=angmom)
         other = s.solve_more(tails[(r + 1) % 3], order=order, angmom=angmom)
-        out[r] = (body, mine, other)
-    threads = [threading.Thread(target=run, args=(r,)) for r in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+        return body, mine, other
+    out, _ = _sharing_moments(3, run)
     recut = OwnedSolver(tree, desc.N, 1.0, shares[0], owner_of, 0, like=solvers[0])
     with pytest.raises(AssertionError):     # another cut's workspace: its own solve first
         recut.solve_more(tails[0], order=order, angmom=angmom)
