@@ -454,8 +454,7 @@ class DistributedSimulation(Simulation):
         extra = {} if threads > 1 else {"exchange": self._exchange_moments}
         self._moments_t = 0.0
         t0 = _time.perf_counter()
-        if (step and self._steal > 0.0 and threads <= 1 and not kw["angmom"]
-                and not dp.gravity.counts_next):
+        if step and self._steal > 0.0 and threads <= 1 and not dp.gravity.counts_next:
             out, waited = self._solve_stealing(dp, rho, kw)
         else:
             out, waited = dp.gravity.solve(rho, **kw, **extra), 0.0
@@ -494,9 +493,7 @@ class DistributedSimulation(Simulation):
         (``_steal_chunk``: the last one free), solves each and sends its potential and
         acceleration there (one ``(k, 4, N, N, N)`` array).  A locality waits for the
         results of its chunks that others took.  Every leaf's fields are bitwise the same
-        whoever solves it, so stealing changes no result, only who waits.  Not with ``angmom``: each solve then clears its whole workspace
-        (``solver.Workspace.clear``; 229 MB at binary level 5, 22 ms on the VM), as much as
-        a chunk's solve."""
+        whoever solves it, so stealing changes no result, only who waits."""
         solver, tails = dp.gravity, self._tails(dp)
         mine = tails[self.here]
         nmine = sum(len(c) for c in mine)

@@ -200,44 +200,44 @@ def m2l2s(x, y, z, M, A, B, G, C, u):
     a9 = M[A, 9]
     b9 = M[B, 9]
     ca0 = -G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
-    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
     C[A, 0] += ca0
+    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
     C[B, 0] += cb0
     ca1 = -G * (d1 * b0)
-    cb1 = G * (d1 * a0)
     C[A, 1] += ca1
+    cb1 = G * (d1 * a0)
     C[B, 1] += cb1
     ca2 = -G * (d2 * b0)
-    cb2 = G * (d2 * a0)
     C[A, 2] += ca2
+    cb2 = G * (d2 * a0)
     C[B, 2] += cb2
     ca3 = -G * (d3 * b0)
-    cb3 = G * (d3 * a0)
     C[A, 3] += ca3
+    cb3 = G * (d3 * a0)
     C[B, 3] += cb3
     ca4 = -G * (d4 * b0)
-    cb4 = -G * (d4 * a0)
     C[A, 4] += ca4
+    cb4 = -G * (d4 * a0)
     C[B, 4] += cb4
     ca5 = -G * (d5 * b0)
-    cb5 = -G * (d5 * a0)
     C[A, 5] += ca5
+    cb5 = -G * (d5 * a0)
     C[B, 5] += cb5
     ca6 = -G * (d6 * b0)
-    cb6 = -G * (d6 * a0)
     C[A, 6] += ca6
+    cb6 = -G * (d6 * a0)
     C[B, 6] += cb6
     ca7 = -G * (d7 * b0)
-    cb7 = -G * (d7 * a0)
     C[A, 7] += ca7
+    cb7 = -G * (d7 * a0)
     C[B, 7] += cb7
     ca8 = -G * (d8 * b0)
-    cb8 = -G * (d8 * a0)
     C[A, 8] += ca8
+    cb8 = -G * (d8 * a0)
     C[B, 8] += cb8
     ca9 = -G * (d9 * b0)
-    cb9 = -G * (d9 * a0)
     C[A, 9] += ca9
+    cb9 = -G * (d9 * a0)
     C[B, 9] += cb9
     if a0 <= 0.0 or b0 <= 0.0:
         return
@@ -330,84 +330,84 @@ def m2l3s(x, y, z, M, A, B, G, C, u):
     a19 = M[A, 19]
     b19 = M[B, 19]
     ca0 = -G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
-    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
     C[A, 0] += ca0
+    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
     C[B, 0] += cb0
     ca1 = -G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
-    cb1 = G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
     C[A, 1] += ca1
+    cb1 = G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
     C[B, 1] += cb1
     ca2 = -G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
-    cb2 = G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
     C[A, 2] += ca2
+    cb2 = G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
     C[B, 2] += cb2
     ca3 = -G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
-    cb3 = G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
     C[A, 3] += ca3
+    cb3 = G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
     C[B, 3] += cb3
     ca4 = -G * (d4 * b0)
-    cb4 = -G * (d4 * a0)
     C[A, 4] += ca4
+    cb4 = -G * (d4 * a0)
     C[B, 4] += cb4
     ca5 = -G * (d5 * b0)
-    cb5 = -G * (d5 * a0)
     C[A, 5] += ca5
+    cb5 = -G * (d5 * a0)
     C[B, 5] += cb5
     ca6 = -G * (d6 * b0)
-    cb6 = -G * (d6 * a0)
     C[A, 6] += ca6
+    cb6 = -G * (d6 * a0)
     C[B, 6] += cb6
     ca7 = -G * (d7 * b0)
-    cb7 = -G * (d7 * a0)
     C[A, 7] += ca7
+    cb7 = -G * (d7 * a0)
     C[B, 7] += cb7
     ca8 = -G * (d8 * b0)
-    cb8 = -G * (d8 * a0)
     C[A, 8] += ca8
+    cb8 = -G * (d8 * a0)
     C[B, 8] += cb8
     ca9 = -G * (d9 * b0)
-    cb9 = -G * (d9 * a0)
     C[A, 9] += ca9
+    cb9 = -G * (d9 * a0)
     C[B, 9] += cb9
     ca10 = -G * (d10 * b0)
-    cb10 = G * (d10 * a0)
     C[A, 10] += ca10
+    cb10 = G * (d10 * a0)
     C[B, 10] += cb10
     ca11 = -G * (d11 * b0)
-    cb11 = G * (d11 * a0)
     C[A, 11] += ca11
+    cb11 = G * (d11 * a0)
     C[B, 11] += cb11
     ca12 = -G * (d12 * b0)
-    cb12 = G * (d12 * a0)
     C[A, 12] += ca12
+    cb12 = G * (d12 * a0)
     C[B, 12] += cb12
     ca13 = -G * (d13 * b0)
-    cb13 = G * (d13 * a0)
     C[A, 13] += ca13
+    cb13 = G * (d13 * a0)
     C[B, 13] += cb13
     ca14 = -G * (d14 * b0)
-    cb14 = G * (d14 * a0)
     C[A, 14] += ca14
+    cb14 = G * (d14 * a0)
     C[B, 14] += cb14
     ca15 = -G * (d15 * b0)
-    cb15 = G * (d15 * a0)
     C[A, 15] += ca15
+    cb15 = G * (d15 * a0)
     C[B, 15] += cb15
     ca16 = -G * (d16 * b0)
-    cb16 = G * (d16 * a0)
     C[A, 16] += ca16
+    cb16 = G * (d16 * a0)
     C[B, 16] += cb16
     ca17 = -G * (d17 * b0)
-    cb17 = G * (d17 * a0)
     C[A, 17] += ca17
+    cb17 = G * (d17 * a0)
     C[B, 17] += cb17
     ca18 = -G * (d18 * b0)
-    cb18 = G * (d18 * a0)
     C[A, 18] += ca18
+    cb18 = G * (d18 * a0)
     C[B, 18] += cb18
     ca19 = -G * (d19 * b0)
-    cb19 = G * (d19 * a0)
     C[A, 19] += ca19
+    cb19 = G * (d19 * a0)
     C[B, 19] += cb19
     if a0 <= 0.0 or b0 <= 0.0:
         return
@@ -429,6 +429,428 @@ def m2l3s(x, y, z, M, A, B, G, C, u):
     u[B, 1] -= h1 / b0
     u[A, 2] += h2 / a0
     u[B, 2] -= h2 / b0
+
+
+@njit(cache=True, nogil=True)
+def m2l2s_lm(x, y, z, M, ms, A, B, G, C, L, u):
+    """Like ``m2l2_lm``, then cancel the torque via ``u`` (a leaf cell's spin torque is zero)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = ms[A]
+    b0 = M[B, 0]
+    b1 = M[B, 1]
+    b2 = M[B, 2]
+    b3 = M[B, 3]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    ca0 = -G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9)
+    L[A, 0] += ca0
+    cb0 = -G * (d0 * a0)
+    C[B, 0] += cb0
+    ca1 = -G * (d1 * b0)
+    L[A, 1] += ca1
+    cb1 = G * (d1 * a0)
+    C[B, 1] += cb1
+    ca2 = -G * (d2 * b0)
+    L[A, 2] += ca2
+    cb2 = G * (d2 * a0)
+    C[B, 2] += cb2
+    ca3 = -G * (d3 * b0)
+    L[A, 3] += ca3
+    cb3 = G * (d3 * a0)
+    C[B, 3] += cb3
+    cb4 = -G * (d4 * a0)
+    C[B, 4] += cb4
+    cb5 = -G * (d5 * a0)
+    C[B, 5] += cb5
+    cb6 = -G * (d6 * a0)
+    C[B, 6] += cb6
+    cb7 = -G * (d7 * a0)
+    C[B, 7] += cb7
+    cb8 = -G * (d8 * a0)
+    C[B, 8] += cb8
+    cb9 = -G * (d9 * a0)
+    C[B, 9] += cb9
+    if a0 <= 0.0 or b0 <= 0.0:
+        return
+    f0 = -(ca1 * a0)
+    f1 = -(ca2 * a0)
+    f2 = -(ca3 * a0)
+    t0 = -(1.0 * (cb3 * b2) + 1.0 * (cb6 * b5) + 2.0 * (cb8 * b7) + 1.0 * (cb9 * b8) + -1.0 * (cb2 * b3) + -1.0 * (cb5 * b6) + -1.0 * (cb7 * b8) + -2.0 * (cb8 * b9))
+    t1 = -(1.0 * (cb1 * b3) + 1.0 * (cb4 * b6) + 1.0 * (cb5 * b8) + 2.0 * (cb6 * b9) + -1.0 * (cb3 * b1) + -2.0 * (cb6 * b4) + -1.0 * (cb8 * b5) + -1.0 * (cb9 * b6))
+    t2 = -(1.0 * (cb2 * b1) + 2.0 * (cb5 * b4) + 1.0 * (cb7 * b5) + 1.0 * (cb8 * b6) + -1.0 * (cb1 * b2) + -1.0 * (cb4 * b5) + -2.0 * (cb5 * b7) + -1.0 * (cb6 * b8))
+    t0 += y * f2 - z * f1
+    t1 += z * f0 - x * f2
+    t2 += x * f1 - y * f0
+    h0 = -(t1 * z - t2 * y) * r2i
+    h1 = -(t2 * x - t0 * z) * r2i
+    h2 = -(t0 * y - t1 * x) * r2i
+    u[A, 0] += h0 / a0
+    u[B, 0] -= h0 / b0
+    u[A, 1] += h1 / a0
+    u[B, 1] -= h1 / b0
+    u[A, 2] += h2 / a0
+    u[B, 2] -= h2 / b0
+
+
+@njit(cache=True, nogil=True)
+def m2l2s_ml(x, y, z, M, ms, A, B, G, C, L, u):
+    """Like ``m2l2_ml``, then cancel the torque via ``u`` (a leaf cell's spin torque is zero)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    a0 = M[A, 0]
+    b0 = ms[B]
+    a1 = M[A, 1]
+    a2 = M[A, 2]
+    a3 = M[A, 3]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    ca0 = -G * (d0 * b0)
+    C[A, 0] += ca0
+    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9)
+    L[B, 0] += cb0
+    ca1 = -G * (d1 * b0)
+    C[A, 1] += ca1
+    cb1 = G * (d1 * a0)
+    L[B, 1] += cb1
+    ca2 = -G * (d2 * b0)
+    C[A, 2] += ca2
+    cb2 = G * (d2 * a0)
+    L[B, 2] += cb2
+    ca3 = -G * (d3 * b0)
+    C[A, 3] += ca3
+    cb3 = G * (d3 * a0)
+    L[B, 3] += cb3
+    ca4 = -G * (d4 * b0)
+    C[A, 4] += ca4
+    ca5 = -G * (d5 * b0)
+    C[A, 5] += ca5
+    ca6 = -G * (d6 * b0)
+    C[A, 6] += ca6
+    ca7 = -G * (d7 * b0)
+    C[A, 7] += ca7
+    ca8 = -G * (d8 * b0)
+    C[A, 8] += ca8
+    ca9 = -G * (d9 * b0)
+    C[A, 9] += ca9
+    if a0 <= 0.0 or b0 <= 0.0:
+        return
+    f0 = -(ca1 * a0 + ca4 * a1 + ca5 * a2 + ca6 * a3)
+    f1 = -(ca2 * a0 + ca5 * a1 + ca7 * a2 + ca8 * a3)
+    f2 = -(ca3 * a0 + ca6 * a1 + ca8 * a2 + ca9 * a3)
+    t0 = -(1.0 * (ca3 * a2) + 1.0 * (ca6 * a5) + 2.0 * (ca8 * a7) + 1.0 * (ca9 * a8) + -1.0 * (ca2 * a3) + -1.0 * (ca5 * a6) + -1.0 * (ca7 * a8) + -2.0 * (ca8 * a9))
+    t1 = -(1.0 * (ca1 * a3) + 1.0 * (ca4 * a6) + 1.0 * (ca5 * a8) + 2.0 * (ca6 * a9) + -1.0 * (ca3 * a1) + -2.0 * (ca6 * a4) + -1.0 * (ca8 * a5) + -1.0 * (ca9 * a6))
+    t2 = -(1.0 * (ca2 * a1) + 2.0 * (ca5 * a4) + 1.0 * (ca7 * a5) + 1.0 * (ca8 * a6) + -1.0 * (ca1 * a2) + -1.0 * (ca4 * a5) + -2.0 * (ca5 * a7) + -1.0 * (ca6 * a8))
+    t0 += y * f2 - z * f1
+    t1 += z * f0 - x * f2
+    t2 += x * f1 - y * f0
+    h0 = -(t1 * z - t2 * y) * r2i
+    h1 = -(t2 * x - t0 * z) * r2i
+    h2 = -(t0 * y - t1 * x) * r2i
+    u[A, 0] += h0 / a0
+    u[B, 0] -= h0 / b0
+    u[A, 1] += h1 / a0
+    u[B, 1] -= h1 / b0
+    u[A, 2] += h2 / a0
+    u[B, 2] -= h2 / b0
+
+
+@njit(cache=True, nogil=True)
+def m2l2s_leaf(x, y, z, M, ms, A, B, G, C, L, u, leafA, leafB):
+    """Apply ``m2l2s`` by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l2_ll(x, y, z, M, ms, A, B, G, C, L)
+        else:
+            m2l2s_lm(x, y, z, M, ms, A, B, G, C, L, u)
+    elif leafB:
+        m2l2s_ml(x, y, z, M, ms, A, B, G, C, L, u)
+    else:
+        m2l2s(x, y, z, M, A, B, G, C, u)
+
+
+@njit(cache=True, nogil=True)
+def m2l3s_lm(x, y, z, M, ms, A, B, G, C, L, u):
+    """Like ``m2l3_lm``, then cancel the torque via ``u`` (a leaf cell's spin torque is zero)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = ms[A]
+    b0 = M[B, 0]
+    b1 = M[B, 1]
+    b2 = M[B, 2]
+    b3 = M[B, 3]
+    b4 = M[B, 4]
+    b5 = M[B, 5]
+    b6 = M[B, 6]
+    b7 = M[B, 7]
+    b8 = M[B, 8]
+    b9 = M[B, 9]
+    b10 = M[B, 10]
+    b11 = M[B, 11]
+    b12 = M[B, 12]
+    b13 = M[B, 13]
+    b14 = M[B, 14]
+    b15 = M[B, 15]
+    b16 = M[B, 16]
+    b17 = M[B, 17]
+    b18 = M[B, 18]
+    b19 = M[B, 19]
+    ca0 = -G * (d0 * b0 + d4 * b4 + d5 * b5 + d6 * b6 + d7 * b7 + d8 * b8 + d9 * b9 - d10 * b10 - d11 * b11 - d12 * b12 - d13 * b13 - d14 * b14 - d15 * b15 - d16 * b16 - d17 * b17 - d18 * b18 - d19 * b19)
+    L[A, 0] += ca0
+    cb0 = -G * (d0 * a0)
+    C[B, 0] += cb0
+    ca1 = -G * (d1 * b0 + d10 * b4 + d11 * b5 + d12 * b6 + d13 * b7 + d14 * b8 + d15 * b9)
+    L[A, 1] += ca1
+    cb1 = G * (d1 * a0)
+    C[B, 1] += cb1
+    ca2 = -G * (d2 * b0 + d11 * b4 + d13 * b5 + d14 * b6 + d16 * b7 + d17 * b8 + d18 * b9)
+    L[A, 2] += ca2
+    cb2 = G * (d2 * a0)
+    C[B, 2] += cb2
+    ca3 = -G * (d3 * b0 + d12 * b4 + d14 * b5 + d15 * b6 + d17 * b7 + d18 * b8 + d19 * b9)
+    L[A, 3] += ca3
+    cb3 = G * (d3 * a0)
+    C[B, 3] += cb3
+    cb4 = -G * (d4 * a0)
+    C[B, 4] += cb4
+    cb5 = -G * (d5 * a0)
+    C[B, 5] += cb5
+    cb6 = -G * (d6 * a0)
+    C[B, 6] += cb6
+    cb7 = -G * (d7 * a0)
+    C[B, 7] += cb7
+    cb8 = -G * (d8 * a0)
+    C[B, 8] += cb8
+    cb9 = -G * (d9 * a0)
+    C[B, 9] += cb9
+    cb10 = G * (d10 * a0)
+    C[B, 10] += cb10
+    cb11 = G * (d11 * a0)
+    C[B, 11] += cb11
+    cb12 = G * (d12 * a0)
+    C[B, 12] += cb12
+    cb13 = G * (d13 * a0)
+    C[B, 13] += cb13
+    cb14 = G * (d14 * a0)
+    C[B, 14] += cb14
+    cb15 = G * (d15 * a0)
+    C[B, 15] += cb15
+    cb16 = G * (d16 * a0)
+    C[B, 16] += cb16
+    cb17 = G * (d17 * a0)
+    C[B, 17] += cb17
+    cb18 = G * (d18 * a0)
+    C[B, 18] += cb18
+    cb19 = G * (d19 * a0)
+    C[B, 19] += cb19
+    if a0 <= 0.0 or b0 <= 0.0:
+        return
+    f0 = -(ca1 * a0)
+    f1 = -(ca2 * a0)
+    f2 = -(ca3 * a0)
+    t0 = -(1.0 * (cb3 * b2) + 1.0 * (cb6 * b5) + 2.0 * (cb8 * b7) + 1.0 * (cb9 * b8) + 1.0 * (cb12 * b11) + 2.0 * (cb14 * b13) + 1.0 * (cb15 * b14) + 3.0 * (cb17 * b16) + 2.0 * (cb18 * b17) + 1.0 * (cb19 * b18) + -1.0 * (cb2 * b3) + -1.0 * (cb5 * b6) + -1.0 * (cb7 * b8) + -2.0 * (cb8 * b9) + -1.0 * (cb11 * b12) + -1.0 * (cb13 * b14) + -2.0 * (cb14 * b15) + -1.0 * (cb16 * b17) + -2.0 * (cb17 * b18) + -3.0 * (cb18 * b19))
+    t1 = -(1.0 * (cb1 * b3) + 1.0 * (cb4 * b6) + 1.0 * (cb5 * b8) + 2.0 * (cb6 * b9) + 1.0 * (cb10 * b12) + 1.0 * (cb11 * b14) + 2.0 * (cb12 * b15) + 1.0 * (cb13 * b17) + 2.0 * (cb14 * b18) + 3.0 * (cb15 * b19) + -1.0 * (cb3 * b1) + -2.0 * (cb6 * b4) + -1.0 * (cb8 * b5) + -1.0 * (cb9 * b6) + -3.0 * (cb12 * b10) + -2.0 * (cb14 * b11) + -2.0 * (cb15 * b12) + -1.0 * (cb17 * b13) + -1.0 * (cb18 * b14) + -1.0 * (cb19 * b15))
+    t2 = -(1.0 * (cb2 * b1) + 2.0 * (cb5 * b4) + 1.0 * (cb7 * b5) + 1.0 * (cb8 * b6) + 3.0 * (cb11 * b10) + 2.0 * (cb13 * b11) + 2.0 * (cb14 * b12) + 1.0 * (cb16 * b13) + 1.0 * (cb17 * b14) + 1.0 * (cb18 * b15) + -1.0 * (cb1 * b2) + -1.0 * (cb4 * b5) + -2.0 * (cb5 * b7) + -1.0 * (cb6 * b8) + -1.0 * (cb10 * b11) + -2.0 * (cb11 * b13) + -1.0 * (cb12 * b14) + -3.0 * (cb13 * b16) + -2.0 * (cb14 * b17) + -1.0 * (cb15 * b18))
+    t0 += y * f2 - z * f1
+    t1 += z * f0 - x * f2
+    t2 += x * f1 - y * f0
+    h0 = -(t1 * z - t2 * y) * r2i
+    h1 = -(t2 * x - t0 * z) * r2i
+    h2 = -(t0 * y - t1 * x) * r2i
+    u[A, 0] += h0 / a0
+    u[B, 0] -= h0 / b0
+    u[A, 1] += h1 / a0
+    u[B, 1] -= h1 / b0
+    u[A, 2] += h2 / a0
+    u[B, 2] -= h2 / b0
+
+
+@njit(cache=True, nogil=True)
+def m2l3s_ml(x, y, z, M, ms, A, B, G, C, L, u):
+    """Like ``m2l3_ml``, then cancel the torque via ``u`` (a leaf cell's spin torque is zero)."""
+    r2i = 1.0 / (x * x + y * y + z * z)
+    g0 = math.sqrt(r2i)
+    g1 = -g0 * r2i
+    g2 = -3.0 * g1 * r2i
+    g3 = -5.0 * g2 * r2i
+    d0 = g0
+    d1 = g1 * x
+    d2 = g1 * y
+    d3 = g1 * z
+    d4 = g2 * x * x + g1
+    d5 = g2 * x * y
+    d6 = g2 * x * z
+    d7 = g2 * y * y + g1
+    d8 = g2 * y * z
+    d9 = g2 * z * z + g1
+    d10 = g3 * x * x * x + g2 * (x + x + x)
+    d11 = g3 * x * x * y + g2 * (y)
+    d12 = g3 * x * x * z + g2 * (z)
+    d13 = g3 * x * y * y + g2 * (x)
+    d14 = g3 * x * y * z
+    d15 = g3 * x * z * z + g2 * (x)
+    d16 = g3 * y * y * y + g2 * (y + y + y)
+    d17 = g3 * y * y * z + g2 * (z)
+    d18 = g3 * y * z * z + g2 * (y)
+    d19 = g3 * z * z * z + g2 * (z + z + z)
+    a0 = M[A, 0]
+    b0 = ms[B]
+    a1 = M[A, 1]
+    a2 = M[A, 2]
+    a3 = M[A, 3]
+    a4 = M[A, 4]
+    a5 = M[A, 5]
+    a6 = M[A, 6]
+    a7 = M[A, 7]
+    a8 = M[A, 8]
+    a9 = M[A, 9]
+    a10 = M[A, 10]
+    a11 = M[A, 11]
+    a12 = M[A, 12]
+    a13 = M[A, 13]
+    a14 = M[A, 14]
+    a15 = M[A, 15]
+    a16 = M[A, 16]
+    a17 = M[A, 17]
+    a18 = M[A, 18]
+    a19 = M[A, 19]
+    ca0 = -G * (d0 * b0)
+    C[A, 0] += ca0
+    cb0 = -G * (d0 * a0 + d4 * a4 + d5 * a5 + d6 * a6 + d7 * a7 + d8 * a8 + d9 * a9 + d10 * a10 + d11 * a11 + d12 * a12 + d13 * a13 + d14 * a14 + d15 * a15 + d16 * a16 + d17 * a17 + d18 * a18 + d19 * a19)
+    L[B, 0] += cb0
+    ca1 = -G * (d1 * b0)
+    C[A, 1] += ca1
+    cb1 = G * (d1 * a0 + d10 * a4 + d11 * a5 + d12 * a6 + d13 * a7 + d14 * a8 + d15 * a9)
+    L[B, 1] += cb1
+    ca2 = -G * (d2 * b0)
+    C[A, 2] += ca2
+    cb2 = G * (d2 * a0 + d11 * a4 + d13 * a5 + d14 * a6 + d16 * a7 + d17 * a8 + d18 * a9)
+    L[B, 2] += cb2
+    ca3 = -G * (d3 * b0)
+    C[A, 3] += ca3
+    cb3 = G * (d3 * a0 + d12 * a4 + d14 * a5 + d15 * a6 + d17 * a7 + d18 * a8 + d19 * a9)
+    L[B, 3] += cb3
+    ca4 = -G * (d4 * b0)
+    C[A, 4] += ca4
+    ca5 = -G * (d5 * b0)
+    C[A, 5] += ca5
+    ca6 = -G * (d6 * b0)
+    C[A, 6] += ca6
+    ca7 = -G * (d7 * b0)
+    C[A, 7] += ca7
+    ca8 = -G * (d8 * b0)
+    C[A, 8] += ca8
+    ca9 = -G * (d9 * b0)
+    C[A, 9] += ca9
+    ca10 = -G * (d10 * b0)
+    C[A, 10] += ca10
+    ca11 = -G * (d11 * b0)
+    C[A, 11] += ca11
+    ca12 = -G * (d12 * b0)
+    C[A, 12] += ca12
+    ca13 = -G * (d13 * b0)
+    C[A, 13] += ca13
+    ca14 = -G * (d14 * b0)
+    C[A, 14] += ca14
+    ca15 = -G * (d15 * b0)
+    C[A, 15] += ca15
+    ca16 = -G * (d16 * b0)
+    C[A, 16] += ca16
+    ca17 = -G * (d17 * b0)
+    C[A, 17] += ca17
+    ca18 = -G * (d18 * b0)
+    C[A, 18] += ca18
+    ca19 = -G * (d19 * b0)
+    C[A, 19] += ca19
+    if a0 <= 0.0 or b0 <= 0.0:
+        return
+    f0 = -(ca1 * a0 + ca4 * a1 + ca5 * a2 + ca6 * a3 + ca10 * a4 + ca11 * a5 + ca12 * a6 + ca13 * a7 + ca14 * a8 + ca15 * a9)
+    f1 = -(ca2 * a0 + ca5 * a1 + ca7 * a2 + ca8 * a3 + ca11 * a4 + ca13 * a5 + ca14 * a6 + ca16 * a7 + ca17 * a8 + ca18 * a9)
+    f2 = -(ca3 * a0 + ca6 * a1 + ca8 * a2 + ca9 * a3 + ca12 * a4 + ca14 * a5 + ca15 * a6 + ca17 * a7 + ca18 * a8 + ca19 * a9)
+    t0 = -(1.0 * (ca3 * a2) + 1.0 * (ca6 * a5) + 2.0 * (ca8 * a7) + 1.0 * (ca9 * a8) + 1.0 * (ca12 * a11) + 2.0 * (ca14 * a13) + 1.0 * (ca15 * a14) + 3.0 * (ca17 * a16) + 2.0 * (ca18 * a17) + 1.0 * (ca19 * a18) + -1.0 * (ca2 * a3) + -1.0 * (ca5 * a6) + -1.0 * (ca7 * a8) + -2.0 * (ca8 * a9) + -1.0 * (ca11 * a12) + -1.0 * (ca13 * a14) + -2.0 * (ca14 * a15) + -1.0 * (ca16 * a17) + -2.0 * (ca17 * a18) + -3.0 * (ca18 * a19))
+    t1 = -(1.0 * (ca1 * a3) + 1.0 * (ca4 * a6) + 1.0 * (ca5 * a8) + 2.0 * (ca6 * a9) + 1.0 * (ca10 * a12) + 1.0 * (ca11 * a14) + 2.0 * (ca12 * a15) + 1.0 * (ca13 * a17) + 2.0 * (ca14 * a18) + 3.0 * (ca15 * a19) + -1.0 * (ca3 * a1) + -2.0 * (ca6 * a4) + -1.0 * (ca8 * a5) + -1.0 * (ca9 * a6) + -3.0 * (ca12 * a10) + -2.0 * (ca14 * a11) + -2.0 * (ca15 * a12) + -1.0 * (ca17 * a13) + -1.0 * (ca18 * a14) + -1.0 * (ca19 * a15))
+    t2 = -(1.0 * (ca2 * a1) + 2.0 * (ca5 * a4) + 1.0 * (ca7 * a5) + 1.0 * (ca8 * a6) + 3.0 * (ca11 * a10) + 2.0 * (ca13 * a11) + 2.0 * (ca14 * a12) + 1.0 * (ca16 * a13) + 1.0 * (ca17 * a14) + 1.0 * (ca18 * a15) + -1.0 * (ca1 * a2) + -1.0 * (ca4 * a5) + -2.0 * (ca5 * a7) + -1.0 * (ca6 * a8) + -1.0 * (ca10 * a11) + -2.0 * (ca11 * a13) + -1.0 * (ca12 * a14) + -3.0 * (ca13 * a16) + -2.0 * (ca14 * a17) + -1.0 * (ca15 * a18))
+    t0 += y * f2 - z * f1
+    t1 += z * f0 - x * f2
+    t2 += x * f1 - y * f0
+    h0 = -(t1 * z - t2 * y) * r2i
+    h1 = -(t2 * x - t0 * z) * r2i
+    h2 = -(t0 * y - t1 * x) * r2i
+    u[A, 0] += h0 / a0
+    u[B, 0] -= h0 / b0
+    u[A, 1] += h1 / a0
+    u[B, 1] -= h1 / b0
+    u[A, 2] += h2 / a0
+    u[B, 2] -= h2 / b0
+
+
+@njit(cache=True, nogil=True)
+def m2l3s_leaf(x, y, z, M, ms, A, B, G, C, L, u, leafA, leafB):
+    """Apply ``m2l3s`` by the variant for whether A and B are leaf cells."""
+    if leafA:
+        if leafB:
+            m2l3_ll(x, y, z, M, ms, A, B, G, C, L)
+        else:
+            m2l3s_lm(x, y, z, M, ms, A, B, G, C, L, u)
+    elif leafB:
+        m2l3s_ml(x, y, z, M, ms, A, B, G, C, L, u)
+    else:
+        m2l3s(x, y, z, M, A, B, G, C, u)
 
 
 @njit(cache=True, nogil=True)

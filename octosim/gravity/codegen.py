@@ -54,6 +54,10 @@ def generate():
         for p in (2, 3):
             L += ["", ""] + _kernel(p, spin)
     for p in (2, 3):
+        for leaf in _LEAF_CASES[1:]:
+            L += ["", ""] + _kernel(p, spin=True, leaf=leaf)
+        L += ["", ""] + _spin_dispatcher(p)
+    for p in (2, 3):
         for side in ("a", "b"):
             L += ["", ""] + _kernel(p, side=side)
     for p in (2, 3):
@@ -178,6 +182,10 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
         head = [f"def m2l{p}{side}(x, y, z, M, A, B, G, C, c):",
                 f"    {q3}Add to ``C[c]`` {side.upper()}'s half of ``m2l{p}`` (the field "
                 f"of {other} at {side.upper()}).{q3}"]
+    elif spin and sfx:
+        head = [f"def m2l{p}s{sfx}(x, y, z, M, ms, A, B, G, C, L, u):",
+                f"    {q3}Like ``m2l{p}{sfx}``, then cancel the torque via ``u`` (a leaf "
+                f"cell's spin torque is zero).{q3}"]
     elif spin:
         head = [f"def m2l{p}s(x, y, z, M, A, B, G, C, u):",
                 f"    {q3}Like ``m2l{p}`` into ``C[A]``, ``C[B]``, then cancel the torque via "
@@ -196,6 +204,8 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
         tgt = {"A": ("L[A" if la else "C[A"), "B": ("L[B" if lb else "C[B")}
     elif side is not None:
         tgt = {"A": "C[c", "B": "C[c"}
+    elif spin:
+        tgt = {"A": "C[A", "B": "C[B"}
     else:
         tgt = {"A": "C[cA", "B": "C[cB"}
     body = []
@@ -217,17 +227,19 @@ def _kernel(p, spin=False, side=None, leaf=(False, False)):
         toA = side != "b" and not (la and t.order[k] > 1)
         toB = side != "a" and not (lb and t.order[k] > 1)
         if spin:
-            body.append(f"    ca{k} = -G * ({sa})")
-            body.append(f"    cb{k} = {'-' if even else ''}G * ({sb})")
-            body.append(f"    C[A, {k}] += ca{k}")
-            body.append(f"    C[B, {k}] += cb{k}")
+            if toA:
+                body.append(f"    ca{k} = -G * ({sa})")
+                body.append(f"    {tgt['A']}, {k}] += ca{k}")
+            if toB:
+                body.append(f"    cb{k} = {'-' if even else ''}G * ({sb})")
+                body.append(f"    {tgt['B']}, {k}] += cb{k}")
             continue
         if toA:
             body.append(f"    {tgt['A']}, {k}] -= G * ({sa})")
         if toB:
             body.append(f"    {tgt['B']}, {k}] {'-=' if even else '+='} G * ({sb})")
     if spin:
-        body += _spin_lines(t)
+        body += _spin_lines(t, leaf)
     text = "\n".join(body)
     used = lambda s: re.search(r"\b" + s + r"\b", text) is not None  # noqa: E731
     dq = [q for q in range(t.nterm) if used(f"d{q}")]
@@ -270,15 +282,42 @@ def _dispatcher(p, side):
             f"        {call_general}"]
 
 
-def _spin_lines(t):
-    """Return the torque cancellation of ``fmm.spin_fix`` written out."""
+def _spin_dispatcher(p):
+    """Return ``m2l<p>s_leaf``: the torque-cancelling M2L by the variant for the leaf flags;
+    two leaf cells (point masses, whose pair force lies along ``z_A - z_B`` and whose spin
+    torques are zero) need no cancelling, as a P2P pair, so they take ``m2l<p>_ll``."""
+    q3 = '"' * 3
+    return ["@njit(cache=True, nogil=True)",
+            f"def m2l{p}s_leaf(x, y, z, M, ms, A, B, G, C, L, u, leafA, leafB):",
+            f"    {q3}Apply ``m2l{p}s`` by the variant for whether A and B are leaf cells.{q3}",
+            "    if leafA:",
+            "        if leafB:",
+            f"            m2l{p}_ll(x, y, z, M, ms, A, B, G, C, L)",
+            "        else:",
+            f"            m2l{p}s_lm(x, y, z, M, ms, A, B, G, C, L, u)",
+            "    elif leafB:",
+            f"        m2l{p}s_ml(x, y, z, M, ms, A, B, G, C, L, u)",
+            "    else:",
+            f"        m2l{p}s(x, y, z, M, A, B, G, C, u)"]
+
+
+def _spin_lines(t, leaf=(False, False)):
+    """Return the torque cancellation of ``fmm.spin_fix`` written out; the terms with a leaf
+    cell's moments beyond its mass (zero: a point mass at its centre) left out."""
+    def kept(side, m):
+        return not leaf[side] or t.order[m] == 0
+
     L = ["    if a0 <= 0.0 or b0 <= 0.0:", "        return"]
     for c in range(3):
-        terms = [f"ca{q[1]} * a{q[2]}" for q in t.frc if q[0] == c]
+        terms = [f"ca{q[1]} * a{q[2]}" for q in t.frc if q[0] == c and kept(0, q[2])]
         L.append(f"    f{c} = -(" + " + ".join(terms) + ")")
     for a in range(3):
-        terms = [f"{float(coef)!r} * (ca{q[1]} * a{q[2]} + cb{q[1]} * b{q[2]})"
-                 for q, coef in zip(t.trq, t.trq_coef) if q[0] == a]
+        terms = []
+        for q, coef in zip(t.trq, t.trq_coef):
+            pair = [f"c{s}{q[1]} * {s}{q[2]}" for side, s in enumerate("ab")
+                    if kept(side, q[2])]
+            if q[0] == a and pair:
+                terms.append(f"{float(coef)!r} * (" + " + ".join(pair) + ")")
         L.append(f"    t{a} = -(" + " + ".join(terms) + ")")
     L += ["    t0 += y * f2 - z * f1", "    t1 += z * f0 - x * f2", "    t2 += x * f1 - y * f0",
           "    h0 = -(t1 * z - t2 * y) * r2i", "    h1 = -(t2 * x - t0 * z) * r2i",

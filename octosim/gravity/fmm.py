@@ -39,8 +39,8 @@ import numpy as np
 from numba import njit
 
 from octosim.gravity.leafblock import leaf_block
-from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s, m2l3,
-                                  m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s)
+from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s_leaf, m2l3,
+                                  m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s_leaf)
 from octosim.gravity.multipole import (derivatives, l2l_add, l2l_add_low, m2l_mutual, m2m_add,
                                        monomials)
 from octosim.numba_cache import drop_stale
@@ -122,7 +122,7 @@ def upward(N, level, children, mass, gc, cw, mi, fact, sh_n, sh_m, sh_d, mom, zc
     of leaf cells adds ``m pw`` (the M2M terms that are not zero: the same sums).  A leaf
     cell's centre and radius are ``leaf_cells``' (set once per tree) and its mass is read
     from ``mass``; with ``leaf_rows`` it is also written to its ``mom`` row (whose other
-    entries stay zero), for the kernels that read whole rows (``angmom``, ``generic``).
+    entries stay zero), for the kernels that read whole rows (``generic``).
     A non-empty boolean ``sel`` (nnode,) computes only the interior nodes it marks (the
     others' rows are left as they are: received from their owner, ``solver.solve_desc``).
     """
@@ -226,12 +226,14 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
 
     Adds far-field expansions to ``loc`` and near-field potential and acceleration of leaf
     cells to ``phid`` and ``gd``; with ``angmom`` the torque corrections to ``u``
-    (``spin_fix``).  A leaf cell's mass is ``ms``.  Without ``angmom`` the unrolled M2L
-    takes the variant for leaf cells (``_m2l.m2l3_leaf``): a leaf cell's moments are its
-    mass alone, and its expansion is read only through order 1, so the zero terms and the
-    unread ones are skipped (the same values; most pairs join two leaf cells), and a leaf
-    cell's expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row
-    (``solver.solve_desc``'s ``compact``, which must agree).  On that path a split into
+    (``spin_fix``).  A leaf cell's mass is ``ms``.  The unrolled M2L takes the variant for
+    leaf cells (``_m2l.m2l3_leaf``, with ``angmom`` ``m2l3s_leaf``): a leaf cell's moments
+    are its mass alone, and its expansion is read only through order 1, so the zero terms
+    and the unread ones are skipped (the same values; most pairs join two leaf cells), and a
+    leaf cell's expansion goes to the compact ``lf`` (ncell, 4) instead of its ``loc`` row
+    (``solver.solve_desc``'s ``compact``, which must agree).  Two leaf cells are two point
+    masses: their pair force lies along the line joining them and neither has a spin
+    torque, so, like a P2P pair, they need no torque fix.  On that path a split into
     pairs of leaf cells only (two cells whose children are leaf cells, or one such cell and
     a leaf cell) is done at once by ``leafblock.leaf_block`` (its 64 or 8 pairs summed per
     target into ``phid`` / ``gd``).  Returns the counts of M2L and P2P interactions.  A
@@ -239,7 +241,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     ``hit`` cell at or below it: the pairs kept are applied in the same order, so the sums
     of ``hit`` cells are bitwise those of the full traversal (``octosim.gravity.
     distributed``).  A kept pair with one ``hit`` side adds only that side's half (same
-    expressions; not with ``angmom``, whose torque fix needs both halves).
+    expressions; not a pair whose torque ``angmom`` fixes, which needs both halves).
     A non-empty ``work`` (nnode,) receives, per node, the cost of the interactions applied
     to its cells (an M2L side 1; a side of a pair of two leaf cells, whichever the kernel,
     ``LEAF_PAIR_WORK``): the load-balancing weight of a leaf, the same whatever the mask
@@ -263,7 +265,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
     buf = np.empty((12, 8))
     hb = np.empty(8, dtype=np.int64)
     one = np.empty(1, dtype=np.int64)
-    blocks = unrolled > 0 and not angmom     # 2x2x2 leaf blocks by ``leaf_block``
+    blocks = unrolled > 0                    # 2x2x2 leaf blocks by ``leaf_block``
     nm2l = 0
     np2p = 0
     for a0 in range(N3):
@@ -306,7 +308,13 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
                 rz = zc[A, 2] - zc[B, 2]
                 s = rad[A] + rad[B]
                 if s * s < th2 * (rx * rx + ry * ry + rz * rz):
-                    if unrolled > 0 and not angmom and not (oa and ob):
+                    if unrolled > 0 and angmom and not (leafA and leafB):
+                        # the torque fix needs both halves (two leaf cells need none)
+                        if unrolled == 3:
+                            m2l3s_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, u, leafA, leafB)
+                        else:
+                            m2l2s_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, u, leafA, leafB)
+                    elif unrolled > 0 and not (oa and ob):
                         # one target side only: its half, by the same expressions
                         if unrolled == 3:
                             if oa:
@@ -317,11 +325,7 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
                             m2l2a_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                         else:
                             m2l2b_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
-                    elif angmom and unrolled == 3:
-                        m2l3s(rx, ry, rz, mom, A, B, G, loc, u)
-                    elif angmom and unrolled == 2:
-                        m2l2s(rx, ry, rz, mom, A, B, G, loc, u)
-                    elif angmom:
+                    elif angmom and unrolled == 0:
                         T2[:] = 0.0
                         if unrolled == 3:
                             m2l3(rx, ry, rz, mom, A, B, G, T2, 0, 1)

@@ -27,10 +27,12 @@ class Workspace:
     """The arrays of repeated solves on one tree at one order, allocated once.
 
     Cell geometry and the leaf cells' fixed entries (``fmm.leaf_cells``) are set once; a
-    solve clears only the accumulators it reads (those of the ``keep`` nodes when masked,
-    without ``angmom``; with the compact leaf expansions ``lf`` not the leaf cells' ``loc``
-    rows), so no fresh pages are touched: the leaf cells' ``mom`` and ``loc`` rows, most of
-    both arrays, then stay unmapped.
+    solve clears only the accumulators it reads (those of the ``keep`` nodes when masked;
+    with the compact leaf expansions ``lf`` not the leaf cells' ``loc`` rows), so no fresh
+    pages are touched: the leaf cells' ``mom`` and ``loc`` rows, most of both arrays, then
+    stay unmapped.  (With ``angmom`` a masked solve also adds into rows it does not keep,
+    the other halves of the pairs whose torque it fixes; those rows are cleared before any
+    solve that keeps them.)
     ``solve_desc(..., ws=)`` then returns views into it, valid until the next solve.
     """
 
@@ -64,7 +66,7 @@ class Workspace:
         if last is None:
             return
         n = self.leaf.shape[0]
-        if last != self._mode or angmom:
+        if last != self._mode:
             for a in acc + (self.loc,):
                 a[...] = 0.0
             return
@@ -110,7 +112,7 @@ def solve_desc(desc, rho, G=1.0, theta=0.5, order=3, self_term=True, stats=None,
     if fresh:
         ws = Workspace(desc, order)
     assert ws.order == int(order) and ws.cw.shape[0] == desc.nnode, "workspace of another tree"
-    compact = not generic and not angmom and int(order) in (2, 3)   # traverse's leaf variants
+    compact = not generic and int(order) in (2, 3)   # traverse's leaf variants
     ws.clear(keep, angmom, compact)
     ncell = desc.nnode * N3
     if mass is None:

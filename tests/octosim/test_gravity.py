@@ -108,6 +108,43 @@ def test_leaf_m2l_variants_give_the_general_kernels_values(p, leaf):
                                                                               L0[1 - side])
 
 
+@pytest.mark.parametrize("p", [2, 3])
+@pytest.mark.parametrize("leaf", [(True, True), (True, False), (False, True)])
+def test_torque_fixing_leaf_variants_give_the_general_kernels_values(p, leaf):
+    """``m2l<p>s_leaf`` adds what ``m2l<p>s`` adds, a leaf cell's read terms into ``L``,
+    with the same torque fix bitwise (the terms left out are products with a leaf cell's
+    zero moments); two leaf cells get no fix, as the general kernel's is round-off."""
+    import octosim.gravity._m2l as k
+
+    t = tables(p)
+    rng = np.random.default_rng(5)
+    M = rng.random((2, t.nterm)) - 0.5
+    M[:, 0] = 1.0 + rng.random(2)                # positive masses: the fix is applied
+    M[:, 1:4] = 0.0
+    for side in (0, 1):
+        if leaf[side]:
+            M[side, 1:] = 0.0
+    ms = M[:, 0].copy()
+    x, y, z = 2.0 + rng.random(3)
+    C0 = rng.random((2, t.nterm))
+    L0 = C0[:, :4].copy()
+    whole, uw = C0.copy(), np.zeros((2, 3))
+    getattr(k, f"m2l{p}s")(x, y, z, M, 0, 1, 0.7, whole, uw)
+    Mz = np.where(np.array(leaf)[:, None], 0.0, M)
+    C, L, u = C0.copy(), L0.copy(), np.zeros((2, 3))
+    getattr(k, f"m2l{p}s_leaf")(x, y, z, Mz, ms, 0, 1, 0.7, C, L, u, *leaf)
+    for side in (0, 1):
+        if leaf[side]:
+            assert np.array_equal(L[side], whole[side, :4])
+            assert np.array_equal(C[side], C0[side])
+        else:
+            assert np.array_equal(C[side], whole[side])
+    if all(leaf):
+        assert np.all(u == 0.0) and np.abs(uw).max() <= 1e-15 * np.abs(whole[:, 1:4]).max()
+    else:
+        assert np.abs(uw).max() > 1e-6 and np.array_equal(u, uw)
+
+
 @pytest.mark.parametrize("order", [2, 3])
 @pytest.mark.parametrize("angmom", [False, True])
 def test_unrolled_m2l_matches_generic(random_tree, order, angmom):
