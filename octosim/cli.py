@@ -242,6 +242,9 @@ def _conserved(sim):
     scale = getattr(sim, "momentum_scale", None)
     if out is not None and callable(scale):
         out["momentum_scale"] = float(scale())
+    angmom = getattr(sim, "angular_momentum", None)
+    if out is not None and callable(angmom) and not any(sim.mesh.tree.periodic):
+        out.update(angmom())     # about the origin: not conserved across a periodic face
     return out
 
 

@@ -65,7 +65,7 @@ import weakref
 import numpy as np
 
 import runtime
-from octosim import exchange
+from octosim import exchange, totals
 from octosim.distplan import Closure, DistPlan, face_views
 from octosim.driver import Simulation
 from octosim.partition import partition  # also this module's API
@@ -770,6 +770,12 @@ class DistributedSimulation(Simulation):
                 for _, sg in self._owned_subgrids()]
         return math.fsum(v for part in runtime.all_gather(mine, name="octosim.pscale")
                          for v in part)
+
+    def angular_momentum(self):
+        """Return ``totals.ANGMOM_KEYS``: per-leaf sums gathered in Morton order, ``fsum``-ed."""
+        mine = [totals.leaf_angular_momentum(sg) for _, sg in self._owned_subgrids()]
+        return totals.add_rows([r for part in runtime.all_gather(mine, name="octosim.angmom")
+                                for r in part])
 
     def boundary_outflow(self):
         """Return ``{quantity: amount}`` that left through the domain's faces so far: every

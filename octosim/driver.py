@@ -44,7 +44,7 @@ import time as _time
 
 import numpy as np
 
-from octosim import amr, exchange
+from octosim import amr, exchange, totals
 from octosim.fields import EGAS, GHOST, RHO, SX, SY, SZ, field_names, nfields
 from octosim.mesh import Mesh
 from octosim.outflow import BoundaryTally
@@ -606,6 +606,11 @@ class Simulation:
         """Return the total of |rho v| dV (L1 over cells and components; Morton-order fsum)."""
         return math.fsum(float(np.sum(np.abs(self.mesh.subgrids[k].interior[SX:SZ + 1])))
                          * self.mesh.subgrids[k].dx ** 3 for k in self.mesh.leaves())
+
+    def angular_momentum(self):
+        """Return ``totals.ANGMOM_KEYS``: angular momentum about the origin and its scale."""
+        return totals.add_rows([totals.leaf_angular_momentum(self.mesh.subgrids[k])
+                                for k in self.mesh.leaves()])
 
     def conserved_totals(self):
         """Return ``{mass, momentum_x, momentum_y, momentum_z, energy}`` summed over leaves.

@@ -95,6 +95,10 @@ def _totals_dict(totals, names=None):
     return dict(zip(names, vals))
 
 
+#: the vector quantities whose components are judged against ``<quantity>_scale``
+_SCALED = ("momentum", "angular_momentum")
+
+
 def conservation(initial, final, outflow=None):
     """Return ``{quantity: {initial, final, change, relative_change}}``, and with
     ``outflow`` (``{quantity: amount that left through the domain's faces}``) also
@@ -104,22 +108,25 @@ def conservation(initial, final, outflow=None):
     denominator is ``max(|initial|, momentum_scale)`` when ``initial`` carries
     ``momentum_scale`` (the total of |rho v| dV over the cells): a net momentum that starts
     at round-off (a binary about its centre of mass) is judged against the momentum that is
-    there, not against its own round-off.  ``null`` when the denominator is 0.
+    there, not against its own round-off.  An angular momentum component is judged so
+    against ``angular_momentum_scale`` (the total of |r| |rho v| dV, ``octosim.totals``).
+    ``null`` when the denominator is 0.
     ``relative_error`` is ``(final + outflow - initial)`` over the largest of that
     denominator, ``|final|`` and ``|outflow|``: what the boundary does not explain (round-off,
     floors, and for energy the work of gravity), ``null`` when all are 0.
     """
     if not initial or not final:
         return {}
-    scale = initial.get("momentum_scale") or 0.0
+    scales = {q: initial.get(q + "_scale") or 0.0 for q in _SCALED}
     out = {}
     for k, a in initial.items():
-        if k not in final or k == "momentum_scale":
+        if k not in final or k.endswith("_scale"):
             continue
         b = final[k]
         ref = abs(a)
-        if k.startswith("momentum_") and math.isfinite(scale):
-            ref = max(ref, scale)
+        q = k.rsplit("_", 1)[0]
+        if q in scales and math.isfinite(scales[q]):
+            ref = max(ref, scales[q])
         ok = ref != 0 and math.isfinite(a)
         out[k] = {"initial": a, "final": b, "change": b - a,
                   "relative_change": (b - a) / ref if ok else None}
@@ -246,6 +253,9 @@ def format_report(rep):
         if out:
             lines.append("(outflow: what left through the domain's faces; rel. error: "
                          "final + outflow - initial, relative)")
+        if any(k.startswith("angular_momentum") for k in cons):
+            lines.append("(angular momentum: about the origin, sum of r x rho v dV; the "
+                         "Cartesian scheme does not conserve it exactly)")
     return "\n".join(lines)
 
 

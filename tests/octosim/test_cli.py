@@ -127,7 +127,20 @@ def test_run_writes_snapshots_params_and_json(full_run):
     assert rep["totals"]["grid_steps"] == sum(lv["grid_steps"] for lv in rep["levels"])
     assert rep["totals"]["grids_per_second"] > 0
     assert {"mass", "energy"} <= set(rep["conservation"]) and "hydro" in rep["phases"]
-    assert "grids/s" in r.stdout
+    assert "angular_momentum_z" in rep["conservation"]          # outflow faces: reported
+    assert "grids/s" in r.stdout and "(angular momentum: about the origin" in r.stdout
+
+
+@needs_driver
+def test_a_periodic_box_reports_no_angular_momentum(tmp_path):
+    """About the origin, angular momentum is not conserved across a periodic face: a run
+    with every axis periodic leaves it out of the conservation table."""
+    r = octosim(os.path.join(ROOT, "inputs", "pulse.yaml"), "--set", "mesh.subgrid_size=4",
+                "--max-level", "0", "--stop-step", "1", "--quiet", "--output", "p", "--json",
+                "p.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    cons = json.loads((tmp_path / "p.json").read_text())["conservation"]
+    assert "mass" in cons and not any(k.startswith("angular") for k in cons), cons
 
 
 @needs_driver

@@ -141,3 +141,12 @@ def test_outflow_columns_say_what_the_boundary_does_not_explain():
     head = next(line for line in lines if line.startswith("conserved"))
     mass = next(line for line in lines if line.startswith("mass"))
     assert len(head) == len(row) == len(mass)               # the columns line up
+
+
+def test_angular_momentum_drift_is_judged_against_its_scale():
+    """An angular momentum that starts at zero is scaled by the total |r| |rho v| dV."""
+    a = {"angular_momentum_z": 0.0, "angular_momentum_scale": 8.0, "momentum_scale": 1.0}
+    b = {"angular_momentum_z": 4e-12}
+    c = conservation(a, b)
+    assert set(c) == {"angular_momentum_z"}
+    assert c["angular_momentum_z"]["relative_change"] == pytest.approx(5e-13)
