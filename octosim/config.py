@@ -130,14 +130,15 @@ SCHEMA = {
         "theta": Param("float", 0.5, "FMM opening criterion", lo=0.0, hi=1.0, lo_open=True),
         "order": Param("int", 3, "expansion order p (multipoles and Taylor expansions "
                        "through p; 3 gives second-order forces, as Octo-Tiger)", lo=0, hi=4),
-        "angmom": Param("bool", False, "also conserve angular momentum to round-off (cancel "
-                        "each M2L pair's torque)"),
+        "angmom": Param("bool", False, "gravity exerts no net torque, to round-off (each "
+                        "M2L pair's is cancelled); the hydro scheme still changes angular "
+                        "momentum by its truncation error"),
         "G": Param("float", 1.0, "gravitational constant in code units", lo=0.0,
                    lo_open=True),
         "steal": Param("float", 0.15, "work stealing in the FMM on several localities: "
                        "the fraction of each locality's leaves (the end of its share, in up "
                        "to 4 chunks) that other localities, done with their own, may solve "
-                       "for it (not with angmom); 0: off", lo=0.0, hi=0.5),
+                       "for it; 0: off", lo=0.0, hi=0.5),
         "well_balanced": Param("bool", False, "hydrostatic (well-balanced) reconstruction of "
                                "rho and p about each cell's isentropic equilibrium in phi, "
                                "with the matching momentum source (Kaeppeli & Mishra 2016): "
