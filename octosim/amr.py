@@ -54,7 +54,9 @@ class Criterion:
     relative jump of density or pressure between face neighbours (interior and first ghost
     layer) exceeds ``gradient_threshold``.  The problem module's ``refine(U, level, dx,
     params)``, when it has one, is asked as well unless ``use_problem`` is false.  Call as
-    ``criterion(subgrid) -> bool``.
+    ``criterion(subgrid) -> bool``.  ``reads_ghosts``: whether a flag can depend on ghost
+    cells (the gradient test, or a problem's test unless it says ``REFINE_READS_GHOSTS =
+    False``).
     """
 
     def __init__(self, refinement=None, gamma=5.0 / 3.0, problem=None, params=None):
@@ -66,6 +68,9 @@ class Criterion:
         self.gamma = gamma
         self.problem_refine = getattr(problem, "refine", None) if cfg["use_problem"] else None
         self.params = params
+        self.reads_ghosts = (cfg["criterion"] in ("gradient", "both")
+                             or (self.problem_refine is not None
+                                 and getattr(problem, "REFINE_READS_GHOSTS", True)))
 
     def __call__(self, sg):
         G, N, lev = GHOST, sg.N, sg.level
@@ -88,8 +93,9 @@ def flag_leaves(mesh, criterion):
     return {key: bool(criterion(mesh.subgrids[key])) for key in mesh.leaves()}
 
 
-def _create_children(mesh, new_nodes, fill=None):
-    """Give new nodes data: interiors prolonged from parents, then ghosts, coarse to fine."""
+def _create_children(mesh, new_nodes, fill=None, data=True):
+    """Give new nodes data: interiors prolonged from parents, then ghosts, coarse to fine
+    (without ``data``: zeros, for a caller that sets every new node itself)."""
     by_level = {}
     for key in new_nodes:
         by_level.setdefault(key[0], []).append(key)
@@ -97,18 +103,22 @@ def _create_children(mesh, new_nodes, fill=None):
         keys = by_level[lev]
         for key in keys:
             sg = mesh.add_node(key)
-            prolong_interior(sg.U, pack_parent_block(mesh.subgrids[parent(key)].U, octant(key)))
-        for key in keys:
+            if data:
+                prolong_interior(sg.U, pack_parent_block(mesh.subgrids[parent(key)].U,
+                                                         octant(key)))
+        for key in keys if data else ():
             fill_node_ghosts(mesh, key, fill)
 
 
-def regrid(mesh, flags, fill=None, criterion=None):
+def regrid(mesh, flags, fill=None, criterion=None, data=True):
     """Refine flagged leaves (with 2:1 balance), then derefine unflagged sibling groups.
 
     ``flags`` maps leaf keys to True (refine) or False (may derefine); leaves missing from it
     are left alone.  With ``criterion``, a sibling group is merged only if its parent (holding
     the restricted data, ghosts filled) would not itself be flagged, so a merge is not undone
-    at the next regrid.  Returns ``(n_refined, n_derefined)`` counts of split and merged nodes.
+    at the next regrid.  Without ``data`` the new nodes (all leaves) hold zeros, ghosts
+    included: the set-up writes their initial data instead of prolonging (``Simulation.
+    _initialize``).  Returns ``(n_refined, n_derefined)`` counts of split and merged nodes.
     """
     tree = mesh.tree
     before = set(tree.nodes)
@@ -117,7 +127,7 @@ def regrid(mesh, flags, fill=None, criterion=None):
         if flags.get(key, False) and key[0] < tree.max_level and tree.is_leaf(key):
             n_ref += len(tree.refine(key))
     new_nodes = tree.nodes - before
-    _create_children(mesh, new_nodes, fill)
+    _create_children(mesh, new_nodes, fill, data)
     for key in before:
         if not tree.is_leaf(key):
             mesh.subgrids[key].drop_work_buffers()

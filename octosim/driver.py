@@ -257,15 +257,21 @@ class Simulation:
         self.problem.init_data(sg.U, x, y, z, self.params, self.gamma)
 
     def _initialize(self):
-        """Set the initial data, refining from the root while the criteria ask for it."""
+        """Set the initial data, refining from the root while the criteria ask for it.
+
+        A refinement pass creates its new leaves empty and writes their initial data (no
+        prolongation, which the data would overwrite); when the criteria read ghosts, the
+        next pass's exchange fills them first (else no pass builds the pooled layout and its
+        exchange plan), and a step fills what it reads."""
         mesh = self.mesh
         for key in mesh.leaves():
             self._init_leaf(key)
         for _ in range(mesh.max_level):
-            self._exchange()
+            if self.criterion.reads_ghosts:
+                self._exchange()
             flags = {k: True for k, f in amr.flag_leaves(mesh, self.criterion).items() if f}
             before = set(mesh.tree.nodes)
-            amr.regrid(mesh, flags, self._bc_fill)
+            amr.regrid(mesh, flags, self._bc_fill, data=False)
             new = [k for k in mesh.leaves() if k not in before]
             if not new:
                 break

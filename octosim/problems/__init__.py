@@ -11,6 +11,9 @@ Each module ``octosim.problems.<name>`` provides:
     fill the interior cells of block ``U`` given 1-D cell-centre coordinates.
 ``refine(U, level, dx, params) -> bool``
     the problem's refinement criterion (kernels in ``criteria``); ghosts must be filled.
+``REFINE_READS_GHOSTS`` (optional, True when absent)
+    False when ``refine`` reads the interior only (a density floor): the set-up's
+    refinement passes then need no ghost exchange (``amr.Criterion.reads_ghosts``).
 ``exact(x, y, z, t, params, gamma)`` (where one exists)
     analytic primitives (rho, vx, vy, vz, p) on the cell centres.
 

@@ -9,10 +9,33 @@ step.  ``n = 1`` has the closed form ``sin(xi)/xi``, used by the tests.
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 
 def _rhs(xi, th, dth, n):
     return dth, -max(th, 0.0) ** n - 2.0 * dth / xi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def theta_at(xi, x, t, d, xi1):
+    """Return theta(xi) from the table ``x, t, d`` (``LaneEmden.table``): the cubic Hermite
+    interpolant of its interval (``LaneEmden._hermite``'s), zero at and beyond ``xi1``."""
+    if xi >= xi1:
+        return 0.0
+    i = min(max(np.searchsorted(x, xi) - 1, 0), x.shape[0] - 2)
+    h = x[i + 1] - x[i]
+    s = (xi - x[i]) / h
+    s2 = s * s
+    s3 = s2 * s
+    val = ((2 * s3 - 3 * s2 + 1) * t[i] + (s3 - 2 * s2 + s) * h * d[i]
+           + (-2 * s3 + 3 * s2) * t[i + 1] + (s3 - s2) * h * d[i + 1])
+    return max(val, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _theta_many(xi, x, t, d, xi1, out):
+    for k in range(xi.shape[0]):
+        out[k] = theta_at(xi[k], x, t, d, xi1)
 
 
 class LaneEmden:
@@ -45,8 +68,8 @@ class LaneEmden:
         self.xi1 = float(x)
         self.dtheta1 = float(self._hermite(np.array([x]))[1][0])
 
-    def _hermite(self, xi, der=True):
-        """Return the cubic Hermite interpolants of theta and (if ``der``) theta' at ``xi``."""
+    def _hermite(self, xi):
+        """Return the cubic Hermite interpolants of theta and theta' at ``xi``."""
         x, t, d = self._x, self._t, self._d
         i = np.clip(np.searchsorted(x, xi) - 1, 0, x.size - 2)
         j = i + 1
@@ -59,20 +82,24 @@ class LaneEmden:
         h01 = -2 * s3 + 3 * s2
         h11 = s3 - s2
         val = h00 * ti + h10 * h * di + h01 * tj + h11 * h * dj
-        if not der:
-            return val, None
         g00 = (6 * s2 - 6 * s) / h
         g10 = 3 * s2 - 4 * s + 1
         g01 = (-6 * s2 + 6 * s) / h
         g11 = 3 * s2 - 2 * s
         return val, g00 * ti + g10 * di + g01 * tj + g11 * dj
 
+    @property
+    def table(self):
+        """``(x, t, d, xi1)``: the tabulated xi, theta, theta' and the surface (``theta_at``)."""
+        return self._x, self._t, self._d, self.xi1
+
     def theta(self, xi):
-        """Return theta(xi) for xi >= 0, zero beyond the surface."""
+        """Return theta(xi) for xi >= 0, zero beyond the surface (``theta_at``)."""
         xi = np.asarray(xi, dtype=np.float64)
-        val, _ = self._hermite(xi.ravel(), der=False)
-        val = np.where(xi.ravel() >= self.xi1, 0.0, np.maximum(val, 0.0))
-        return val.reshape(xi.shape)
+        flat = np.ascontiguousarray(xi.ravel())
+        out = np.empty_like(flat)
+        _theta_many(flat, *self.table, out)
+        return out.reshape(xi.shape)
 
     def dtheta(self, xi):
         """Return theta'(xi), zero beyond the surface."""

@@ -27,6 +27,7 @@ from octosim.problems.lane_emden import lane_emden
 from octosim.problems.state import mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
+REFINE_READS_GHOSTS = False    # refine() reads the interior only
 # the FMM of ``relax`` and ``enthalpy_spread`` (the solver's defaults)
 RELAX_THETA = 0.5
 RELAX_ORDER = 3

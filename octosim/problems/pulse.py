@@ -11,6 +11,7 @@ from octosim.problems import criteria
 from octosim.problems.state import mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
+REFINE_READS_GHOSTS = False    # refine() reads the interior only
 
 PARAMS = {
     "rho0": (float, 1.0, (0.0, None), "background density"),

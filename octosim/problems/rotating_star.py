@@ -20,6 +20,7 @@ from octosim.problems import criteria, polytrope
 from octosim.problems.state import mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
+REFINE_READS_GHOSTS = False    # refine() reads the interior only
 
 # the star's keys, less relax: a rotating star's equilibrium is not the static one it seeks
 _STAR_KEYS = tuple(k for k in polytrope.PARAMS if k != "relax")

@@ -11,6 +11,7 @@ import numpy as np
 from octosim.problems.state import mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
+REFINE_READS_GHOSTS = False    # refine() reads the interior only
 
 PARAMS = {
     "amplitude": (float, 1e-6, (0.0, 0.1), "relative density amplitude A"),

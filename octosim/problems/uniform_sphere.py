@@ -15,6 +15,7 @@ from octosim.problems import criteria
 from octosim.problems.state import interior, mesh, resolve, set_primitive
 
 DEFAULT_GAMMA = 5.0 / 3.0
+REFINE_READS_GHOSTS = False    # refine() reads the interior only
 
 PARAMS = {
     "radius": (float, 0.5, (0.0, None), "sphere radius"),

@@ -237,3 +237,16 @@ def test_use_problem_false_leaves_the_problems_refine_unasked():
     dense = amr.Criterion({"criterion": "density", "density_floor": 0.5, "use_problem": False},
                           problem=problem)
     assert dense(sg) is True and asked == [1]
+
+
+def test_criterion_says_whether_its_flags_read_ghosts():
+    """The gradient test reads the first ghost layer; a problem's own test does too unless
+    the problem says ``REFINE_READS_GHOSTS = False`` (a density floor)."""
+    from octosim.problems import binary, sod
+    C = amr.Criterion
+    assert not C({"criterion": "density"}).reads_ghosts
+    assert C({"criterion": "gradient"}).reads_ghosts and C({"criterion": "both"}).reads_ghosts
+    assert not C({"criterion": "none"}, problem=binary).reads_ghosts
+    assert C({"criterion": "gradient"}, problem=binary).reads_ghosts
+    assert C({"criterion": "none"}, problem=sod).reads_ghosts       # no flag: assume so
+    assert not C({"criterion": "none", "use_problem": False}, problem=sod).reads_ghosts

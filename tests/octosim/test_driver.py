@@ -247,3 +247,39 @@ def test_angular_momentum_of_a_rigid_rotation_is_the_midpoint_sum():
         assert L["angular_momentum_z"] <= L["angular_momentum_scale"]
         err.append(om * 16 / 3 - L["angular_momentum_z"])
     assert err[0] / err[1] == pytest.approx(4.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["binary", "sod"])
+def test_set_up_without_prolongation_or_ghost_exchange_is_bitwise_the_full_one(monkeypatch,
+                                                                              name):
+    """The set-up's refinement passes create new leaves empty (their initial data
+    overwrites any prolongation) and, when the criteria read interiors only (binary's
+    density floor, ``REFINE_READS_GHOSTS = False``), exchange no ghosts: the tree and
+    every node's interior are bitwise those of passes that prolong and exchange (sod's
+    gradient test reads ghosts, so its passes still exchange)."""
+    from octosim import amr
+    cfg = ({"mesh": {"subgrid_size": 4, "max_level": 2}, "problem": {"name": "binary"},
+            "gravity": {"enable": False}} if name == "binary" else
+           _sod_config({"criterion": "none"}, max_level=2))
+    exchanges = []
+    monkeypatch.setattr(Simulation, "_exchange",
+                        lambda self, stage=False, _ex=Simulation._exchange:
+                        exchanges.append(stage) or _ex(self, stage))
+    fast = Simulation(cfg)
+    assert fast.criterion.reads_ghosts == bool(exchanges) == (name == "sod")
+    regrid = amr.regrid
+    monkeypatch.setattr(amr, "regrid", lambda *a, **kw: regrid(*a, **dict(kw, data=True)))
+    init = amr.Criterion.__init__
+
+    def reads_ghosts(self, *a, **kw):
+        init(self, *a, **kw)
+        self.reads_ghosts = True
+    monkeypatch.setattr(amr.Criterion, "__init__", reads_ghosts)
+    exchanges.clear()
+    full = Simulation(cfg)
+    assert exchanges                                            # the full passes exchange
+    assert set(full.mesh.tree.nodes) == set(fast.mesh.tree.nodes)
+    assert len(fast.mesh.leaves()) > 8                          # it refined
+    for key in full.mesh.tree.nodes:
+        assert np.array_equal(full.mesh.subgrids[key].interior,
+                              fast.mesh.subgrids[key].interior), key

@@ -347,3 +347,18 @@ def test_polytrope_central_density_drifts_at_most_one_percent(five_t_dyn_wb, thi
     assert ff["drift"] < 0.7 * f["drift"] and ff["mach"] < 0.7 * f["mach"], (f, ff)
     assert ff["mach"] < 0.05, ff
     assert abs(ff["energy"]) < 1e-4 and abs(ff["mass"]) < 1e-5, ff
+
+
+def test_lane_emden_theta_is_the_hermite_table_to_rounding():
+    """``theta`` (the numba ``theta_at``) is the table's cubic Hermite interpolant
+    (``_hermite``), zero from the surface on, at the table's nodes, just off them and
+    between them, to one rounding of the cubic."""
+    le = lane_emden(1.5)
+    x = le.table[0]
+    rng = np.random.default_rng(3)
+    xi = np.concatenate([x, np.nextafter(x, 10.0), np.nextafter(x[1:], -1.0),
+                         rng.random(10000) * 1.2 * le.xi1, [le.xi1, 2.0 * le.xi1]])
+    v, _ = le._hermite(xi)
+    ref = np.where(xi >= le.xi1, 0.0, np.maximum(v, 0.0))
+    assert np.abs(le.theta(xi) - ref).max() <= 1e-15
+    assert le.theta(np.array([le.xi1, 5.0])).tolist() == [0.0, 0.0] and le.theta(0.0) == 1.0
