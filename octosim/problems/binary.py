@@ -119,6 +119,7 @@ def _point(X, Y, Z, st, c, tx, tt, td, xi1):
 
 @njit(cache=True, nogil=True)
 def _sample_many(X, Y, Z, st, c, tab, out):
+    """``out[:, i]``: ``_point`` at the flat points ``X[i], Y[i], Z[i]``."""
     tx, tt, td, xi1 = tab[0], tab[1], tab[2], tab[3][0]
     for i in range(X.shape[0]):
         q = _point(X[i], Y[i], Z[i], st, c, tx, tt, td, xi1)

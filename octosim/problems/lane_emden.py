@@ -34,6 +34,7 @@ def theta_at(xi, x, t, d, xi1):
 
 @njit(cache=True, nogil=True)
 def _theta_many(xi, x, t, d, xi1, out):
+    """``out[k] = theta_at(xi[k], ...)`` for a flat ``xi``."""
     for k in range(xi.shape[0]):
         out[k] = theta_at(xi[k], x, t, d, xi1)
 
