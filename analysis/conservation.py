@@ -25,6 +25,7 @@ import os
 import sys
 
 import numpy as np
+from _pyplot import pyplot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,13 +60,8 @@ def drift(first, t):
 
 
 def _plot(rows, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: wrote the CSV only (pip install matplotlib "
-              "or the 'analysis' extra)")
+    plt = pyplot()
+    if plt is None:
         return None
     first = rows[0][2]
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+from _pyplot import pyplot
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIELDS = ("ranks", "max_level", "parcelport", "grids_per_second", "efficiency", "grid_steps",
           "compute_seconds", "parcels", "bytes", "bytes_zero_copy", "bytes_copied", "runs", "spread",
@@ -135,13 +137,8 @@ def write_csv(rows, path):
 
 def plot(rows, path):
     """Write the figure: grids/s vs ranks per level and parcelport; rma/mpi speedup."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: wrote the CSV only (pip install matplotlib "
-              "for the PNG)")
+    plt = pyplot()
+    if plt is None:
         return False
     by = {}
     for r in rows:
