@@ -39,8 +39,8 @@ import numpy as np
 from numba import njit
 
 from octosim.gravity.leafblock import leaf_block
-from octosim.gravity._m2l import (m2l2, m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s_leaf, m2l3,
-                                  m2l3_leaf, m2l3a_leaf, m2l3b_leaf, m2l3s_leaf)
+from octosim.gravity._m2l import (m2l2_leaf, m2l2a_leaf, m2l2b_leaf, m2l2s_leaf, m2l3_leaf,
+                                  m2l3a_leaf, m2l3b_leaf, m2l3s_leaf)
 from octosim.gravity.multipole import (derivatives, l2l_add, l2l_add_low, m2l_mutual, m2m_add,
                                        monomials)
 from octosim.numba_cache import drop_stale
@@ -327,14 +327,9 @@ def traverse(root, N, children, cw, gc, zc, rad, mom, ms, G, theta, self_term, m
                             m2l2b_leaf(rx, ry, rz, mom, ms, A, B, G, loc, lf, leafA, leafB)
                     elif angmom and unrolled == 0:
                         T2[:] = 0.0
-                        if unrolled == 3:
-                            m2l3(rx, ry, rz, mom, A, B, G, T2, 0, 1)
-                        elif unrolled == 2:
-                            m2l2(rx, ry, rz, mom, A, B, G, T2, 0, 1)
-                        else:
-                            derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
-                            m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
-                                       m2l_sb, T2[0], T2[1])
+                        derivatives(rx, ry, rz, order, mi, minus1, minus2, D)
+                        m2l_mutual(D, mom[A], mom[B], G, m2l_k, m2l_m, m2l_km, m2l_sa,
+                                   m2l_sb, T2[0], T2[1])
                         for t in range(T2.shape[1]):
                             loc[A, t] += T2[0, t]
                             loc[B, t] += T2[1, t]
