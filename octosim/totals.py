@@ -1,8 +1,8 @@
 """Angular momentum about the origin, ``L = sum_cells (r x rho v) dV`` (r the cell centre).
 
 A finite-volume scheme on a Cartesian mesh conserves linear momentum to round-off but not
-angular momentum (Octo-Tiger adds spin fields for that, Marcello et al. 2021, ApJ 908, 171);
-the report shows its drift beside the conserved totals.  Each leaf's sums are taken in a
+angular momentum (Octo-Tiger also evolves each cell's spin angular momentum for that); the
+report shows its drift beside the conserved totals.  Each leaf's sums are taken in a
 fixed order and the leaves are added in Morton order with ``math.fsum`` (``add_rows``), so
 the result does not depend on where the leaves live.
 """
