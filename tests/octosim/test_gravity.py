@@ -70,6 +70,23 @@ def test_unrolled_module_is_up_to_date():
         assert f.read() == generate(), "rerun python -m octosim.gravity.codegen"
 
 
+def _pair_inputs(p, leaf, seed, positive=False):
+    """Random moments of two cells about their centres of mass (a leaf's: its mass only; with
+    ``positive`` masses > 0), their masses, separation and starting sums ``C0``, ``L0``."""
+    t = tables(p)
+    rng = np.random.default_rng(seed)
+    M = rng.random((2, t.nterm)) - 0.5
+    if positive:
+        M[:, 0] = 1.0 + rng.random(2)
+    M[:, 1:4] = 0.0                              # moments about the centres of mass
+    for side in (0, 1):
+        if leaf[side]:
+            M[side, 1:] = 0.0
+    x = 2.0 + rng.random(3)
+    C0 = rng.random((2, t.nterm))
+    return M, M[:, 0].copy(), x, C0, C0[:, :4].copy()   # the same sums start alike
+
+
 @pytest.mark.parametrize("p", [2, 3])
 @pytest.mark.parametrize("leaf", [(True, True), (True, False), (False, True)])
 def test_leaf_m2l_variants_give_the_general_kernels_values(p, leaf):
@@ -78,17 +95,7 @@ def test_leaf_m2l_variants_give_the_general_kernels_values(p, leaf):
     ``L``, its mass from ``ms``), and nothing elsewhere."""
     import octosim.gravity._m2l as k
 
-    t = tables(p)
-    rng = np.random.default_rng(11)
-    M = rng.random((2, t.nterm)) - 0.5
-    M[:, 1:4] = 0.0                              # moments about the centres of mass
-    for side in (0, 1):
-        if leaf[side]:
-            M[side, 1:] = 0.0
-    ms = M[:, 0].copy()
-    x, y, z = 2.0 + rng.random(3)
-    C0 = rng.random((2, t.nterm))
-    L0 = C0[:, :4].copy()                        # the same sums start alike
+    M, ms, (x, y, z), C0, L0 = _pair_inputs(p, leaf, 11)
     whole = C0.copy()
     getattr(k, f"m2l{p}")(x, y, z, M, 0, 1, 0.7, whole, 0, 1)
     Mz = np.where(np.array(leaf)[:, None], 0.0, M)      # a leaf's row is never read
@@ -116,18 +123,7 @@ def test_torque_fixing_leaf_variants_give_the_general_kernels_values(p, leaf):
     zero moments); two leaf cells get no fix, as the general kernel's is round-off."""
     import octosim.gravity._m2l as k
 
-    t = tables(p)
-    rng = np.random.default_rng(5)
-    M = rng.random((2, t.nterm)) - 0.5
-    M[:, 0] = 1.0 + rng.random(2)                # positive masses: the fix is applied
-    M[:, 1:4] = 0.0
-    for side in (0, 1):
-        if leaf[side]:
-            M[side, 1:] = 0.0
-    ms = M[:, 0].copy()
-    x, y, z = 2.0 + rng.random(3)
-    C0 = rng.random((2, t.nterm))
-    L0 = C0[:, :4].copy()
+    M, ms, (x, y, z), C0, L0 = _pair_inputs(p, leaf, 5, positive=True)
     whole, uw = C0.copy(), np.zeros((2, 3))
     getattr(k, f"m2l{p}s")(x, y, z, M, 0, 1, 0.7, whole, uw)
     Mz = np.where(np.array(leaf)[:, None], 0.0, M)
